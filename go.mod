@@ -1,0 +1,3 @@
+module github.com/fhirguard/fhirguard
+
+go 1.26.8
