@@ -36,12 +36,13 @@ type definition struct {
 }
 
 type property struct {
-	Ref     string    `json:"$ref"`
-	Type    string    `json:"type"`
-	Pattern string    `json:"pattern"`
-	Enum    []string  `json:"enum"`
-	Const   *string   `json:"const"`
-	Items   *property `json:"items"`
+	Description string    `json:"description"`
+	Ref         string    `json:"$ref"`
+	Type        string    `json:"type"`
+	Pattern     string    `json:"pattern"`
+	Enum        []string  `json:"enum"`
+	Const       *string   `json:"const"`
+	Items       *property `json:"items"`
 }
 
 func (p *property) refName() string { return strings.TrimPrefix(p.Ref, "#/definitions/") }
