@@ -191,9 +191,6 @@ func (d *dot) eval(ec *evalCtx) ([]Node, error) {
 	if err != nil {
 		return nil, err
 	}
-	if len(in) == 0 {
-		return nil, nil
-	}
 	return d.right.invoke(ec, in)
 }
 

@@ -128,6 +128,9 @@ func (p *parser) parseTypeSpec() (string, error) {
 }
 
 func (p *parser) parseUnary(depth int) (node, error) {
+	if depth > maxDepth {
+		return nil, p.errf(p.peek(), "expression nested too deeply")
+	}
 	if t := p.peek(); t.kind == tOp && (t.text == "-" || t.text == "+") {
 		p.next()
 		x, err := p.parseUnary(depth + 1)
