@@ -8,6 +8,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	dto "github.com/prometheus/client_model/go"
 )
 
 // Metrics holds the request metrics of one server instance in its own
@@ -51,9 +52,20 @@ func NewMetrics() *Metrics {
 // their own collectors (e.g. policy decisions).
 func (m *Metrics) Registry() *prometheus.Registry { return m.reg }
 
-// Handler serves the registry in the Prometheus exposition format.
+// Handler serves the registry in the Prometheus exposition format, without
+// go_info (it names the Go version; RESIL-08).
 func (m *Metrics) Handler() http.Handler {
-	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{Registry: m.reg})
+	g := prometheus.GathererFunc(func() ([]*dto.MetricFamily, error) {
+		mfs, err := m.reg.Gather()
+		out := mfs[:0]
+		for _, mf := range mfs {
+			if mf.GetName() != "go_info" {
+				out = append(out, mf)
+			}
+		}
+		return out, err
+	})
+	return promhttp.HandlerFor(g, promhttp.HandlerOpts{Registry: m.reg})
 }
 
 // observe records one finished request.

@@ -237,6 +237,9 @@ func TestChainAccessLogAndMetrics(t *testing.T) {
 			t.Errorf("metrics lack %q:\n%s", want, grep(text, "fhirguard_"))
 		}
 	}
+	if strings.Contains(text, "go_info") || strings.Contains(text, "go1.") {
+		t.Errorf("metrics name the Go version:\n%s", grep(text, "go1."))
+	}
 	// A second instance has its own registry (no global state).
 	rr = httptest.NewRecorder()
 	NewMetrics().Handler().ServeHTTP(rr, httptest.NewRequest("GET", "/metrics", nil))
