@@ -22,14 +22,20 @@ type Indexer struct {
 	// compartment holds, per resource type, the compiled expressions of
 	// its Patient compartment parameters.
 	compartment map[string][]*fhirpath.Expr
+	// params holds, per resource type, every indexable search parameter.
+	params map[string][]compiledParam
 }
 
 var _ store.Indexer = (*Indexer)(nil)
 
-// New compiles the expressions of the Patient compartment parameters of
-// every resource type.
+// New compiles the expressions of the Patient compartment parameters and of
+// every search parameter of every resource type.
 func New() (*Indexer, error) {
-	ix := &Indexer{compartment: map[string][]*fhirpath.Expr{}}
+	params, err := compileParams()
+	if err != nil {
+		return nil, err
+	}
+	ix := &Indexer{compartment: map[string][]*fhirpath.Expr{}, params: params}
 	for _, typ := range searchparam.CompartmentTypes("Patient") {
 		for _, code := range searchparam.CompartmentParams("Patient", typ) {
 			p, ok := searchparam.Lookup(typ, code)
