@@ -1,0 +1,37 @@
+package sqlite
+
+import (
+	"errors"
+
+	msqlite "modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
+)
+
+// dialect is SQLite's sqlstore.Dialect.
+type dialect struct{}
+
+func (dialect) Name() string      { return "sqlite" }
+func (dialect) SerialKey() string { return "INTEGER PRIMARY KEY AUTOINCREMENT" }
+func (dialect) RowKey() string    { return "INTEGER PRIMARY KEY" }
+func (dialect) Blob() string      { return "BLOB" }
+
+// LockRow is empty: there is one writer connection and BEGIN IMMEDIATE
+// takes the database write lock up front.
+func (dialect) LockRow() string { return "" }
+
+func (dialect) IsUniqueViolation(err error) bool {
+	switch errCode(err) {
+	case sqlite3.SQLITE_CONSTRAINT_UNIQUE, sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY:
+		return true
+	}
+	return false
+}
+
+// errCode is the extended SQLite result code of err, or 0.
+func errCode(err error) int {
+	var se *msqlite.Error
+	if errors.As(err, &se) {
+		return se.Code()
+	}
+	return 0
+}
