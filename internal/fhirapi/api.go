@@ -1,0 +1,181 @@
+package fhirapi
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strings"
+
+	"github.com/fhirguard/fhirguard/internal/clock"
+	"github.com/fhirguard/fhirguard/internal/fhir"
+	"github.com/fhirguard/fhirguard/internal/httpx"
+	"github.com/fhirguard/fhirguard/internal/store"
+)
+
+// BasePath is the path of the FHIR base under the server root.
+const BasePath = "/fhir"
+
+// DefaultMaxBundleEntries is the batch/transaction size limit when
+// Options.MaxBundleEntries is 0.
+const DefaultMaxBundleEntries = 1000
+
+// Options configure an API.
+type Options struct {
+	Store     store.Store
+	Validator *tmpValidator
+	Clock     clock.Clock
+	// BaseURL is the absolute FHIR base, e.g.
+	// "http://127.0.0.1:8080/fhir", no trailing slash.
+	BaseURL          string
+	MaxBundleEntries int // default DefaultMaxBundleEntries
+	Logger           *slog.Logger
+}
+
+// API serves the FHIR REST interactions. Build it with New; it is safe for
+// concurrent use.
+type API struct {
+	store      store.Store
+	validator  *tmpValidator
+	clock      clock.Clock
+	base       string
+	maxEntries int
+	log        *slog.Logger
+	capability []byte // CapabilityStatement JSON, built once
+}
+
+// New checks opts and builds the API.
+func New(opts Options) (*API, error) {
+	var errs []error
+	if opts.Store == nil {
+		errs = append(errs, errors.New("fhirapi: Options.Store is required"))
+	}
+	if opts.Validator == nil {
+		errs = append(errs, errors.New("fhirapi: Options.Validator is required"))
+	}
+	if opts.Clock == nil {
+		errs = append(errs, errors.New("fhirapi: Options.Clock is required"))
+	}
+	base := strings.TrimRight(opts.BaseURL, "/")
+	if base == "" || !(strings.HasPrefix(base, "http://") || strings.HasPrefix(base, "https://")) {
+		errs = append(errs, fmt.Errorf("fhirapi: Options.BaseURL %q must be an absolute http(s) URL", opts.BaseURL))
+	}
+	if opts.MaxBundleEntries < 0 {
+		errs = append(errs, fmt.Errorf("fhirapi: Options.MaxBundleEntries %d must not be negative", opts.MaxBundleEntries))
+	}
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	a := &API{
+		store:      opts.Store,
+		validator:  opts.Validator,
+		clock:      opts.Clock,
+		base:       base,
+		maxEntries: opts.MaxBundleEntries,
+		log:        opts.Logger,
+	}
+	if a.maxEntries == 0 {
+		a.maxEntries = DefaultMaxBundleEntries
+	}
+	if a.log == nil {
+		a.log = slog.New(slog.DiscardHandler)
+	}
+	capability, err := buildCapability(a.base, a.clock.Now())
+	if err != nil {
+		return nil, fmt.Errorf("fhirapi: build CapabilityStatement: %w", err)
+	}
+	a.capability = capability
+	return a, nil
+}
+
+// Mount registers the FHIR base (BasePath and everything under it) on mux.
+// wrap turns each handler into an http.Handler (the httpx middleware chain
+// with the OperationOutcome encoder). More specific patterns registered by
+// other packages under BasePath (operations, SMART discovery) take
+// precedence over this catch-all.
+func (a *API) Mount(mux *http.ServeMux, wrap func(httpx.HandlerFunc) http.Handler) {
+	h := wrap(a.ServeFHIR)
+	mux.Handle(BasePath, h)
+	mux.Handle(BasePath+"/", h)
+}
+
+// ServeFHIR is the single handler for the FHIR base: it parses the request
+// into a Request and executes it.
+func (a *API) ServeFHIR(w http.ResponseWriter, r *http.Request) error {
+	q, err := a.ParseHTTP(r)
+	if q != nil && q.Interaction != "" {
+		httpx.SetInteraction(r, q.Interaction)
+	}
+	if err != nil {
+		return err
+	}
+	resp, err := a.Execute(r.Context(), q)
+	if err != nil {
+		return err
+	}
+	return resp.write(w, r)
+}
+
+// Execute runs one parsed Request against the store.
+func (a *API) Execute(ctx context.Context, q *Request) (*Response, error) {
+	switch q.Interaction {
+	case Capabilities:
+		return &Response{Status: http.StatusOK, Body: a.capability}, nil
+	case Read:
+		return a.read(ctx, q)
+	case VRead:
+		return a.vread(ctx, q)
+	case Create, Update, Patch, Delete:
+		if err := unsupportedConditional(q); err != nil {
+			return nil, err
+		}
+		var resp *Response
+		err := a.store.Tx(ctx, func(tx store.Tx) error {
+			var err error
+			resp, err = a.write(ctx, tx, q)
+			return err
+		})
+		if err != nil {
+			return nil, err
+		}
+		return resp, nil
+	case HistoryInstance, HistoryType, HistorySystem:
+		return a.history(ctx, q)
+	case Batch:
+		return a.batch(ctx, q)
+	case Transaction:
+		return a.transaction(ctx, q)
+	case SearchType, SearchSystem, SearchCompart:
+		return nil, errNotImplemented("search is not supported yet")
+	default:
+		return nil, fhir.Errorf(fhir.IssueNotSupported, "interaction %q is not supported", q.Interaction)
+	}
+}
+
+// unsupportedConditional refuses the conditional interactions, which need
+// search.
+func unsupportedConditional(q *Request) error {
+	switch {
+	case q.IfNoneExist != "":
+		return errNotImplemented("conditional create requires search, which is not supported yet")
+	case q.Conditional:
+		return errNotImplemented("conditional %s requires search, which is not supported yet", q.Interaction)
+	}
+	return nil
+}
+
+// write runs a create, update, patch or delete inside tx.
+func (a *API) write(ctx context.Context, tx store.Tx, q *Request) (*Response, error) {
+	switch q.Interaction {
+	case Create:
+		return a.create(ctx, tx, q)
+	case Update:
+		return a.update(ctx, tx, q)
+	case Patch:
+		return a.patch(ctx, tx, q)
+	case Delete:
+		return a.delete(ctx, tx, q)
+	}
+	return nil, fmt.Errorf("fhirapi: %q is not a write", q.Interaction)
+}

@@ -1,0 +1,139 @@
+package fhirapi
+
+import (
+	"bytes"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/fhirguard/fhirguard/internal/clock"
+	"github.com/fhirguard/fhirguard/internal/httpx"
+)
+
+const testBase = "http://fhir.test/fhir"
+
+// leak matches what must never reach a client.
+var leak = regexp.MustCompile(`goroutine|panic|\.go:|SELECT|sqlite|pgx`)
+
+type harness struct {
+	t     *testing.T
+	api   *API
+	store *memStore
+	clock *clock.Fake
+	h     http.Handler
+}
+
+func newHarness(t *testing.T) *harness {
+	t.Helper()
+	clk := clock.NewFake(time.Date(2025, 1, 2, 3, 4, 5, 0, time.UTC))
+	st := newMemStore(clk)
+	api, err := New(Options{Store: st, Validator: testValidator(), Clock: clk, BaseURL: testBase})
+	if err != nil {
+		t.Fatalf("New: %v", err)
+	}
+	mux := http.NewServeMux()
+	api.Mount(mux, func(h httpx.HandlerFunc) http.Handler { return httpx.Wrap(h, nil) })
+	h := httpx.Chain(mux, httpx.Options{Logger: slog.New(slog.NewTextHandler(tLog{t}, &slog.HandlerOptions{Level: slog.LevelWarn})), Clock: clk})
+	return &harness{t: t, api: api, store: st, clock: clk, h: h}
+}
+
+type reply struct {
+	Status int
+	Header http.Header
+	Body   []byte
+}
+
+func (r *reply) json(t *testing.T) map[string]any {
+	t.Helper()
+	var m map[string]any
+	dec := json.NewDecoder(bytes.NewReader(r.Body))
+	dec.UseNumber()
+	if err := dec.Decode(&m); err != nil {
+		t.Fatalf("response body is not JSON (%v): %q", err, r.Body)
+	}
+	return m
+}
+
+// do sends one request; hdr is "Name: value" pairs.
+func (h *harness) do(method, path, body string, hdr ...string) *reply {
+	h.t.Helper()
+	var rd io.Reader
+	if body != "" {
+		rd = strings.NewReader(body)
+	}
+	req := httptest.NewRequest(method, path, rd)
+	if body != "" {
+		req.Header.Set("Content-Type", "application/fhir+json")
+	}
+	for _, kv := range hdr {
+		k, v, _ := strings.Cut(kv, ":")
+		req.Header.Set(strings.TrimSpace(k), strings.TrimSpace(v))
+	}
+	rec := httptest.NewRecorder()
+	h.h.ServeHTTP(rec, req)
+	res := &reply{Status: rec.Code, Header: rec.Header(), Body: rec.Body.Bytes()}
+	if res.Status >= 400 {
+		if leak.Match(res.Body) {
+			h.t.Errorf("%s %s: error body leaks internals: %s", method, path, res.Body)
+		}
+		if res.Status >= 500 && res.Status != http.StatusNotImplemented && res.Status != http.StatusServiceUnavailable {
+			h.t.Errorf("%s %s: status %d: %s", method, path, res.Status, res.Body)
+		}
+	}
+	return res
+}
+
+// create POSTs body and returns the new id.
+func (h *harness) create(typ, body string) string {
+	h.t.Helper()
+	r := h.do("POST", "/fhir/"+typ, body)
+	if r.Status != http.StatusCreated {
+		h.t.Fatalf("create %s: status %d: %s", typ, r.Status, r.Body)
+	}
+	id, _ := r.json(h.t)["id"].(string)
+	return id
+}
+
+// issue returns the first issue's code and diagnostics of an
+// OperationOutcome body.
+func issue(t *testing.T, r *reply) (code, diag string, expr []string) {
+	t.Helper()
+	m := r.json(t)
+	if m["resourceType"] != "OperationOutcome" {
+		t.Fatalf("not an OperationOutcome: %s", r.Body)
+	}
+	is, _ := m["issue"].([]any)
+	if len(is) == 0 {
+		t.Fatalf("OperationOutcome without issue: %s", r.Body)
+	}
+	first, _ := is[0].(map[string]any)
+	code, _ = first["code"].(string)
+	diag, _ = first["diagnostics"].(string)
+	for _, x := range asSlice(first["expression"]) {
+		s, _ := x.(string)
+		expr = append(expr, s)
+	}
+	return code, diag, expr
+}
+
+func asSlice(v any) []any { s, _ := v.([]any); return s }
+
+const patientJSON = `{"resourceType":"Patient","name":[{"family":"Shaw","given":["Amy"]}],"gender":"female","birthDate":"1987-02-20"}`
+
+// tLog sends log records to the test log.
+type tLog struct{ t *testing.T }
+
+func (l tLog) Write(p []byte) (int, error) {
+	l.t.Helper()
+	l.t.Log(strings.TrimSpace(string(p)))
+	return len(p), nil
+}
+
+func jsonNum(n int) json.Number { return json.Number(strconv.Itoa(n)) }

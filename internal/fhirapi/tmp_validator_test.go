@@ -1,0 +1,3 @@
+package fhirapi
+
+func testValidator() *tmpValidator { return &tmpValidator{} }
