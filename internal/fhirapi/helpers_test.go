@@ -2,11 +2,13 @@ package fhirapi
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -15,6 +17,9 @@ import (
 
 	"github.com/fhirguard/fhirguard/internal/clock"
 	"github.com/fhirguard/fhirguard/internal/httpx"
+	"github.com/fhirguard/fhirguard/internal/index"
+	"github.com/fhirguard/fhirguard/internal/store"
+	"github.com/fhirguard/fhirguard/internal/store/sqlite"
 )
 
 const testBase = "http://fhir.test/fhir"
@@ -25,15 +30,58 @@ var leak = regexp.MustCompile(`goroutine|panic|\.go:|SELECT|sqlite|pgx`)
 type harness struct {
 	t     *testing.T
 	api   *API
-	store *memStore
+	store store.Store
 	clock *clock.Fake
 	h     http.Handler
 }
 
-func newHarness(t *testing.T) *harness {
+// storeKinds are the backends every handler test runs on: the in-memory
+// reference store and the real SQLite store.
+var storeKinds = []string{"mem", "sqlite"}
+
+// eachStore runs fn once per backend, in parallel subtests.
+func eachStore(t *testing.T, fn func(t *testing.T, h *harness)) {
+	t.Helper()
+	for _, kind := range storeKinds {
+		t.Run(kind, func(t *testing.T) {
+			t.Parallel()
+			fn(t, newHarness(t, kind))
+		})
+	}
+}
+
+func openStore(t *testing.T, kind string, clk clock.Clock) store.Store {
+	t.Helper()
+	switch kind {
+	case "mem":
+		return newMemStore(clk)
+	case "sqlite":
+		ix, err := index.New()
+		if err != nil {
+			t.Fatalf("index.New: %v", err)
+		}
+		st, err := sqlite.Open(context.Background(), sqlite.Options{
+			Path: filepath.Join(t.TempDir(), "fhir.db"), Indexer: ix, Clock: clk,
+			Logger: slog.New(slog.DiscardHandler), Synchronous: "NORMAL",
+		})
+		if err != nil {
+			t.Fatalf("sqlite.Open: %v", err)
+		}
+		t.Cleanup(func() {
+			if err := st.Close(); err != nil {
+				t.Errorf("close store: %v", err)
+			}
+		})
+		return st
+	}
+	t.Fatalf("unknown store kind %q", kind)
+	return nil
+}
+
+func newHarness(t *testing.T, kind string) *harness {
 	t.Helper()
 	clk := clock.NewFake(time.Date(2025, 1, 2, 3, 4, 5, 0, time.UTC))
-	st := newMemStore(clk)
+	st := openStore(t, kind, clk)
 	api, err := New(Options{Store: st, Validator: testValidator(), Clock: clk, BaseURL: testBase})
 	if err != nil {
 		t.Fatalf("New: %v", err)
