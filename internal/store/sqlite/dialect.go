@@ -3,12 +3,17 @@ package sqlite
 import (
 	"errors"
 
+	"github.com/fhirguard/fhirguard/internal/store/sqlstore"
+
 	msqlite "modernc.org/sqlite"
 	sqlite3 "modernc.org/sqlite/lib"
 )
 
 // dialect is SQLite's sqlstore.Dialect.
 type dialect struct{}
+
+// Dialect returns SQLite's sqlstore.Dialect.
+func Dialect() sqlstore.Dialect { return dialect{} }
 
 func (dialect) Name() string      { return "sqlite" }
 func (dialect) SerialKey() string { return "INTEGER PRIMARY KEY AUTOINCREMENT" }

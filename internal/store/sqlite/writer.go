@@ -171,7 +171,7 @@ func (s *Store) attempt(jobs []*job) ([]result, error) {
 	if err := s.exec("BEGIN IMMEDIATE"); err != nil {
 		return results, fmt.Errorf("store: begin write transaction: %w", err)
 	}
-	tx := s.core.NewTx(writerRunner{s.wstmts})
+	runner := writerRunner{s.wstmts}
 	for i, j := range jobs {
 		if err := j.ctx.Err(); err != nil {
 			results[i].err = err
@@ -181,7 +181,7 @@ func (s *Store) attempt(jobs []*job) ([]result, error) {
 			s.rollback()
 			return results, fmt.Errorf("store: savepoint: %w", err)
 		}
-		results[i] = runFn(j, tx)
+		results[i] = runFn(j, s.core.NewTx(runner))
 		if results[i].err != nil || results[i].panicked != nil {
 			if err := s.exec("ROLLBACK TO tx"); err != nil {
 				s.rollback()

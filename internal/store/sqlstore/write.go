@@ -21,22 +21,45 @@ import (
 // Runner decides whether a statement itself may be interrupted (a backend
 // running several callers' work in one transaction must not let one caller's
 // cancellation abort the others').
+//
+// After a statement fails (anything but the store's own sentinel
+// outcomes), the Tx refuses further work: the engine may have abandoned
+// the transaction, and a later statement must not run outside it.
 type Tx struct {
-	c *Core
-	r Runner
+	c      *Core
+	r      Runner
+	broken error
 }
 
-// NewTx returns the write view running on r.
+// NewTx returns the write view running on r; use one per store.Tx call.
 func (c *Core) NewTx(r Runner) *Tx { return &Tx{c: c, r: r} }
+
+// check returns an error if ctx is done or the Tx is broken.
+func (t *Tx) check(ctx context.Context) error {
+	if t.broken != nil {
+		return fmt.Errorf("store: transaction already failed: %w", t.broken)
+	}
+	return ctx.Err()
+}
+
+// fail marks the Tx broken by a statement error and returns err.
+func (t *Tx) fail(err error) error {
+	t.broken = err
+	return err
+}
 
 var _ store.Tx = (*Tx)(nil)
 
 // Read returns the current version as this transaction sees it.
 func (t *Tx) Read(ctx context.Context, typ, id string) (*fhir.Resource, error) {
-	if err := ctx.Err(); err != nil {
+	if err := t.check(ctx); err != nil {
 		return nil, err
 	}
-	return t.c.Read(ctx, t.r, typ, id)
+	res, err := t.c.Read(ctx, t.r, typ, id)
+	if err != nil && !errors.Is(err, store.ErrNotFound) && !errors.Is(err, store.ErrGone) {
+		return nil, t.fail(err)
+	}
+	return res, err
 }
 
 // current is the resources row of one (type, id).
@@ -71,7 +94,7 @@ func (t *Tx) now(override time.Time) time.Time {
 
 // Put creates or updates a resource.
 func (t *Tx) Put(ctx context.Context, w store.Write) (*store.WriteResult, error) {
-	if err := ctx.Err(); err != nil {
+	if err := t.check(ctx); err != nil {
 		return nil, err
 	}
 	if w.Type == "" || w.ID == "" || w.Data == nil {
@@ -79,7 +102,7 @@ func (t *Tx) Put(ctx context.Context, w store.Write) (*store.WriteResult, error)
 	}
 	cur, err := t.lookup(ctx, w.Type, w.ID)
 	if err != nil {
-		return nil, fmt.Errorf("store: put %s/%s: lookup: %w", w.Type, w.ID, err)
+		return nil, t.fail(fmt.Errorf("store: put %s/%s: lookup: %w", w.Type, w.ID, err))
 	}
 	live := cur.exists && !cur.deleted
 	if w.CreateOnly && live {
@@ -129,12 +152,12 @@ func (t *Tx) Put(ctx context.Context, w store.Write) (*store.WriteResult, error)
 // tombstone unchanged; ifMatch > 0 on a deleted resource is a conflict (it
 // has no current version), as for Write.IfMatch.
 func (t *Tx) Delete(ctx context.Context, typ, id string, ifMatch int64) (*store.WriteResult, error) {
-	if err := ctx.Err(); err != nil {
+	if err := t.check(ctx); err != nil {
 		return nil, err
 	}
 	cur, err := t.lookup(ctx, typ, id)
 	if err != nil {
-		return nil, fmt.Errorf("store: delete %s/%s: lookup: %w", typ, id, err)
+		return nil, t.fail(fmt.Errorf("store: delete %s/%s: lookup: %w", typ, id, err))
 	}
 	switch {
 	case !cur.exists:
@@ -145,7 +168,7 @@ func (t *Tx) Delete(ctx context.Context, typ, id string, ifMatch int64) (*store.
 	case cur.deleted:
 		res, err := t.c.Read(ctx, t.r, typ, id)
 		if err != nil && !errors.Is(err, store.ErrGone) {
-			return nil, fmt.Errorf("store: delete %s/%s: read tombstone: %w", typ, id, err)
+			return nil, t.fail(fmt.Errorf("store: delete %s/%s: read tombstone: %w", typ, id, err))
 		}
 		return &store.WriteResult{Resource: res}, nil
 	}
@@ -202,9 +225,12 @@ func (t *Tx) replaceIndex(ctx context.Context, rid int64, typ string, hadRows bo
 	return nil
 }
 
+// writeErr wraps a failed write statement and marks the Tx broken. A
+// unique violation (a concurrent create of the same id, possible only where
+// writers run in parallel) is reported as store.ErrConflict.
 func (t *Tx) writeErr(step, typ, id string, err error) error {
 	if t.c.Dialect.IsUniqueViolation(err) {
-		return fmt.Errorf("store: write %s/%s: %s: concurrent write: %w", typ, id, step, store.ErrConflict)
+		return t.fail(fmt.Errorf("store: write %s/%s: %s: concurrent write: %w", typ, id, step, store.ErrConflict))
 	}
-	return fmt.Errorf("store: write %s/%s: %s: %w", typ, id, step, err)
+	return t.fail(fmt.Errorf("store: write %s/%s: %s: %w", typ, id, step, err))
 }
