@@ -47,7 +47,7 @@ func str(m map[string]any, k string) string {
 	return s
 }
 
-func tokenRows(out []TokenRow, param string, n fhirpath.Node) []TokenRow {
+func tokenRows(out []TokenRow, param string, n fhirpath.Node, text bool) []TokenRow {
 	switch v := n.Value.(type) {
 	case string:
 		if v != "" {
@@ -63,14 +63,14 @@ func tokenRows(out []TokenRow, param string, n fhirpath.Node) []TokenRow {
 			codings, _ := v["coding"].([]any)
 			for _, c := range codings {
 				if cm, ok := c.(map[string]any); ok {
-					out = codingRow(out, param, cm)
+					out = codingRow(out, param, cm, text)
 				}
 			}
-			if t := str(v, "text"); t != "" {
+			if t := str(v, "text"); t != "" && text {
 				out = append(out, TokenRow{Param: param, Text: t, TextNorm: Normalize(t)})
 			}
 		case n.Type == "Coding" || v["code"] != nil:
-			out = codingRow(out, param, v)
+			out = codingRow(out, param, v, text)
 		case v["value"] != nil:
 			value, sys := str(v, "value"), str(v, "system")
 			if value == "" {
@@ -99,8 +99,12 @@ func tokenRows(out []TokenRow, param string, n fhirpath.Node) []TokenRow {
 	return out
 }
 
-func codingRow(out []TokenRow, param string, c map[string]any) []TokenRow {
-	code, sys, disp := str(c, "code"), str(c, "system"), str(c, "display")
+func codingRow(out []TokenRow, param string, c map[string]any, text bool) []TokenRow {
+	code, sys := str(c, "code"), str(c, "system")
+	disp := ""
+	if text {
+		disp = str(c, "display")
+	}
 	if code == "" && disp == "" {
 		return out
 	}

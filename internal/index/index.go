@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"slices"
 
+	"github.com/fhirguard/fhirguard/internal/fhir"
 	"github.com/fhirguard/fhirguard/internal/fhir/fhirpath"
 	"github.com/fhirguard/fhirguard/internal/fhir/searchparam"
 	"github.com/fhirguard/fhirguard/internal/store"
@@ -66,7 +67,7 @@ func (ix *Indexer) Index(typ string, data map[string]any) (*store.IndexEntries, 
 }
 
 func checkType(typ string, data map[string]any) error {
-	if !searchparam.IsResourceType(typ) {
+	if !fhir.IsResourceType(typ) {
 		return fmt.Errorf("index: unknown resource type %q", typ)
 	}
 	if rt, ok := data["resourceType"]; ok && rt != typ {

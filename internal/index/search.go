@@ -3,6 +3,7 @@ package index
 import (
 	"fmt"
 
+	"github.com/fhirguard/fhirguard/internal/fhir"
 	"github.com/fhirguard/fhirguard/internal/fhir/fhirpath"
 	"github.com/fhirguard/fhirguard/internal/fhir/searchparam"
 )
@@ -42,7 +43,7 @@ func compileParams() (map[string][]compiledParam, error) {
 		cache[src] = e
 		return e, nil
 	}
-	for _, typ := range searchparam.ResourceTypes() {
+	for _, typ := range fhir.ResourceTypes() {
 		for _, p := range searchparam.ForType(typ) {
 			if p.Expression == "" || p.Type == searchparam.TypeSpecial {
 				continue
@@ -76,35 +77,38 @@ func (ix *Indexer) Rows(typ string, data map[string]any) (*Rows, error) {
 		return nil, err
 	}
 	root := fhirpath.Node{Value: data, Type: typ}
+	env := fhirpath.NewEnv(root)
 	rows := &Rows{}
 	for i := range ix.params[typ] {
 		p := &ix.params[typ][i]
-		nodes, err := p.expr.EvalNode(root, root)
+		nodes, err := p.expr.EvalIn(env, root)
 		if err != nil {
 			return nil, fmt.Errorf("index: %s.%s: %w", typ, p.code, err)
 		}
 		if p.typ == searchparam.TypeComposite {
 			for _, n := range nodes {
-				if err := ix.composite(rows, p, root, n); err != nil {
+				if err := ix.composite(rows, p, env, n); err != nil {
 					return nil, fmt.Errorf("index: %s.%s: %w", typ, p.code, err)
 				}
 			}
 			continue
 		}
 		for _, n := range nodes {
-			rows.add(p.code, p.typ, n)
+			rows.add(p.code, p.typ, n, true)
 		}
 	}
 	return rows, nil
 }
 
-// add appends the rows of one node for a parameter of type t.
-func (r *Rows) add(code string, t searchparam.Type, n fhirpath.Node) {
+// add appends the rows of one node for a parameter of type t. text=false
+// (composite components) skips the :text forms of tokens, which a
+// composite never matches.
+func (r *Rows) add(code string, t searchparam.Type, n fhirpath.Node, text bool) {
 	switch t {
 	case searchparam.TypeString:
 		r.Strings = stringRows(r.Strings, code, n)
 	case searchparam.TypeToken:
-		r.Tokens = tokenRows(r.Tokens, code, n)
+		r.Tokens = tokenRows(r.Tokens, code, n, text)
 	case searchparam.TypeReference:
 		r.References = referenceRows(r.References, code, n)
 	case searchparam.TypeDate:
@@ -121,16 +125,16 @@ func (r *Rows) add(code string, t searchparam.Type, n fhirpath.Node) {
 // composite adds the rows of one element a composite parameter selected:
 // every combination of its components' values (each component evaluated
 // on that element).
-func (ix *Indexer) composite(rows *Rows, p *compiledParam, root, n fhirpath.Node) error {
+func (ix *Indexer) composite(rows *Rows, p *compiledParam, env *fhirpath.Env, n fhirpath.Node) error {
 	combos := [][]Value{nil}
 	for _, c := range p.comps {
-		nodes, err := c.expr.EvalNode(root, n)
+		nodes, err := c.expr.EvalIn(env, n)
 		if err != nil {
 			return err
 		}
 		var tmp Rows
 		for _, cn := range nodes {
-			tmp.add(c.code, c.typ, cn)
+			tmp.add(c.code, c.typ, cn, false)
 		}
 		vals := tmp.values(c.code)
 		if len(vals) == 0 {

@@ -19,6 +19,9 @@ package fhirpath
 import (
 	"encoding/json"
 	"fmt"
+	"slices"
+
+	"github.com/fhirguard/fhirguard/internal/fhir/searchparam"
 )
 
 // Node is one item of a FHIRPath result collection.
@@ -94,10 +97,33 @@ func (e *Expr) EvalResource(typ string, resource map[string]any) ([]Node, error)
 // EvalNode evaluates the expression on the focus ctx (e.g. one node a
 // composite parameter's expression selected) with resource as %resource.
 func (e *Expr) EvalNode(resource, ctx Node) ([]Node, error) {
-	ec := &evalCtx{resource: resource, context: ctx, this: []Node{ctx}}
-	out, err := e.root.eval(ec)
+	return e.EvalIn(NewEnv(resource), ctx)
+}
+
+// Env is an evaluation environment for one resource (%resource), reused
+// across the evaluations of many expressions on it to save allocations.
+// An Env is not safe for concurrent use.
+type Env struct {
+	ec      evalCtx
+	scratch [1]Node
+}
+
+// NewEnv returns an environment with resource as %resource.
+func NewEnv(resource Node) *Env {
+	return &Env{ec: evalCtx{resource: resource}}
+}
+
+// EvalIn evaluates the expression on the focus ctx within env.
+func (e *Expr) EvalIn(env *Env, ctx Node) ([]Node, error) {
+	env.scratch[0] = ctx
+	env.ec.context = ctx
+	env.ec.this = env.scratch[:]
+	out, err := e.root.eval(&env.ec)
 	if err != nil {
 		return nil, fmt.Errorf("fhirpath %s: %w", e.src, err)
+	}
+	if len(out) > 0 && &out[0] == &env.scratch[0] {
+		out = []Node{out[0]} // never hand out the reused focus slot
 	}
 	return out, nil
 }
@@ -233,14 +259,12 @@ func (id *ident) invoke(_ *evalCtx, input []Node) ([]Node, error) {
 func (id *ident) invokeRoot(ec *evalCtx, input []Node) []Node {
 	name := id.name
 	if name != "" && name[0] >= 'A' && name[0] <= 'Z' {
+		if len(input) == 1 && rootMatches(ec, input[0], name) {
+			return input
+		}
 		var out []Node
 		for _, n := range input {
-			if _, ok := n.Value.(map[string]any); !ok || n.Type == "" {
-				continue
-			}
-			rt := n.Type
-			isRes := isResourceMap(n.Value) || sameItem(n.Value, ec.resource.Value)
-			if rt == name || isRes && (name == "Resource" || name == "DomainResource" && rt != "Bundle" && rt != "Binary" && rt != "Parameters") {
+			if rootMatches(ec, n, name) {
 				out = append(out, n)
 			}
 		}
@@ -253,6 +277,21 @@ func (id *ident) invokeRoot(ec *evalCtx, input []Node) []Node {
 	return out
 }
 
+// rootMatches reports whether the type name in term position selects n: a
+// resource (or %resource itself) of that type, or any resource for Resource
+// and DomainResource.
+func rootMatches(ec *evalCtx, n Node, name string) bool {
+	if _, ok := n.Value.(map[string]any); !ok || n.Type == "" {
+		return false
+	}
+	rt := n.Type
+	if rt == name {
+		return true
+	}
+	isRes := isResourceMap(n.Value) || sameItem(n.Value, ec.resource.Value)
+	return isRes && (name == "Resource" || name == "DomainResource" && rt != "Bundle" && rt != "Binary" && rt != "Parameters")
+}
+
 // children appends the child elements name of n to out, flattening arrays
 // and resolving choice elements (name + a FHIR type suffix).
 func children(out []Node, n Node, name string) []Node {
@@ -262,6 +301,9 @@ func children(out []Node, n Node, name string) []Node {
 	}
 	if v, ok := m[name]; ok {
 		return appendValue(out, v, "")
+	}
+	if !searchparam.IsChoiceElement(name) {
+		return out
 	}
 	for k, v := range m {
 		if len(k) > len(name) && k[:len(name)] == name {
@@ -277,6 +319,7 @@ func appendValue(out []Node, v any, typ string) []Node {
 	switch x := v.(type) {
 	case nil:
 	case []any:
+		out = slices.Grow(out, len(x))
 		for _, e := range x {
 			out = appendValue(out, e, typ)
 		}

@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
+
+	"github.com/fhirguard/fhirguard/internal/fhir/searchparam"
 )
 
 // node is a compiled FHIRPath expression.
@@ -166,6 +168,10 @@ func (p *parser) parsePostfix(depth int) (node, error) {
 			inv, err := p.parseInvocation(depth)
 			if err != nil {
 				return nil, err
+			}
+			if fused, ok := fuseChoice(x, inv); ok {
+				x = fused
+				continue
 			}
 			x = &dot{left: x, right: inv}
 		case "[":
@@ -428,4 +434,50 @@ func wrap(n node, prec int) string {
 		}
 	}
 	return n.String()
+}
+
+// fuseChoice rewrites `value.ofType(Quantity)` (and as(Quantity)), where
+// value is a choice element, into one direct lookup of valueQuantity. The
+// result is the same; it avoids scanning an object's keys for value[x].
+func fuseChoice(x node, inv invocation) (node, bool) {
+	c, ok := inv.(*call)
+	if !ok || (c.name != "ofType" && c.name != "as") || !choiceTypes[upperFirst(c.typ)] {
+		return nil, false
+	}
+	switch t := x.(type) {
+	case *term:
+		if id, ok := t.inv.(*ident); ok && searchparam.IsChoiceElement(id.name) {
+			return &term{inv: &choiceIdent{name: id.name, typ: c.typ, fn: c.name, key: id.name + upperFirst(c.typ)}}, true
+		}
+	case *dot:
+		if id, ok := t.right.(*ident); ok && searchparam.IsChoiceElement(id.name) {
+			return &dot{left: t.left, right: &choiceIdent{name: id.name, typ: c.typ, fn: c.name, key: id.name + upperFirst(c.typ)}}, true
+		}
+	}
+	return nil, false
+}
+
+// choiceIdent is a choice element restricted to one type: name.ofType(typ).
+type choiceIdent struct {
+	name, typ, fn string
+	key           string // name + Typ: the JSON property
+}
+
+func (c *choiceIdent) String() string {
+	return identString(c.name) + "." + c.fn + "(" + identString(c.typ) + ")"
+}
+
+func (c *choiceIdent) eval(ec *evalCtx) ([]Node, error) { return c.invoke(ec, ec.this) }
+
+func (c *choiceIdent) invoke(_ *evalCtx, input []Node) ([]Node, error) {
+	var out []Node
+	typ := upperFirst(c.typ)
+	for _, n := range input {
+		if m, ok := n.Value.(map[string]any); ok {
+			if v, ok := m[c.key]; ok {
+				out = appendValue(out, v, typ)
+			}
+		}
+	}
+	return out, nil
 }

@@ -13,7 +13,11 @@ package searchparam
 
 //go:generate go run ./gen -src ../../../../shared/fhir-r4 -out tables_gen.go
 
-import "sort"
+import (
+	"sort"
+
+	"github.com/fhirguard/fhirguard/internal/fhir"
+)
 
 // Type is a search parameter type.
 type Type string
@@ -117,27 +121,17 @@ func find(list []Param, code string) *Param {
 	return nil
 }
 
-// IsResourceType reports whether typ is an R4 resource type.
-func IsResourceType(typ string) bool {
-	return inSorted(resourceTypes[:], typ)
-}
-
 // IsDomainResource reports whether typ is an R4 resource type derived from
-// DomainResource (all but Binary, Bundle and Parameters).
+// DomainResource: all but Binary, Bundle and Parameters.
 func IsDomainResource(typ string) bool {
-	return inSorted(domainResources[:], typ)
+	return fhir.IsResourceType(typ) && typ != "Binary" && typ != "Bundle" && typ != "Parameters"
 }
 
-// ResourceTypes returns the R4 resource types, sorted.
-func ResourceTypes() []string {
-	out := make([]string, len(resourceTypes))
-	copy(out, resourceTypes[:])
-	return out
-}
-
-func inSorted(list []string, s string) bool {
-	i := sort.SearchStrings(list, s)
-	return i < len(list) && list[i] == s
+// IsChoiceElement reports whether name is the name of an R4 choice element
+// (value for value[x], onset for onset[x], ...) in some type.
+func IsChoiceElement(name string) bool {
+	i := sort.SearchStrings(choiceElements[:], name)
+	return i < len(choiceElements) && choiceElements[i] == name
 }
 
 // common returns the resource-independent parameters that apply to typ.
@@ -152,7 +146,7 @@ func common(typ string) [][]Param {
 // Lookup returns the parameter code of resource type typ, including the
 // resource-independent ones (_id, _lastUpdated, ...).
 func Lookup(typ, code string) (*Param, bool) {
-	if !IsResourceType(typ) {
+	if !fhir.IsResourceType(typ) {
 		return nil, false
 	}
 	if p := find(span(typ), code); p != nil {
@@ -169,7 +163,7 @@ func Lookup(typ, code string) (*Param, bool) {
 // ForType returns every parameter of resource type typ: its own, sorted by
 // code, then the resource-independent ones. Nil for an unknown type.
 func ForType(typ string) []*Param {
-	if !IsResourceType(typ) {
+	if !fhir.IsResourceType(typ) {
 		return nil
 	}
 	own := span(typ)

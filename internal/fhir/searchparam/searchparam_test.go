@@ -136,10 +136,18 @@ func TestTablesSorted(t *testing.T) {
 			t.Fatalf("params not sorted at %d: %s.%s, %s.%s", i, a.Base, a.Code, b.Base, b.Code)
 		}
 	}
-	if !slices.IsSorted(resourceTypes[:]) || !slices.IsSorted(domainResources[:]) {
-		t.Fatal("type lists not sorted")
+	if !slices.IsSorted(choiceElements[:]) {
+		t.Fatal("choice elements not sorted")
 	}
-	if !IsResourceType("Patient") || IsDomainResource("Bundle") || !IsDomainResource("Observation") || IsResourceType("Resource") {
-		t.Error("resource type predicates wrong")
+	if IsDomainResource("Bundle") || !IsDomainResource("Observation") || IsDomainResource("Resource") || IsDomainResource("Bot") {
+		t.Error("IsDomainResource wrong")
+	}
+	for _, c := range []struct {
+		name string
+		want bool
+	}{{"value", true}, {"onset", true}, {"deceased", true}, {"effective", true}, {"medication", true}, {"status", false}, {"valueSet", false}} {
+		if IsChoiceElement(c.name) != c.want {
+			t.Errorf("IsChoiceElement(%s) = %v", c.name, !c.want)
+		}
 	}
 }

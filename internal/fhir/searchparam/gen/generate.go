@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+
+	"github.com/fhirguard/fhirguard/internal/fhir"
 )
 
 // searchParameter is the part of an R4 SearchParameter resource the tables
@@ -110,7 +112,7 @@ func Generate(src string) ([]byte, error) {
 	if err := readJSON(filepath.Join(src, "compartmentdefinition-patient.json"), &comp); err != nil {
 		return nil, err
 	}
-	types, domain, err := readResourceTypes(filepath.Join(src, "fhir.schema.json"))
+	choices, err := readChoiceElements(filepath.Join(src, "fhir.schema.json"))
 	if err != nil {
 		return nil, err
 	}
@@ -151,7 +153,7 @@ func Generate(src string) ([]byte, error) {
 		}
 	}
 	for _, r := range rows {
-		if r.base != "Resource" && r.base != "DomainResource" && !contains(types, r.base) {
+		if r.base != "Resource" && r.base != "DomainResource" && !fhir.IsResourceType(r.base) {
 			return nil, fmt.Errorf("search parameter %s.%s: unknown resource type", r.base, r.code)
 		}
 	}
@@ -173,7 +175,7 @@ func Generate(src string) ([]byte, error) {
 			compartment[cr.Code] = cr.Param
 		}
 	}
-	return render(rows, compartment, types, domain)
+	return render(rows, compartment, choices)
 }
 
 func makeRow(base string, sp searchParameter, codeByURL map[string]string) (*row, error) {
@@ -288,41 +290,60 @@ func rootName(p string) string {
 	return p[:end]
 }
 
-// readResourceTypes lists the R4 resource types from the JSON schema's
-// discriminator mapping and which of them are DomainResources (they have
-// a "text" element).
-func readResourceTypes(path string) (types, domain []string, err error) {
+// choiceTypeSuffixes are the type names a choice element's JSON property
+// ends with (valueQuantity, onsetDateTime, ...).
+var choiceTypeSuffixes = []string{
+	"Base64Binary", "Boolean", "Canonical", "Code", "Date", "DateTime", "Decimal", "Id",
+	"Instant", "Integer", "Markdown", "Oid", "PositiveInt", "String", "Time", "UnsignedInt",
+	"Uri", "Url", "Uuid", "Address", "Age", "Annotation", "Attachment", "CodeableConcept",
+	"Coding", "ContactPoint", "Count", "Distance", "Duration", "HumanName", "Identifier",
+	"Money", "Period", "Quantity", "Range", "Ratio", "Reference", "SampledData", "Signature",
+	"Timing", "ContactDetail", "Contributor", "DataRequirement", "Expression",
+	"ParameterDefinition", "RelatedArtifact", "TriggerDefinition", "UsageContext", "Dosage", "Meta",
+}
+
+// readChoiceElements lists the names of R4 choice elements (value[x],
+// onset[x], ...) from the JSON schema: a base name that appears, in one
+// definition, with at least two type suffixes.
+func readChoiceElements(path string) ([]string, error) {
 	var s struct {
-		Discriminator struct {
-			Mapping map[string]string `json:"mapping"`
-		} `json:"discriminator"`
 		Definitions map[string]struct {
 			Properties map[string]json.RawMessage `json:"properties"`
 		} `json:"definitions"`
 	}
 	if err := readJSON(path, &s); err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	for t := range s.Discriminator.Mapping {
-		types = append(types, t)
-		if _, ok := s.Definitions[t].Properties["text"]; ok {
-			domain = append(domain, t)
+	set := map[string]bool{}
+	for _, d := range s.Definitions {
+		variants := map[string]int{}
+		for k := range d.Properties {
+			for _, t := range choiceTypeSuffixes {
+				if len(k) > len(t) && strings.HasSuffix(k, t) {
+					if base := k[:len(k)-len(t)]; base[len(base)-1] >= 'a' && base[len(base)-1] <= 'z' && base[0] >= 'a' && base[0] <= 'z' {
+						variants[base]++
+					}
+				}
+			}
+		}
+		for b, n := range variants {
+			if n >= 2 {
+				set[b] = true
+			}
 		}
 	}
-	if len(types) == 0 {
-		return nil, nil, fmt.Errorf("%s: no resource types in discriminator mapping", path)
+	if !set["value"] || !set["onset"] {
+		return nil, fmt.Errorf("%s: choice elements value[x]/onset[x] not found", path)
 	}
-	sort.Strings(types)
-	sort.Strings(domain)
-	return types, domain, nil
+	out := make([]string, 0, len(set))
+	for b := range set {
+		out = append(out, b)
+	}
+	sort.Strings(out)
+	return out, nil
 }
 
-func contains(list []string, s string) bool {
-	i := sort.SearchStrings(list, s)
-	return i < len(list) && list[i] == s
-}
-
-func render(rows map[string]*row, compartment map[string][]string, types, domain []string) ([]byte, error) {
+func render(rows map[string]*row, compartment map[string][]string, choices []string) ([]byte, error) {
 	keys := make([]string, 0, len(rows))
 	for k := range rows {
 		keys = append(keys, k)
@@ -407,14 +428,9 @@ func render(rows map[string]*row, compartment map[string][]string, types, domain
 	}
 	body.WriteString("}\n\n")
 
-	body.WriteString("// resourceTypes are the R4 resource types, sorted.\nvar resourceTypes = [...]string{\n")
-	for _, t := range types {
-		fmt.Fprintf(&body, "%q,\n", t)
-	}
-	body.WriteString("}\n\n")
-	body.WriteString("// domainResources are the R4 resource types that are DomainResources, sorted.\nvar domainResources = [...]string{\n")
-	for _, t := range domain {
-		fmt.Fprintf(&body, "%q,\n", t)
+	body.WriteString("// choiceElements are the names of the R4 choice elements (value[x] ...), sorted.\nvar choiceElements = [...]string{\n")
+	for _, c := range choices {
+		fmt.Fprintf(&body, "%q,\n", c)
 	}
 	body.WriteString("}\n")
 
