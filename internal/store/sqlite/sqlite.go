@@ -148,6 +148,13 @@ func Open(ctx context.Context, opts Options) (_ *Store, err error) {
 		"journal_mode(WAL)",
 		"synchronous(" + syncMode + ")",
 		"foreign_keys(1)",
+		// Savepoint sub-journals and sort spills in memory, not temp files.
+		"temp_store(MEMORY)",
+		// A group of hundreds of writes fits in the page cache without
+		// spilling into the WAL mid-transaction (32 MiB, writer only).
+		"cache_size(-32768)",
+		// Truncate the WAL file back to 64 MiB after a checkpoint.
+		"journal_size_limit(67108864)",
 	}}
 	if s.wdb, err = sql.Open("sqlite", opts.Path+"?"+wq.Encode()); err != nil {
 		return nil, fmt.Errorf("sqlite: open writer: %w", err)

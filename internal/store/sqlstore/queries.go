@@ -91,9 +91,11 @@ SELECT 1, 0, c.patient_id, '' FROM resources r JOIN compartment c ON c.rid = r.r
 UNION ALL
 SELECT 2, 0, l.system, l.code FROM resources r JOIN labels l ON l.rid = r.rid WHERE r.type = $1 AND r.id = $2`
 	case QHistInstance:
-		return `SELECT ` + versionCols + ` FROM versions WHERE rid = $1 AND seq < $2 ORDER BY seq DESC LIMIT $3`
+		// Within one resource, version order is seq order; ordering by
+		// version walks the (rid, version) index without a sort.
+		return `SELECT ` + versionCols + ` FROM versions WHERE rid = $1 AND seq < $2 ORDER BY version DESC LIMIT $3`
 	case QHistInstanceSince:
-		return `SELECT ` + versionCols + ` FROM versions WHERE rid = $1 AND seq < $2 AND last_updated >= $3 ORDER BY seq DESC LIMIT $4`
+		return `SELECT ` + versionCols + ` FROM versions WHERE rid = $1 AND seq < $2 AND last_updated >= $3 ORDER BY version DESC LIMIT $4`
 	case QHistType:
 		return `SELECT ` + versionCols + ` FROM versions WHERE type = $1 AND seq < $2 ORDER BY seq DESC LIMIT $3`
 	case QHistTypeSince:
