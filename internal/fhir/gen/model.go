@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 )
@@ -12,7 +13,7 @@ import (
 //
 //	P <name> <json type: string|number|boolean> <anchored pattern or empty>
 //	L ResourceList                         any resource, chosen by resourceType
-//	R <Name> <required,...>                a resource type
+//	R <Name> <required,...>                a resource type (name[x] = a choice)
 //	C <Name> <required,...>                a data type or backbone element
 //	E <name> <type> <1|*> <choice base> <enum:a|b|... | const:v> <_>
 //
@@ -69,6 +70,11 @@ func genModel(s *schema, resources []string) ([]byte, error) {
 			mb.choices[name] = choiceGroups(s, d)
 		}
 	}
+	for name := range primitiveRequired {
+		if !mb.reached[name] {
+			return nil, fmt.Errorf("primitiveRequired names unknown type %s", name)
+		}
+	}
 	isRes := map[string]bool{}
 	for _, r := range resources {
 		isRes[r] = true
@@ -96,7 +102,11 @@ func genModel(s *schema, resources []string) ([]byte, error) {
 		if isRes[name] {
 			kind = "R"
 		}
-		fmt.Fprintf(&b, "%s\t%s\t%s\n", kind, name, strings.Join(d.Required, ","))
+		req, err := mb.required(name, d)
+		if err != nil {
+			return nil, err
+		}
+		fmt.Fprintf(&b, "%s\t%s\t%s\n", kind, name, strings.Join(req, ","))
 		folded := map[string]bool{}
 		for _, pn := range d.propOrder {
 			p, ok := d.Properties[pn]
@@ -314,3 +324,29 @@ func isTypeName(s *schema, suffix string) bool {
 }
 
 func descriptionOf(d *definition, name string) string { return d.Properties[name].Description }
+
+// required is the schema's required list plus primitiveRequired, each
+// checked to name an element of d.
+func (mb *modelBuilder) required(name string, d *definition) ([]string, error) {
+	req := append([]string(nil), d.Required...)
+	for _, r := range primitiveRequired[name] {
+		if base, ok := strings.CutSuffix(r, "[x]"); ok {
+			found := false
+			for pn, b := range mb.choices[name] {
+				if b == base && d.Properties[pn] != nil {
+					found = true
+				}
+			}
+			if !found {
+				return nil, fmt.Errorf("required choice %s.%s has no variants", name, r)
+			}
+		} else if p := d.Properties[r]; p == nil || d.Properties["_"+r] == nil {
+			return nil, fmt.Errorf("required primitive %s.%s missing or not a primitive", name, r)
+		}
+		if slices.Contains(req, r) {
+			return nil, fmt.Errorf("%s.%s already required by the schema", name, r)
+		}
+		req = append(req, r)
+	}
+	return req, nil
+}

@@ -33,3 +33,35 @@ func isVendorResource(d *definition) bool {
 	_, ok = d.Properties["_implicitRules"]
 	return !ok
 }
+
+// primitiveRequired supplements the schema's required lists. The HL7
+// generator leaves primitive elements out of "required" (their value may be
+// absent when a "_name" extension stands in for it), so e.g.
+// Observation.status (1..1) is not required by the schema. These are the
+// 1..1 primitive elements of the R4 StructureDefinitions for the types
+// fhirguard handles most; "name[x]" is a required choice element. Either
+// the value or its "_name" sibling satisfies the requirement.
+var primitiveRequired = map[string][]string{
+	"Extension":               {"url"},
+	"Narrative":               {"status"},
+	"Bundle":                  {"type"},
+	"Bundle_Link":             {"relation", "url"},
+	"Bundle_Request":          {"method", "url"},
+	"Bundle_Response":         {"status"},
+	"OperationOutcome_Issue":  {"severity", "code"},
+	"Patient_Link":            {"type"},
+	"Observation":             {"status"},
+	"Encounter":               {"status"},
+	"Encounter_StatusHistory": {"status"},
+	"MedicationRequest":       {"status", "intent", "medication[x]"},
+	"Procedure":               {"status"},
+	"DiagnosticReport":        {"status"},
+	"Immunization":            {"status", "occurrence[x]"},
+	"AuditEvent":              {"recorded"},
+	"Provenance":              {"recorded"},
+	"Consent":                 {"status"},
+	"DocumentReference":       {"status"},
+	"Binary":                  {"contentType"},
+	"Subscription":            {"status", "criteria", "reason"},
+	"Subscription_Channel":    {"type"},
+}

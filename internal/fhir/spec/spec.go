@@ -59,7 +59,10 @@ type Type struct {
 	// A primitive element with an extension sibling (Ext) is one entry;
 	// the sibling "_name" is not listed separately.
 	Elements []Element
-	// Required names the elements that must be present.
+	// Required names the elements that must be present: the schema's
+	// required lists plus the 1..1 primitive elements of common types
+	// (for which the value or its "_name" sibling counts). "base[x]" means
+	// one variant of the choice element base.
 	Required []string
 
 	index map[string]int32 // element or "_element" name → index; negative = sibling of ^index
@@ -97,6 +100,20 @@ func (t *Type) Lookup(name string) (el *Element, sibling bool, ok bool) {
 	return &t.Elements[i], false, true
 }
 
+// Index finds an element of t by its JSON property name and returns its
+// index in Elements; sibling says name was the primitive-extension sibling
+// ("_birthDate") of that element.
+func (t *Type) Index(name string) (i int, sibling bool, ok bool) {
+	j, ok := t.index[name]
+	if !ok {
+		return 0, false, false
+	}
+	if j < 0 {
+		return int(^j), true, true
+	}
+	return int(j), false, true
+}
+
 // Model is the loaded structure model.
 type Model struct {
 	types     map[string]*Type
@@ -114,6 +131,16 @@ func (m *Model) Resource(name string) *Type {
 		return t
 	}
 	return nil
+}
+
+// Types returns every type of the model, sorted by name.
+func (m *Model) Types() []*Type {
+	out := make([]*Type, 0, len(m.types))
+	for _, t := range m.types {
+		out = append(out, t)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
 }
 
 // ResourceTypes returns the concrete resource types, sorted.

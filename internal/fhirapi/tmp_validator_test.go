@@ -1,3 +1,0 @@
-package fhirapi
-
-func testValidator() *tmpValidator { return &tmpValidator{} }
