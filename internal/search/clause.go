@@ -19,8 +19,7 @@ func (p *parser) clauseFor(types []string, name, raw string) (*Clause, error) {
 		return p.clause(types[0], name, raw, 0, 0)
 	}
 	if strings.HasPrefix(name, "_has:") || strings.Contains(name, ".") {
-		return nil, &fhir.Error{Code: fhir.IssueNotSupported, Status: 400,
-			Diag: fmt.Sprintf("parameter %s: chained parameters and _has need a single resource type", quote(name))}
+		return nil, notSupported("parameter %s: chained parameters and _has need a single resource type", quote(name))
 	}
 	code, _, _ := strings.Cut(name, ":")
 	if _, err := p.lookupAll(types, code); err != nil {
@@ -42,7 +41,7 @@ func (p *parser) clause(typ, name, raw string, chainDepth, hasDepth int) (*Claus
 	head, tail, chained := strings.Cut(name, ".")
 	code, mod, _ := strings.Cut(head, ":")
 	if why := unsupportedParam(code); why != "" {
-		return nil, &fhir.Error{Code: fhir.IssueNotSupported, Status: 400, Diag: why}
+		return nil, notSupported("%s", why)
 	}
 	def, ok := p.o.Params.Lookup(typ, code)
 	if !ok {
@@ -99,8 +98,7 @@ func (p *parser) modifier(c *Clause, def *searchparam.Param, name, mod string) e
 		return fhir.Errorf(fhir.IssueInvalid, "search parameter %s: %s", quote(name), why)
 	}
 	unsupported := func() error {
-		return &fhir.Error{Code: fhir.IssueNotSupported, Status: 400,
-			Diag: fmt.Sprintf("search parameter %s: modifier :%s is not supported", quote(name), mod)}
+		return notSupported("search parameter %s: modifier :%s is not supported", quote(name), mod)
 	}
 	m := Modifier(mod)
 	t := def.Type
@@ -136,7 +134,7 @@ func (p *parser) modifier(c *Clause, def *searchparam.Param, name, mod string) e
 		}
 		return unsupported() // needs a terminology service
 	default:
-		if t == searchparam.TypeReference && searchparam.IsResourceType(mod) {
+		if t == searchparam.TypeReference && fhir.IsResourceType(mod) {
 			if len(def.Targets) > 0 && !slices.Contains(def.Targets, mod) {
 				return bad(fmt.Sprintf("%s is not a target type of this parameter", mod))
 			}
@@ -166,7 +164,7 @@ func (p *parser) chain(name string, def *searchparam.Param, mod, tail, raw strin
 	}
 	targets := def.Targets
 	if mod != "" {
-		if !searchparam.IsResourceType(mod) {
+		if !fhir.IsResourceType(mod) {
 			return nil, fhir.Errorf(fhir.IssueInvalid, "search parameter %s: a chained parameter takes only a resource type modifier", quote(name))
 		}
 		if len(def.Targets) > 0 && !slices.Contains(def.Targets, mod) {
@@ -180,8 +178,7 @@ func (p *parser) chain(name string, def *searchparam.Param, mod, tail, raw strin
 		return nil, fhir.Errorf(fhir.IssueInvalid, "search parameter %s: empty chained parameter", quote(name))
 	}
 	if innerCode == "_has" {
-		return nil, &fhir.Error{Code: fhir.IssueNotSupported, Status: 400,
-			Diag: fmt.Sprintf("search parameter %s: _has inside a chain is not supported", quote(name))}
+		return nil, notSupported("search parameter %s: _has inside a chain is not supported", quote(name))
 	}
 	var cands []string
 	var ptype searchparam.Type
@@ -197,8 +194,7 @@ func (p *parser) chain(name string, def *searchparam.Param, mod, tail, raw strin
 		cands = append(cands, t)
 	}
 	if len(cands) == 0 {
-		return nil, &fhir.Error{Code: fhir.IssueNotSupported, Status: 400,
-			Diag: fmt.Sprintf("unknown search parameter %s: no target type of %s has a parameter %s", quote(name), quote(def.Code), quote(innerCode))}
+		return nil, notSupported("unknown search parameter %s: no target type of %s has a parameter %s", quote(name), quote(def.Code), quote(innerCode))
 	}
 	c := &Clause{Name: name, Code: def.Code, Type: def.Type, Param: def}
 	if mod != "" {
@@ -224,14 +220,13 @@ func (p *parser) has(typ, name, raw string, chainDepth, hasDepth int) (*Clause, 
 		return nil, fhir.Errorf(fhir.IssueInvalid, "search parameter %s: expected _has:Type:reference:parameter", quote(name))
 	}
 	if typ == "Resource" {
-		return nil, &fhir.Error{Code: fhir.IssueNotSupported, Status: 400,
-			Diag: fmt.Sprintf("parameter %s: _has needs a single resource type", quote(name))}
+		return nil, notSupported("parameter %s: _has needs a single resource type", quote(name))
 	}
 	if hasDepth+1 > p.o.MaxHasDepth {
 		return nil, fhir.Errorf(fhir.IssueTooCostly, "search parameter %s: _has may be nested at most %d levels deep", quote(name), p.o.MaxHasDepth)
 	}
 	src, ref := parts[1], parts[2]
-	if !searchparam.IsResourceType(src) {
+	if !fhir.IsResourceType(src) {
 		return nil, fhir.Errorf(fhir.IssueInvalid, "search parameter %s: %s is not a resource type", quote(name), quote(src))
 	}
 	refDef, ok := p.o.Params.Lookup(src, ref)

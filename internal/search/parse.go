@@ -2,6 +2,7 @@ package search
 
 import (
 	"fmt"
+	"net/http"
 	"net/url"
 	"slices"
 	"sort"
@@ -106,8 +107,8 @@ type Issue struct {
 // modifier or exceeded limits, and (strict handling only) for unknown or
 // unsupported parameters.
 func Parse(typ string, params url.Values, opts Options) (*Query, []Issue, error) {
-	if !searchparam.IsResourceType(typ) {
-		return nil, nil, fhir.Errorf(fhir.IssueNotSupported, "unknown resource type %s", quote(typ))
+	if !fhir.IsResourceType(typ) {
+		return nil, nil, notSupported("unknown resource type %s", quote(typ))
 	}
 	p := newParser(opts)
 	q := &Query{Types: []string{typ}}
@@ -134,8 +135,7 @@ func ParseSystem(params url.Values, opts Options) (*Query, []Issue, error) {
 // (narrowed by _type).
 func ParseCompartment(c Compartment, typ string, params url.Values, opts Options) (*Query, []Issue, error) {
 	if c.Type != "Patient" {
-		return nil, nil, &fhir.Error{Code: fhir.IssueNotSupported, Status: 400,
-			Diag: fmt.Sprintf("compartment %s is not supported (only Patient)", quote(c.Type))}
+		return nil, nil, notSupported("compartment %s is not supported (only Patient)", quote(c.Type))
 	}
 	if !validID(c.ID) {
 		return nil, nil, fhir.Errorf(fhir.IssueInvalid, "invalid compartment id %s", quote(c.ID))
@@ -173,8 +173,8 @@ func ParseCompartment(c Compartment, typ string, params url.Values, opts Options
 // (patient/Observation.rs?category=laboratory → ParseClauses("Observation",
 // {category: [laboratory]}, opts)).
 func ParseClauses(typ string, params url.Values, opts Options) ([]Clause, error) {
-	if !searchparam.IsResourceType(typ) {
-		return nil, fhir.Errorf(fhir.IssueNotSupported, "unknown resource type %s", quote(typ))
+	if !fhir.IsResourceType(typ) {
+		return nil, notSupported("unknown resource type %s", quote(typ))
 	}
 	opts.Handling = Strict
 	p := newParser(opts)
@@ -274,8 +274,7 @@ func (p *parser) parse(q *Query, params url.Values, system bool) error {
 	// Result parameters first: _type decides which parameters exist.
 	if vals, ok := params["_type"]; ok {
 		if !system {
-			if err := p.drop("_type", &fhir.Error{Code: fhir.IssueNotSupported, Status: 400,
-				Diag: "_type is only valid in a system or compartment search"}); err != nil {
+			if err := p.drop("_type", notSupported("_type is only valid in a system or compartment search")); err != nil {
 				return err
 			}
 		} else if err := p.typesParam(q, vals); err != nil {
@@ -299,7 +298,7 @@ func (p *parser) parse(q *Query, params url.Values, system bool) error {
 		base, _, _ := strings.Cut(name, ":")
 		base, _, _ = strings.Cut(base, ".")
 		if why := unsupportedParam(base); why != "" {
-			if err := p.drop(name, &fhir.Error{Code: fhir.IssueNotSupported, Status: 400, Diag: why}); err != nil {
+			if err := p.drop(name, notSupported("%s", why)); err != nil {
 				return err
 			}
 			continue
@@ -333,7 +332,7 @@ func (p *parser) typesParam(q *Query, vals []string) error {
 		if t == "" || seen[t] {
 			continue
 		}
-		if !searchparam.IsResourceType(t) {
+		if !fhir.IsResourceType(t) {
 			return invalidValue("_type", t, "not a resource type")
 		}
 		if err := p.charge(1); err != nil {
@@ -475,7 +474,7 @@ func (p *parser) resultParam(q *Query, name string, vals []string) error {
 		}
 		return nil
 	}
-	return &fhir.Error{Code: fhir.IssueNotSupported, Status: 400, Diag: fmt.Sprintf("unknown parameter %s", quote(name))}
+	return notSupported("unknown parameter %s", quote(name))
 }
 
 func allDigits(s string) bool {
@@ -535,8 +534,7 @@ func (p *parser) lookupAll(types []string, code string) (*searchparam.Param, err
 		if first == nil {
 			first = def
 		} else if def.Type != first.Type {
-			return nil, &fhir.Error{Code: fhir.IssueNotSupported, Status: 400,
-				Diag: fmt.Sprintf("parameter %s has different types on %s and %s", quote(code), types[0], t)}
+			return nil, notSupported("parameter %s has different types on %s and %s", quote(code), types[0], t)
 		}
 	}
 	return first, nil
@@ -585,11 +583,11 @@ func (p *parser) include(q *Query, rev, iterate bool, name, v string) error {
 	inc := Include{SourceType: parts[0], Param: parts[1], Iterate: iterate}
 	if len(parts) == 3 {
 		inc.TargetType = parts[2]
-		if !searchparam.IsResourceType(inc.TargetType) {
+		if !fhir.IsResourceType(inc.TargetType) {
 			return invalidValue(name, v, fmt.Sprintf("%s is not a resource type", quote(inc.TargetType)))
 		}
 	}
-	if !searchparam.IsResourceType(inc.SourceType) {
+	if !fhir.IsResourceType(inc.SourceType) {
 		return invalidValue(name, v, fmt.Sprintf("%s is not a resource type", quote(inc.SourceType)))
 	}
 	searched := func(t string) bool { return len(q.Types) == 0 || slices.Contains(q.Types, t) }
@@ -649,6 +647,11 @@ func unknownParam(code, typ string) *fhir.Error {
 	if typ == "Resource" {
 		where = "every resource type (use _type)"
 	}
-	return &fhir.Error{Code: fhir.IssueNotSupported, Status: 400,
-		Diag: fmt.Sprintf("unknown search parameter %s for %s", quote(code), where)}
+	return notSupported("unknown search parameter %s for %s", quote(code), where)
+}
+
+// notSupported is the 400 for a parameter (or form) fhirguard does not
+// implement; under lenient handling such parameters are dropped instead.
+func notSupported(format string, args ...any) *fhir.Error {
+	return &fhir.Error{Code: fhir.IssueNotSupported, Status: http.StatusBadRequest, Diag: fmt.Sprintf(format, args...)}
 }

@@ -46,8 +46,7 @@ func (p *parser) value(typ string, c *Clause, def *searchparam.Param, name, item
 			return parseNear(name, item)
 		}
 	}
-	return nil, &fhir.Error{Code: fhir.IssueNotSupported, Status: 400,
-		Diag: fmt.Sprintf("search parameter %s of type %s is not supported", quote(name), def.Type)}
+	return nil, notSupported("search parameter %s of type %s is not supported", quote(name), def.Type)
 }
 
 func (p *parser) token(c *Clause, name, item string) (Value, error) {
@@ -139,7 +138,7 @@ func (p *parser) reference(c *Clause, def *searchparam.Param, name, item string)
 		return nil, invalidValue(name, item, "not a valid resource id")
 	}
 	if len(segs) > 1 {
-		if !searchparam.IsResourceType(rv.Type) {
+		if !fhir.IsResourceType(rv.Type) {
 			return nil, invalidValue(name, item, fmt.Sprintf("%s is not a resource type", quote(rv.Type)))
 		}
 		if c.TargetType != "" && rv.Type != c.TargetType {
@@ -236,8 +235,7 @@ func (p *parser) composite(typ string, def *searchparam.Param, name, item string
 		}
 		cdef, ok := p.o.Params.Lookup(typ, comp.Code)
 		if !ok || cdef.Type == searchparam.TypeComposite {
-			return nil, &fhir.Error{Code: fhir.IssueNotSupported, Status: 400,
-				Diag: fmt.Sprintf("search parameter %s: component %s is not supported", quote(name), quote(comp.Code))}
+			return nil, notSupported("search parameter %s: component %s is not supported", quote(name), quote(comp.Code))
 		}
 		sub := &Clause{Name: name, Code: comp.Code, Type: cdef.Type, Param: cdef}
 		v, err := p.value(typ, sub, cdef, name, parts[i])
