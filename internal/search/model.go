@@ -254,7 +254,8 @@ type Narrowing struct {
 
 // Restriction limits the resources of Type to those matching every clause
 // of at least one of AnyOf (an OR of ANDs, as several granular scopes on
-// one type combine). A Restriction with an empty AnyOf hides the type.
+// one type combine). A Restriction with an empty AnyOf hides the type; an
+// empty clause list inside AnyOf matches every resource of the type.
 // Resources of other types are not affected. Build the clauses with
 // ParseClauses so they are validated like client parameters.
 type Restriction struct {

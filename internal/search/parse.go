@@ -167,35 +167,6 @@ func ParseCompartment(c Compartment, typ string, params url.Values, opts Options
 	return q, p.issues, nil
 }
 
-// ParseClauses parses filter parameters only (no _sort, _count, _include,
-// ...) on one resource type, strictly: the policy engine builds
-// Restriction clauses from scope parameters with it
-// (patient/Observation.rs?category=laboratory → ParseClauses("Observation",
-// {category: [laboratory]}, opts)).
-func ParseClauses(typ string, params url.Values, opts Options) ([]Clause, error) {
-	if !fhir.IsResourceType(typ) {
-		return nil, notSupported("unknown resource type %s", quote(typ))
-	}
-	opts.Handling = Strict
-	p := newParser(opts)
-	var out []Clause
-	for _, name := range sortedKeys(params) {
-		if isResultParam(name) {
-			return nil, fhir.Errorf(fhir.IssueInvalid, "parameter %s is not a filter", quote(name))
-		}
-		for _, raw := range params[name] {
-			c, err := p.clauseFor([]string{typ}, name, raw)
-			if err != nil {
-				return nil, err
-			}
-			if c != nil {
-				out = append(out, *c)
-			}
-		}
-	}
-	return out, nil
-}
-
 type parser struct {
 	o      Options
 	issues []Issue
