@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"math/rand/v2"
 	"path/filepath"
 	"sync/atomic"
@@ -106,6 +107,26 @@ func BenchmarkPut(b *testing.B) {
 	}
 	b.Run("serial", func(b *testing.B) {
 		s := benchStore(b)
+		i := 0
+		for b.Loop() {
+			if err := create(s, i); err != nil {
+				b.Fatal(err)
+			}
+			i++
+		}
+		b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "creates/s")
+	})
+	b.Run("serial-synchronous-NORMAL", func(b *testing.B) {
+		// For comparison only: NORMAL skips the fsync per commit and may
+		// lose the last commits on power loss.
+		s, err := sqlite.Open(ctx, sqlite.Options{
+			Path: filepath.Join(b.TempDir(), "fhirguard.db"), Indexer: storetest.Indexer(),
+			Logger: slog.New(slog.DiscardHandler), Synchronous: "NORMAL",
+		})
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer s.Close()
 		i := 0
 		for b.Loop() {
 			if err := create(s, i); err != nil {

@@ -14,7 +14,9 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
+	"github.com/fhirguard/fhirguard/internal/fhir"
 	"github.com/fhirguard/fhirguard/internal/index"
 	"github.com/fhirguard/fhirguard/internal/store"
 	"github.com/fhirguard/fhirguard/internal/store/sqlite"
@@ -261,4 +263,37 @@ func childWriter(path string) {
 		}()
 	}
 	select {} // until killed
+}
+
+// TestBusy: another process holding the write lock longer than BusyTimeout
+// gives a retryable transient error, and the store recovers afterwards.
+func TestBusy(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "fhirguard.db")
+	s, err := sqlite.Open(t.Context(), sqlite.Options{
+		Path: path, Indexer: storetest.Indexer(), Logger: slog.New(slog.DiscardHandler),
+		BusyTimeout: 50 * time.Millisecond,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	conn, err := rawDB(t, path).Conn(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if _, err := conn.ExecContext(t.Context(), "BEGIN IMMEDIATE"); err != nil {
+		t.Fatal(err)
+	}
+	err = putOne(t.Context(), s, "Patient", "p1", patientData("x"))
+	fe, ok := fhir.AsError(err)
+	if !ok || fe.Code != fhir.IssueTransient || fe.HTTPStatus() != 503 || strings.Contains(fe.Diag, "sqlite") {
+		t.Fatalf("write while locked: %v", err)
+	}
+	if _, err := conn.ExecContext(t.Context(), "ROLLBACK"); err != nil {
+		t.Fatal(err)
+	}
+	if err := putOne(t.Context(), s, "Patient", "p1", patientData("x")); err != nil {
+		t.Fatalf("write after the lock is released: %v", err)
+	}
 }

@@ -4,11 +4,15 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"net/http"
 	"runtime/debug"
 	"sync/atomic"
 
+	"github.com/fhirguard/fhirguard/internal/fhir"
 	"github.com/fhirguard/fhirguard/internal/store"
 	"github.com/fhirguard/fhirguard/internal/store/sqlstore"
+
+	sqlite3 "modernc.org/sqlite/lib"
 )
 
 // Job states.
@@ -169,7 +173,7 @@ func (s *Store) attempt(jobs []*job) ([]result, error) {
 	s.txs.Add(int64(len(jobs)))
 	results := make([]result, len(jobs))
 	if err := s.exec("BEGIN IMMEDIATE"); err != nil {
-		return results, fmt.Errorf("store: begin write transaction: %w", err)
+		return results, busyErr(fmt.Errorf("store: begin write transaction: %w", err))
 	}
 	runner := writerRunner{s.wstmts}
 	for i, j := range jobs {
@@ -195,7 +199,7 @@ func (s *Store) attempt(jobs []*job) ([]result, error) {
 	}
 	if err := s.exec("COMMIT"); err != nil {
 		s.rollback()
-		return results, fmt.Errorf("store: commit: %w", err)
+		return results, busyErr(fmt.Errorf("store: commit: %w", err))
 	}
 	return results, nil
 }
@@ -214,5 +218,20 @@ func runFn(j *job, tx store.Tx) (r result) {
 func (s *Store) rollback() {
 	if err := s.exec("ROLLBACK"); err != nil {
 		s.log.Debug("rollback", "err", err)
+	}
+}
+
+// busyErr turns "database is locked for longer than busy_timeout" (another
+// process, e.g. an import, holding the write lock) into a transient error
+// the client may retry (503); other errors are returned unchanged.
+func busyErr(err error) error {
+	if errCode(err)&0xff != sqlite3.SQLITE_BUSY {
+		return err
+	}
+	return &fhir.Error{
+		Code:   fhir.IssueTransient,
+		Diag:   "the database is busy; retry the request later",
+		Cause:  err,
+		Header: http.Header{"Retry-After": {"1"}},
 	}
 }
