@@ -10,6 +10,7 @@ import (
 
 	"github.com/fhirguard/fhirguard/internal/clock"
 	"github.com/fhirguard/fhirguard/internal/fhir"
+	"github.com/fhirguard/fhirguard/internal/fhir/validate"
 	"github.com/fhirguard/fhirguard/internal/httpx"
 	"github.com/fhirguard/fhirguard/internal/store"
 )
@@ -24,7 +25,7 @@ const DefaultMaxBundleEntries = 1000
 // Options configure an API.
 type Options struct {
 	Store     store.Store
-	Validator *tmpValidator
+	Validator *validate.Validator
 	Clock     clock.Clock
 	// BaseURL is the absolute FHIR base, e.g.
 	// "http://127.0.0.1:8080/fhir", no trailing slash.
@@ -37,7 +38,7 @@ type Options struct {
 // concurrent use.
 type API struct {
 	store      store.Store
-	validator  *tmpValidator
+	validator  *validate.Validator
 	clock      clock.Clock
 	base       string
 	maxEntries int
@@ -151,6 +152,23 @@ func (a *API) Execute(ctx context.Context, q *Request) (*Response, error) {
 	default:
 		return nil, fhir.Errorf(fhir.IssueNotSupported, "interaction %q is not supported", q.Interaction)
 	}
+}
+
+// parseResource strictly parses a resource body (fhir.ParseResource).
+func (a *API) parseResource(body []byte) (map[string]any, error) {
+	res, err := fhir.ParseResource(body)
+	if err != nil {
+		return nil, fmt.Errorf("parse resource: %w", err)
+	}
+	return res, nil
+}
+
+// validate checks res structurally as a resource of type typ.
+func (a *API) validate(typ string, res map[string]any) error {
+	if err := a.validator.Validate(typ, res); err != nil {
+		return fmt.Errorf("validate %s: %w", typ, err)
+	}
+	return nil
 }
 
 // unsupportedConditional refuses the conditional interactions, which need

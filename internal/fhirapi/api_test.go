@@ -12,7 +12,7 @@ var uuidRE = regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-
 func TestNewOptions(t *testing.T) {
 	t.Parallel()
 	eachStore(t, func(t *testing.T, h *harness) {
-		good := Options{Store: h.store, Validator: testValidator(), Clock: h.clock, BaseURL: testBase}
+		good := Options{Store: h.store, Validator: testValidator(t), Clock: h.clock, BaseURL: testBase}
 		tests := []struct {
 			name string
 			edit func(*Options)
@@ -283,6 +283,40 @@ func TestPrefer(t *testing.T) {
 					t.Errorf("body resourceType %v, want %s", got, tc.wantType)
 				}
 			})
+		}
+	})
+}
+
+func TestValidation(t *testing.T) {
+	t.Parallel()
+	eachStore(t, func(t *testing.T, h *harness) {
+		id := h.create("Patient", patientJSON)
+		jp := "Content-Type: application/json-patch+json"
+		tests := []struct {
+			name, method, path, body string
+			hdr                      []string
+			expr                     string
+		}{
+			{"fail/unknown-element", "POST", "/fhir/Patient", `{"resourceType":"Patient","colour":"red"}`, nil, "Patient.colour"},
+			{"fail/bad-date", "POST", "/fhir/Patient", `{"resourceType":"Patient","birthDate":"20.2.1987"}`, nil, "Patient.birthDate"},
+			{"fail/update-unknown-element", "PUT", "/fhir/Patient/" + id, `{"resourceType":"Patient","id":"` + id + `","colour":"red"}`, nil, "Patient.colour"},
+			{"fail/patch-makes-invalid", "PATCH", "/fhir/Patient/" + id, `[{"op":"add","path":"/gender","value":"sometimes"}]`, []string{jp}, "Patient.gender"},
+			{"fail/transaction-entry", "POST", "/fhir", bundle("transaction",
+				entry("", "POST", "Patient", patientJSON),
+				entry("", "POST", "Patient", `{"resourceType":"Patient","colour":"red"}`)), nil, "Bundle.entry[1]"},
+		}
+		for _, tc := range tests {
+			r := h.do(tc.method, tc.path, tc.body, tc.hdr...)
+			if r.Status != http.StatusBadRequest {
+				t.Fatalf("%s: status %d: %s", tc.name, r.Status, r.Body)
+			}
+			_, _, expr := issue(t, r)
+			if len(expr) == 0 || expr[0] != tc.expr {
+				t.Errorf("%s: expression %v, want %s first", tc.name, expr, tc.expr)
+			}
+		}
+		if n := h.do("GET", "/fhir/Patient/_history", "").json(t)["total"]; n != jsonNum(1) {
+			t.Errorf("%v Patient versions after rejected writes, want 1", n)
 		}
 	})
 }

@@ -44,7 +44,8 @@ func TestTransaction(t *testing.T) {
 		gone := h.create("Patient", patientJSON)
 		pat := `{"resourceType":"Patient","name":[{"family":"Tx"}],"generalPractitioner":[{"reference":"Practitioner/p1"}]}`
 		obs := `{"resourceType":"Observation","status":"final","code":{"text":"x"},"subject":{"reference":"urn:uuid:11111111-1111-4111-8111-111111111111"},` +
-			`"hasMember":[{"reference":"urn:uuid:22222222-2222-4222-8222-222222222222"}],"contained":[{"resourceType":"Provenance","target":[{"reference":"urn:uuid:11111111-1111-4111-8111-111111111111"}]}]}`
+			`"hasMember":[{"reference":"urn:uuid:22222222-2222-4222-8222-222222222222"}],"contained":[{"resourceType":"Provenance","id":"p","target":[{"reference":"urn:uuid:11111111-1111-4111-8111-111111111111"}],` +
+			`"recorded":"2025-01-01T00:00:00Z","agent":[{"who":{"reference":"urn:uuid:11111111-1111-4111-8111-111111111111"}}]}]}`
 		obs2 := `{"resourceType":"Observation","status":"final","code":{"text":"y"}}`
 		body := bundle("transaction",
 			entry("", "GET", "Practitioner/p1", ""),
@@ -182,7 +183,7 @@ func TestTransactionAllOrNothing(t *testing.T) {
 func TestBundleRequestErrors(t *testing.T) {
 	t.Parallel()
 	eachStore(t, func(t *testing.T, h *harness) {
-		small, err := New(Options{Store: h.store, Validator: testValidator(), Clock: h.clock, BaseURL: testBase, MaxBundleEntries: 2})
+		small, err := New(Options{Store: h.store, Validator: testValidator(t), Clock: h.clock, BaseURL: testBase, MaxBundleEntries: 2})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/fhirguard/fhirguard/internal/clock"
+	"github.com/fhirguard/fhirguard/internal/fhir/validate"
 	"github.com/fhirguard/fhirguard/internal/httpx"
 	"github.com/fhirguard/fhirguard/internal/index"
 	"github.com/fhirguard/fhirguard/internal/store"
@@ -82,7 +83,7 @@ func newHarness(t *testing.T, kind string) *harness {
 	t.Helper()
 	clk := clock.NewFake(time.Date(2025, 1, 2, 3, 4, 5, 0, time.UTC))
 	st := openStore(t, kind, clk)
-	api, err := New(Options{Store: st, Validator: testValidator(), Clock: clk, BaseURL: testBase})
+	api, err := New(Options{Store: st, Validator: testValidator(t), Clock: clk, BaseURL: testBase})
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}
@@ -185,3 +186,12 @@ func (l tLog) Write(p []byte) (int, error) {
 }
 
 func jsonNum(n int) json.Number { return json.Number(strconv.Itoa(n)) }
+
+func testValidator(t testing.TB) *validate.Validator {
+	t.Helper()
+	v, err := validate.New()
+	if err != nil {
+		t.Fatalf("validate.New: %v", err)
+	}
+	return v
+}

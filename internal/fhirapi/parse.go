@@ -154,7 +154,7 @@ func (a *API) checkResource(q *Request, res map[string]any) error {
 				Diag: "the resource id " + quote(id) + " does not match the id in the URL " + quote(q.ID)}
 		}
 	}
-	if err := a.validate(res); err != nil {
+	if err := a.validate(q.Type, res); err != nil {
 		return err
 	}
 	q.Resource = res

@@ -69,7 +69,7 @@ func (a *API) patch(ctx context.Context, tx store.Tx, q *Request) (*Response, er
 		return nil, &fhir.Error{Code: fhir.IssueInvalid, Status: http.StatusUnprocessableEntity,
 			Expr: []string{q.Type + ".id"}, Diag: "a patch cannot change the resource id"}
 	}
-	if err := a.validate(res); err != nil {
+	if err := a.validate(q.Type, res); err != nil {
 		return nil, err
 	}
 	pq := *q
