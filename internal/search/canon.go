@@ -205,7 +205,7 @@ func (w *canonWriter) number(v NumberValue) {
 }
 
 func (w *canonWriter) narrowing(n *Narrowing) {
-	if n == nil {
+	if n == nil || n.IsZero() {
 		w.str("")
 		return
 	}

@@ -252,6 +252,13 @@ type Narrowing struct {
 	ExcludeIDs []string
 }
 
+// IsZero reports whether n narrows nothing (a zero Narrowing and a nil
+// one are the same search).
+func (n *Narrowing) IsZero() bool {
+	return !n.RestrictPatients && len(n.Patients) == 0 && !n.RestrictTypes && len(n.AllowedTypes) == 0 &&
+		len(n.Restrictions) == 0 && len(n.ExcludeLabels) == 0 && len(n.ExcludeIDs) == 0
+}
+
 // Restriction limits the resources of Type to those matching every clause
 // of at least one of AnyOf (an OR of ANDs, as several granular scopes on
 // one type combine). A Restriction with an empty AnyOf hides the type; an

@@ -359,6 +359,9 @@ func TestFingerprint(t *testing.T) {
 			t.Errorf("%q has the same fingerprint as the base query", other)
 		}
 	}
+	if fp("code=1&status=final&_sort=-date", &Narrowing{}) != base {
+		t.Error("a zero narrowing differs from no narrowing")
+	}
 	n1 := &Narrowing{RestrictPatients: true, Patients: []string{"a", "b"}}
 	if fp("code=1&status=final&_sort=-date", n1) == base {
 		t.Error("narrowing did not change the fingerprint")
