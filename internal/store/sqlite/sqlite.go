@@ -99,6 +99,9 @@ func Open(ctx context.Context, opts Options) (_ *Store, err error) {
 	if opts.Path == "" {
 		return nil, errors.New("sqlite: Options.Path is required")
 	}
+	if strings.ContainsRune(opts.Path, '?') || strings.HasPrefix(opts.Path, ":memory:") || strings.HasPrefix(opts.Path, "file:") {
+		return nil, fmt.Errorf("sqlite: Options.Path %q: want a plain file path (the writer and the readers must share one file)", opts.Path)
+	}
 	if opts.Indexer == nil {
 		return nil, errors.New("sqlite: Options.Indexer is required")
 	}

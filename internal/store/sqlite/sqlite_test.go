@@ -117,6 +117,8 @@ func TestOpen(t *testing.T) {
 		for name, o := range map[string]sqlite.Options{
 			"no path":     {Indexer: storetest.Indexer()},
 			"no indexer":  {Path: filepath.Join(t.TempDir(), "x.db")},
+			"memory":      {Path: ":memory:", Indexer: storetest.Indexer()},
+			"query":       {Path: filepath.Join(t.TempDir(), "x.db?mode=ro"), Indexer: storetest.Indexer()},
 			"bad sync":    {Path: filepath.Join(t.TempDir(), "x.db"), Indexer: storetest.Indexer(), Synchronous: "OFF"},
 			"not a db":    {Path: notADatabase(t), Indexer: storetest.Indexer()},
 			"dir is file": {Path: filepath.Join(notADatabase(t), "x.db"), Indexer: storetest.Indexer()},
