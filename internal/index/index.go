@@ -25,6 +25,7 @@ type Indexer struct {
 	compartment map[string][]*fhirpath.Expr
 	// params holds, per resource type, every indexable search parameter.
 	params map[string][]compiledParam
+	hints  map[string]capHint
 }
 
 var _ store.Indexer = (*Indexer)(nil)
@@ -36,7 +37,7 @@ func New() (*Indexer, error) {
 	if err != nil {
 		return nil, err
 	}
-	ix := &Indexer{compartment: map[string][]*fhirpath.Expr{}, params: params}
+	ix := &Indexer{compartment: map[string][]*fhirpath.Expr{}, params: params, hints: hintsFor(params)}
 	for _, typ := range searchparam.CompartmentTypes("Patient") {
 		for _, code := range searchparam.CompartmentParams("Patient", typ) {
 			p, ok := searchparam.Lookup(typ, code)

@@ -26,6 +26,49 @@ type compiledComponent struct {
 	expr *fhirpath.Expr
 }
 
+// capHint holds per-type initial capacities of the Rows slices (the number
+// of parameters of each type), so extraction rarely regrows them.
+type capHint struct{ strings, tokens, refs, dates, numbers, quantities, uris int }
+
+func (h capHint) newRows() *Rows {
+	return &Rows{
+		Strings:    make([]StringRow, 0, h.strings),
+		Tokens:     make([]TokenRow, 0, h.tokens),
+		References: make([]ReferenceRow, 0, h.refs),
+		Dates:      make([]DateRow, 0, h.dates),
+		Numbers:    make([]NumberRow, 0, h.numbers),
+		Quantities: make([]QuantityRow, 0, h.quantities),
+		URIs:       make([]URIRow, 0, h.uris),
+	}
+}
+
+func hintsFor(params map[string][]compiledParam) map[string]capHint {
+	out := make(map[string]capHint, len(params))
+	for typ, ps := range params {
+		var h capHint
+		for _, p := range ps {
+			switch p.typ {
+			case searchparam.TypeString:
+				h.strings += 2
+			case searchparam.TypeToken:
+				h.tokens++
+			case searchparam.TypeReference:
+				h.refs++
+			case searchparam.TypeDate:
+				h.dates++
+			case searchparam.TypeNumber:
+				h.numbers++
+			case searchparam.TypeQuantity:
+				h.quantities++
+			case searchparam.TypeURI:
+				h.uris++
+			}
+		}
+		out[typ] = h
+	}
+	return out
+}
+
 // compileParams compiles every indexable parameter of every resource type.
 // _text, _content and _query (no expression) and special parameters
 // (Location.near) have no rows.
@@ -78,7 +121,7 @@ func (ix *Indexer) Rows(typ string, data map[string]any) (*Rows, error) {
 	}
 	root := fhirpath.Node{Value: data, Type: typ}
 	env := fhirpath.NewEnv(root)
-	rows := &Rows{}
+	rows := ix.hints[typ].newRows()
 	for i := range ix.params[typ] {
 		p := &ix.params[typ][i]
 		nodes, err := p.expr.EvalIn(env, root)
@@ -124,9 +167,14 @@ func (r *Rows) add(code string, t searchparam.Type, n fhirpath.Node, text bool) 
 
 // composite adds the rows of one element a composite parameter selected:
 // every combination of its components' values (each component evaluated
-// on that element).
+// on that element), at most maxCompositeRows.
 func (ix *Indexer) composite(rows *Rows, p *compiledParam, env *fhirpath.Env, n fhirpath.Node) error {
-	combos := [][]Value{nil}
+	var parts [4][]Value
+	vals := parts[:0]
+	if len(p.comps) > len(parts) {
+		vals = make([][]Value, 0, len(p.comps))
+	}
+	total := 1
 	for _, c := range p.comps {
 		nodes, err := c.expr.EvalIn(env, n)
 		if err != nil {
@@ -136,32 +184,42 @@ func (ix *Indexer) composite(rows *Rows, p *compiledParam, env *fhirpath.Env, n 
 		for _, cn := range nodes {
 			tmp.add(c.code, c.typ, cn, false)
 		}
-		vals := tmp.values(c.code)
-		if len(vals) == 0 {
+		v := tmp.values(c.code)
+		if len(v) == 0 {
 			return nil // a composite needs every component
 		}
-		next := make([][]Value, 0, len(combos)*len(vals))
-		for _, combo := range combos {
-			for _, v := range vals {
-				if len(next) == maxCompositeRows {
-					break
-				}
-				nc := make([]Value, len(combo), len(combo)+1)
-				copy(nc, combo)
-				next = append(next, append(nc, v))
-			}
+		vals = append(vals, v)
+		total *= len(v)
+		if total > maxCompositeRows {
+			total = maxCompositeRows
 		}
-		combos = next
 	}
-	for _, combo := range combos {
+	// Enumerate combinations like an odometer over vals.
+	idx := make([]int, len(vals))
+	for k := 0; k < total; k++ {
+		combo := make([]Value, len(vals))
+		for i, v := range vals {
+			combo[i] = v[idx[i]]
+		}
 		rows.Composites = append(rows.Composites, CompositeRow{Param: p.code, Components: combo})
+		for i := len(idx) - 1; i >= 0; i-- {
+			idx[i]++
+			if idx[i] < len(vals[i]) {
+				break
+			}
+			idx[i] = 0
+		}
 	}
 	return nil
 }
 
 // values lists every row of r as a composite component Value.
 func (r *Rows) values(code string) []Value {
-	var out []Value
+	n := len(r.Strings) + len(r.Tokens) + len(r.References) + len(r.Dates) + len(r.Numbers) + len(r.Quantities) + len(r.URIs)
+	if n == 0 {
+		return nil
+	}
+	out := make([]Value, 0, n)
 	for i := range r.Strings {
 		out = append(out, Value{Code: code, String: &r.Strings[i]})
 	}

@@ -106,11 +106,32 @@ func (e *Expr) EvalNode(resource, ctx Node) ([]Node, error) {
 type Env struct {
 	ec      evalCtx
 	scratch [1]Node
+	// arena hands out small result slices (bump allocation, never
+	// reused), replacing many tiny allocations with a few chunks.
+	arena []Node
 }
 
 // NewEnv returns an environment with resource as %resource.
 func NewEnv(resource Node) *Env {
-	return &Env{ec: evalCtx{resource: resource}}
+	env := &Env{}
+	env.ec = evalCtx{resource: resource, env: env}
+	return env
+}
+
+// alloc returns an empty slice with capacity n. Slices never overlap, so
+// appending past n simply moves to the heap.
+func (env *Env) alloc(n int) []Node {
+	const maxChunk = 512
+	if n > maxChunk/8 {
+		return make([]Node, 0, n)
+	}
+	if len(env.arena)+n > cap(env.arena) {
+		size := min(max(2*cap(env.arena), 32), maxChunk)
+		env.arena = make([]Node, 0, size)
+	}
+	l := len(env.arena)
+	env.arena = env.arena[:l+n]
+	return env.arena[l : l : l+n]
 }
 
 // EvalIn evaluates the expression on the focus ctx within env.
@@ -138,6 +159,14 @@ type evalCtx struct {
 	resource Node
 	context  Node
 	this     []Node
+	env      *Env // nil: allocate from the heap
+}
+
+func (ec *evalCtx) alloc(n int) []Node {
+	if ec.env == nil {
+		return make([]Node, 0, n)
+	}
+	return ec.env.alloc(n)
 }
 
 func (ec *evalCtx) with(this []Node) *evalCtx {
@@ -245,12 +274,31 @@ func (thisInv) invoke(_ *evalCtx, input []Node) ([]Node, error) { return input, 
 
 func (id *ident) eval(ec *evalCtx) ([]Node, error) { return id.invokeRoot(ec, ec.this), nil }
 
-func (id *ident) invoke(_ *evalCtx, input []Node) ([]Node, error) {
+func (id *ident) invoke(ec *evalCtx, input []Node) ([]Node, error) {
+	if len(input) == 1 {
+		// The common case: one focus, a plain (non-choice) element.
+		if m, ok := input[0].Value.(map[string]any); ok {
+			if v, ok := m[id.name]; ok {
+				return appendValue(ec.alloc(countValue(v)), v, ""), nil
+			}
+		}
+	}
 	var out []Node
 	for _, n := range input {
 		out = children(out, n, id.name)
 	}
 	return out, nil
+}
+
+// countValue is the number of nodes appendValue makes of v.
+func countValue(v any) int {
+	switch x := v.(type) {
+	case nil:
+		return 0
+	case []any:
+		return len(x)
+	}
+	return 1
 }
 
 // invokeRoot evaluates an identifier in term position: a type name matching
@@ -270,10 +318,7 @@ func (id *ident) invokeRoot(ec *evalCtx, input []Node) []Node {
 		}
 		return out
 	}
-	var out []Node
-	for _, n := range input {
-		out = children(out, n, name)
-	}
+	out, _ := id.invoke(ec, input) // never fails
 	return out
 }
 

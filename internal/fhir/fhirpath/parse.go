@@ -447,11 +447,11 @@ func fuseChoice(x node, inv invocation) (node, bool) {
 	switch t := x.(type) {
 	case *term:
 		if id, ok := t.inv.(*ident); ok && searchparam.IsChoiceElement(id.name) {
-			return &term{inv: &choiceIdent{name: id.name, typ: c.typ, fn: c.name, key: id.name + upperFirst(c.typ)}}, true
+			return &term{inv: newChoiceIdent(id.name, c)}, true
 		}
 	case *dot:
 		if id, ok := t.right.(*ident); ok && searchparam.IsChoiceElement(id.name) {
-			return &dot{left: t.left, right: &choiceIdent{name: id.name, typ: c.typ, fn: c.name, key: id.name + upperFirst(c.typ)}}, true
+			return &dot{left: t.left, right: newChoiceIdent(id.name, c)}, true
 		}
 	}
 	return nil, false
@@ -460,7 +460,13 @@ func fuseChoice(x node, inv invocation) (node, bool) {
 // choiceIdent is a choice element restricted to one type: name.ofType(typ).
 type choiceIdent struct {
 	name, typ, fn string
+	suffix        string // Typ
 	key           string // name + Typ: the JSON property
+}
+
+func newChoiceIdent(name string, c *call) *choiceIdent {
+	suffix := upperFirst(c.typ)
+	return &choiceIdent{name: name, typ: c.typ, fn: c.name, suffix: suffix, key: name + suffix}
 }
 
 func (c *choiceIdent) String() string {
@@ -469,13 +475,21 @@ func (c *choiceIdent) String() string {
 
 func (c *choiceIdent) eval(ec *evalCtx) ([]Node, error) { return c.invoke(ec, ec.this) }
 
-func (c *choiceIdent) invoke(_ *evalCtx, input []Node) ([]Node, error) {
+func (c *choiceIdent) invoke(ec *evalCtx, input []Node) ([]Node, error) {
+	if len(input) == 1 {
+		if m, ok := input[0].Value.(map[string]any); ok {
+			v, ok := m[c.key]
+			if !ok {
+				return nil, nil
+			}
+			return appendValue(ec.alloc(countValue(v)), v, c.suffix), nil
+		}
+	}
 	var out []Node
-	typ := upperFirst(c.typ)
 	for _, n := range input {
 		if m, ok := n.Value.(map[string]any); ok {
 			if v, ok := m[c.key]; ok {
-				out = appendValue(out, v, typ)
+				out = appendValue(out, v, c.suffix)
 			}
 		}
 	}
