@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/fhirguard/fhirguard/internal/fhir"
 )
 
 func readTestdata(t testing.TB, name string) map[string]any {
@@ -259,5 +261,23 @@ func TestRowsErrors(t *testing.T) {
 	}
 	if _, err := ix.Rows("Patient", map[string]any{"resourceType": "Observation"}); err == nil {
 		t.Error("fail/type-mismatch: no error")
+	}
+}
+
+// TestRowsEveryType evaluates every parameter of every resource type on a
+// minimal resource: no expression fails, and _id is always indexed.
+func TestRowsEveryType(t *testing.T) {
+	t.Parallel()
+	ix := newIndexer(t)
+	for _, typ := range fhir.ResourceTypes() {
+		rows, err := ix.Rows(typ, map[string]any{"resourceType": typ, "id": "x1", "meta": map[string]any{"lastUpdated": "2024-01-01T00:00:00Z"}})
+		if err != nil {
+			t.Errorf("%s: %v", typ, err)
+			continue
+		}
+		got := flat(rows)
+		if !slices.Contains(got, "token _id |x1") || !slices.Contains(got, "date _lastUpdated 2024-01-01T00:00:00Z 2024-01-01T00:00:01Z") {
+			t.Errorf("%s: rows %q", typ, got)
+		}
 	}
 }
