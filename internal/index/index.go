@@ -91,8 +91,14 @@ func (ix *Indexer) Patients(typ string, data map[string]any) ([]string, error) {
 		}
 		ids = append(ids, id)
 	}
-	for _, e := range ix.compartment[typ] {
-		nodes, err := e.EvalResource(typ, data)
+	exprs := ix.compartment[typ]
+	if len(exprs) == 0 {
+		return ids, nil
+	}
+	root := fhirpath.Node{Value: data, Type: typ}
+	env := fhirpath.NewEnv(root)
+	for _, e := range exprs {
+		nodes, err := e.EvalIn(env, root)
 		if err != nil {
 			return nil, fmt.Errorf("index: %s compartment: %w", typ, err)
 		}

@@ -126,7 +126,7 @@ func (env *Env) alloc(n int) []Node {
 		return make([]Node, 0, n)
 	}
 	if len(env.arena)+n > cap(env.arena) {
-		size := min(max(2*cap(env.arena), 32), maxChunk)
+		size := min(max(2*cap(env.arena), 16), maxChunk)
 		env.arena = make([]Node, 0, size)
 	}
 	l := len(env.arena)
