@@ -4,7 +4,9 @@
 // map[string]any with json.Number numbers.
 //
 // An expression is compiled once (Compile: lex, parse, check every function
-// and operator is supported) and evaluated many times (Expr.Eval). Supported:
+// and operator is supported) and evaluated many times (Expr.Eval, or
+// Expr.EvalIn with one Env shared by all the expressions evaluated on a
+// resource, which saves allocations). Supported:
 // paths with choice types (Observation.value selects valueQuantity,
 // valueString, ...), indexers, '|' unions, and/or/xor/implies, = != ~ !~,
 // < <= > >=, & string concatenation, is/as, string/number/boolean
@@ -62,16 +64,6 @@ func Compile(src string) (*Expr, error) {
 		return nil, err
 	}
 	return &Expr{root: root, src: src}, nil
-}
-
-// MustCompile is Compile for expressions known to be valid (tests, tables);
-// it panics on error.
-func MustCompile(src string) *Expr {
-	e, err := Compile(src)
-	if err != nil {
-		panic(err)
-	}
-	return e
 }
 
 // Source returns the text the expression was compiled from.
