@@ -98,6 +98,8 @@ func deny(rule Rule, reason string) Decision {
 type decider struct {
 	p   Principal
 	res []scopes.Scope
+	// members caches the Patient compartment member types (sorted).
+	members []string
 }
 
 func (d *decider) needType(r Request) (Decision, bool) {

@@ -175,7 +175,7 @@ func checkSearch(t *testing.T, p Principal, r Request, d Decision, perm scopes.P
 			if !n.RestrictPatients || !slices.Equal(n.Patients, []string{p.Patient}) || p.Patient == "" {
 				t.Fatalf("%s granted by patient/ scopes only but not confined: %+v", typ, n)
 			}
-			if !compartmentMember(typ) {
+			if !(&decider{}).member(typ) {
 				t.Fatalf("non-member %s visible through patient/ scopes", typ)
 			}
 		}

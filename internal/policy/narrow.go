@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/url"
 	"reflect"
+	"slices"
 
 	"github.com/fhirguard/fhirguard/internal/fhir"
 	"github.com/fhirguard/fhirguard/internal/fhir/searchparam"
@@ -17,10 +18,24 @@ type typeGrant struct {
 	// compartment); otherwise by patient/ scopes.
 	upper bool
 	// alts are the granular alternatives (OR); nil = unrestricted.
-	alts   []url.Values
-	basis  []string
-	rule   Rule
-	reason string
+	alts  []url.Values
+	basis []string
+	// rule says why not ok; typ and perm are kept to word the reason
+	// only when it is needed.
+	rule Rule
+	typ  string
+	perm scopes.Perm
+}
+
+func (g typeGrant) reason() string {
+	switch g.rule {
+	case RuleNoPatient:
+		return reasonNoPatient
+	case RuleCompartment:
+		return fmt.Sprintf("%s is not in the Patient compartment", g.typ)
+	default:
+		return fmt.Sprintf("no scope grants %s on %s", g.perm, g.typ)
+	}
 }
 
 // grantFor evaluates the scopes on typ for perm. When both user/system and
@@ -29,31 +44,35 @@ type typeGrant struct {
 // share is not added: the narrowing may grant less than the union, never
 // more.
 func (d *decider) grantFor(typ string, perm scopes.Perm) typeGrant {
-	m := d.matching(typ, perm)
-	if len(m) == 0 {
-		return typeGrant{rule: RuleNotGranted, reason: fmt.Sprintf("no scope grants %s on %s", perm, typ)}
-	}
-	var upper, lower []scopes.Scope
-	for _, s := range m {
-		if s.Context == scopes.ContextPatient {
-			lower = append(lower, s)
-		} else {
-			upper = append(upper, s)
+	// One pass without allocating: most types of a search's universe are
+	// not granted at all.
+	var nUpper, nLower int
+	for i := range d.res {
+		s := &d.res[i]
+		if (s.Type == "*" || s.Type == typ) && s.Perms.Has(perm) {
+			if s.Context == scopes.ContextPatient {
+				nLower++
+			} else {
+				nUpper++
+			}
 		}
 	}
 	g := typeGrant{ok: true, upper: true}
-	tier := upper
-	if len(upper) == 0 {
-		if d.p.Patient == "" {
-			return typeGrant{rule: RuleNoPatient, reason: reasonNoPatient}
-		}
-		if !compartmentMember(typ) {
-			return typeGrant{rule: RuleCompartment, reason: fmt.Sprintf("%s is not in the Patient compartment", typ)}
-		}
+	switch {
+	case nUpper+nLower == 0:
+		return typeGrant{rule: RuleNotGranted, typ: typ, perm: perm}
+	case nUpper == 0 && d.p.Patient == "":
+		return typeGrant{rule: RuleNoPatient, typ: typ, perm: perm}
+	case nUpper == 0 && !d.member(typ):
+		return typeGrant{rule: RuleCompartment, typ: typ, perm: perm}
+	case nUpper == 0:
 		g.upper = false
-		tier = lower
 	}
-	for _, s := range tier {
+	for i := range d.res {
+		s := &d.res[i]
+		if !(s.Type == "*" || s.Type == typ) || !s.Perms.Has(perm) || (s.Context == scopes.ContextPatient) == g.upper {
+			continue
+		}
 		if !s.Granular() {
 			g.alts = nil
 			g.basis = []string{s.Raw}
@@ -67,8 +86,24 @@ func (d *decider) grantFor(typ string, perm scopes.Perm) typeGrant {
 	return g
 }
 
-func compartmentMember(typ string) bool {
-	return typ == "Patient" || searchparam.CompartmentParams("Patient", typ) != nil
+// anyScope reports whether some resource scope covers typ with perm.
+func (d *decider) anyScope(typ string, perm scopes.Perm) bool {
+	for i := range d.res {
+		if s := &d.res[i]; (s.Type == "*" || s.Type == typ) && s.Perms.Has(perm) {
+			return true
+		}
+	}
+	return false
+}
+
+// member reports whether typ is a Patient compartment member type (Patient
+// included), loading the sorted list once per decision.
+func (d *decider) member(typ string) bool {
+	if d.members == nil {
+		d.members = searchparam.CompartmentTypes("Patient")
+	}
+	_, found := slices.BinarySearch(d.members, typ)
+	return found || typ == "Patient"
 }
 
 func containsValues(list []url.Values, q url.Values) bool {
@@ -99,7 +134,7 @@ func (d *decider) search(types []string, strict bool, perm scopes.Perm) Decision
 		g := d.grantFor(t, perm)
 		if !g.ok {
 			if strict {
-				return deny(g.rule, g.reason)
+				return deny(g.rule, g.reason())
 			}
 			if firstFail == nil || (firstFail.rule == RuleNotGranted && g.rule != RuleNotGranted) {
 				firstFail = &g
@@ -111,7 +146,7 @@ func (d *decider) search(types []string, strict bool, perm scopes.Perm) Decision
 	}
 	if len(main) == 0 {
 		if firstFail != nil && firstFail.rule != RuleNotGranted {
-			return deny(firstFail.rule, firstFail.reason)
+			return deny(firstFail.rule, firstFail.reason())
 		}
 		return deny(RuleNotGranted, fmt.Sprintf("no scope grants %s on any of the searched types", perm))
 	}
@@ -128,6 +163,9 @@ func (d *decider) search(types []string, strict bool, perm scopes.Perm) Decision
 	for _, t := range universe {
 		g, ok := grants[t]
 		if !ok {
+			if !d.anyScope(t, perm) {
+				continue
+			}
 			g = d.grantFor(t, perm)
 		}
 		if !g.ok || (!mainPatient && !g.upper) {
