@@ -164,7 +164,8 @@ func (s *Server) Serve(ctx context.Context) error {
 		if s.tls != nil {
 			errc <- s.http.ServeTLS(s.ln, "", "")
 		} else {
-			errc <- s.http.Serve(s.ln)
+			// Plain HTTP: refuse ambiguous framing below net/http.
+			errc <- s.http.Serve(httpx.GuardListener(s.ln, s.log))
 		}
 	}()
 
