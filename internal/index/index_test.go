@@ -3,8 +3,10 @@ package index
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/fhirguard/fhirguard/internal/fhir/searchparam"
@@ -201,5 +203,42 @@ func TestCompartmentEveryType(t *testing.T) {
 				t.Errorf("%s.%s (%s): patients %q lack p1", typ, code, path, got.Patients)
 			}
 		}
+	}
+}
+
+// TestConcurrentUse shares one Indexer between goroutines (run with -race).
+func TestConcurrentUse(t *testing.T) {
+	t.Parallel()
+	ix := newIndexer(t)
+	obs := readTestdata(t, "observation-bp.json")
+	want, err := ix.Rows("Observation", obs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantFlat := flat(want)
+	var wg sync.WaitGroup
+	errs := make(chan string, 8)
+	for range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range 20 {
+				e, err := ix.Index("Observation", obs)
+				if err != nil || !slices.Equal(e.Patients, []string{"pA"}) {
+					errs <- fmt.Sprintf("Index: %v %v", e, err)
+					return
+				}
+				r, err := ix.Rows("Observation", obs)
+				if err != nil || !slices.Equal(flat(r), wantFlat) {
+					errs <- fmt.Sprintf("Rows differ: %v", err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for e := range errs {
+		t.Error(e)
 	}
 }
