@@ -38,6 +38,7 @@ type environment struct {
 func commands() []command {
 	return []command{
 		{"serve", "run the FHIR server", runServe},
+		{"import", "import Bundle/NDJSON files into the store, ids kept", runImport},
 		{"config", "config validate --config FILE: check a configuration", runConfig},
 		{"version", "print the version", runVersion},
 	}

@@ -1,15 +1,35 @@
 package server
 
 import (
+	"fmt"
 	"net/http"
 
+	"github.com/fhirguard/fhirguard/internal/fhir/validate"
+	"github.com/fhirguard/fhirguard/internal/fhirapi"
 	"github.com/fhirguard/fhirguard/internal/httpx"
 )
 
 // fhirPath is the FHIR base path under the server root.
-const fhirPath = "/fhir"
+const fhirPath = fhirapi.BasePath
 
-// mountFHIR mounts the FHIR REST API under {B}/fhir.
+// mountFHIR builds the FHIR REST API (validator, store, clock, base URL)
+// and mounts it under {B}/fhir.
 func (s *Server) mountFHIR(mux *http.ServeMux, wrap func(httpx.HandlerFunc) http.Handler) error {
-	return nil // PLACEHOLDER until internal/fhirapi and internal/fhir/validate land
+	v, err := validate.New()
+	if err != nil {
+		return fmt.Errorf("load the FHIR validator: %w", err)
+	}
+	api, err := fhirapi.New(fhirapi.Options{
+		Store:            s.store,
+		Validator:        v,
+		Clock:            s.clock,
+		BaseURL:          s.FHIRBase(),
+		MaxBundleEntries: s.cfg.MaxBundleEntries,
+		Logger:           s.log,
+	})
+	if err != nil {
+		return fmt.Errorf("build the FHIR API: %w", err)
+	}
+	api.Mount(mux, wrap)
+	return nil
 }
