@@ -16,6 +16,7 @@ import (
 	"io"
 	"log/slog"
 	"runtime"
+	"strings"
 	"sync"
 	"time"
 
@@ -193,7 +194,7 @@ func prepare(it *item, v Validator) {
 func message(err error) string {
 	if fe, ok := fhir.AsError(err); ok {
 		msg := fe.Diag
-		if len(fe.Expr) > 0 {
+		if len(fe.Expr) > 0 && !strings.Contains(msg, fe.Expr[0]) {
 			msg += " (" + fe.Expr[0] + ")"
 		}
 		return msg
