@@ -29,7 +29,7 @@ const testBase = "http://fhir.test/fhir"
 var leak = regexp.MustCompile(`goroutine|panic|\.go:|SELECT|sqlite|pgx`)
 
 type harness struct {
-	t     *testing.T
+	t     testing.TB
 	api   *API
 	store store.Store
 	clock *clock.Fake
@@ -51,7 +51,7 @@ func eachStore(t *testing.T, fn func(t *testing.T, h *harness)) {
 	}
 }
 
-func openStore(t *testing.T, kind string, clk clock.Clock) store.Store {
+func openStore(t testing.TB, kind string, clk clock.Clock) store.Store {
 	t.Helper()
 	switch kind {
 	case "mem":
@@ -79,7 +79,7 @@ func openStore(t *testing.T, kind string, clk clock.Clock) store.Store {
 	return nil
 }
 
-func newHarness(t *testing.T, kind string) *harness {
+func newHarness(t testing.TB, kind string) *harness {
 	t.Helper()
 	clk := clock.NewFake(time.Date(2025, 1, 2, 3, 4, 5, 0, time.UTC))
 	st := openStore(t, kind, clk)
@@ -99,7 +99,7 @@ type reply struct {
 	Body   []byte
 }
 
-func (r *reply) json(t *testing.T) map[string]any {
+func (r *reply) json(t testing.TB) map[string]any {
 	t.Helper()
 	var m map[string]any
 	dec := json.NewDecoder(bytes.NewReader(r.Body))
@@ -152,7 +152,7 @@ func (h *harness) create(typ, body string) string {
 
 // issue returns the first issue's code and diagnostics of an
 // OperationOutcome body.
-func issue(t *testing.T, r *reply) (code, diag string, expr []string) {
+func issue(t testing.TB, r *reply) (code, diag string, expr []string) {
 	t.Helper()
 	m := r.json(t)
 	if m["resourceType"] != "OperationOutcome" {
@@ -177,7 +177,7 @@ func asSlice(v any) []any { s, _ := v.([]any); return s }
 const patientJSON = `{"resourceType":"Patient","name":[{"family":"Shaw","given":["Amy"]}],"gender":"female","birthDate":"1987-02-20"}`
 
 // tLog sends log records to the test log.
-type tLog struct{ t *testing.T }
+type tLog struct{ t testing.TB }
 
 func (l tLog) Write(p []byte) (int, error) {
 	l.t.Helper()
