@@ -393,3 +393,63 @@ func TestErrorsThroughServer(t *testing.T) {
 		}
 	}
 }
+
+// TestFHIRThroughServer: the FHIR API is mounted under /fhir behind the
+// chain: interactions are labelled in the metrics, an 11 MiB body is
+// refused with 413, ambiguous framing with 400.
+func TestFHIRThroughServer(t *testing.T) {
+	t.Parallel()
+	ts := servertest.Start(t)
+	resp, b := get(t, ts.Client, ts.FHIRBase+"/metadata")
+	if resp.StatusCode != 200 || !strings.Contains(string(b), `"fhirVersion":"4.0.1"`) ||
+		!strings.Contains(string(b), `"url":"`+ts.FHIRBase+`"`) {
+		t.Fatalf("metadata: %d %.300s", resp.StatusCode, b)
+	}
+	post := func(body io.Reader) (*http.Response, []byte) {
+		t.Helper()
+		resp, err := ts.Client.Post(ts.FHIRBase+"/Patient", "application/fhir+json", body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp, b
+	}
+	resp, b = post(strings.NewReader(`{"resourceType":"Patient","name":[{"family":"Through"}]}`))
+	if resp.StatusCode != 201 || !strings.HasPrefix(resp.Header.Get("Location"), ts.FHIRBase+"/Patient/") {
+		t.Fatalf("create: %d %v %s", resp.StatusCode, resp.Header, b)
+	}
+	big := `{"resourceType":"Patient","text":{"status":"generated","div":"<div xmlns=\"http://www.w3.org/1999/xhtml\">` +
+		strings.Repeat("a", 11<<20) + `</div>"}}`
+	resp, b = post(strings.NewReader(big))
+	if resp.StatusCode != 413 || !strings.Contains(string(b), `"code":"too-long"`) {
+		t.Fatalf("11 MiB: %d %.300s", resp.StatusCode, b)
+	}
+	// The same without a declared length: the limit hits while reading.
+	resp, b = post(io.MultiReader(strings.NewReader(big)))
+	if resp.StatusCode != 413 || !strings.Contains(string(b), `"code":"too-long"`) {
+		t.Fatalf("11 MiB chunked: %d %.300s", resp.StatusCode, b)
+	}
+
+	_, m := get(t, ts.Client, ts.URL+"/metrics")
+	for _, want := range []string{
+		`fhirguard_http_requests_total{code="201",interaction="create"} 1`,
+		`fhirguard_http_requests_total{code="200",interaction="capabilities"} 1`,
+	} {
+		if !strings.Contains(string(m), want+"\n") {
+			t.Errorf("metrics lack %q", want)
+		}
+	}
+
+	c, err := net.Dial("tcp", ts.Server.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+	_, _ = io.WriteString(c, "POST /fhir/Patient HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n")
+	raw, _ := io.ReadAll(c)
+	if !strings.HasPrefix(string(raw), "HTTP/1.1 400 ") || !strings.Contains(string(raw), "Connection: close") {
+		t.Errorf("CL+TE: %q", raw)
+	}
+}
