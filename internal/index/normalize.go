@@ -15,58 +15,52 @@ import (
 // and trimmed. The search layer normalizes query values with the same
 // function, so "Zoë" matches "zoe" and "ZOE".
 func Normalize(s string) string {
-	ascii := true
 	for i := 0; i < len(s); i++ {
 		if s[i] >= utf8.RuneSelf {
-			ascii = false
-			break
-		}
-	}
-	if !ascii {
-		t := transform.Chain(norm.NFD, runes.Remove(runes.In(unicode.Mn)), norm.NFC)
-		if folded, _, err := transform.String(t, s); err == nil {
-			s = folded
-		}
-		s = strings.ToLower(s)
-	} else {
-		s = asciiLower(s)
-	}
-	return collapseSpace(s)
-}
-
-func asciiLower(s string) string {
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; c >= 'A' && c <= 'Z' {
-			b := []byte(s)
-			for j := i; j < len(b); j++ {
-				if b[j] >= 'A' && b[j] <= 'Z' {
-					b[j] += 'a' - 'A'
-				}
+			t := transform.Chain(norm.NFD, runes.Remove(runes.In(unicode.Mn)), norm.NFC)
+			if folded, _, err := transform.String(t, s); err == nil {
+				s = folded
 			}
-			return string(b)
+			return strings.Join(strings.Fields(strings.ToLower(s)), " ")
 		}
 	}
-	return s
+	return normalizeASCII(s)
 }
 
-// collapseSpace trims and collapses runs of white space to single spaces,
-// without allocating when there is nothing to change.
-func collapseSpace(s string) string {
+// normalizeASCII lower-cases and collapses white space of an ASCII string
+// in one pass, allocating only when something changes.
+func normalizeASCII(s string) string {
 	clean := true
-	prevSpace := true
-	for _, r := range s {
-		sp := unicode.IsSpace(r)
-		if sp && (prevSpace || r != ' ') {
+	prevSpace := true // leading space is not clean
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		sp := c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f'
+		if c >= 'A' && c <= 'Z' || sp && (prevSpace || c != ' ') {
 			clean = false
 			break
 		}
 		prevSpace = sp
 	}
-	if clean && !prevSpace {
+	if clean && (!prevSpace || s == "") {
 		return s
 	}
-	if clean && s == "" {
-		return s
+	var b strings.Builder
+	b.Grow(len(s))
+	pending := false
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f' {
+			pending = b.Len() > 0
+			continue
+		}
+		if pending {
+			b.WriteByte(' ')
+			pending = false
+		}
+		if c >= 'A' && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		b.WriteByte(c)
 	}
-	return strings.Join(strings.Fields(s), " ")
+	return b.String()
 }

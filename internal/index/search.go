@@ -51,7 +51,7 @@ func hintsFor(params map[string][]compiledParam) map[string]capHint {
 			case searchparam.TypeString:
 				h.strings += 2
 			case searchparam.TypeToken:
-				h.tokens++
+				h.tokens += 2
 			case searchparam.TypeReference:
 				h.refs++
 			case searchparam.TypeDate:
@@ -122,6 +122,7 @@ func (ix *Indexer) Rows(typ string, data map[string]any) (*Rows, error) {
 	root := fhirpath.Node{Value: data, Type: typ}
 	env := fhirpath.NewEnv(root)
 	rows := ix.hints[typ].newRows()
+	var cc compCache
 	for i := range ix.params[typ] {
 		p := &ix.params[typ][i]
 		nodes, err := p.expr.EvalIn(env, root)
@@ -130,7 +131,7 @@ func (ix *Indexer) Rows(typ string, data map[string]any) (*Rows, error) {
 		}
 		if p.typ == searchparam.TypeComposite {
 			for _, n := range nodes {
-				if err := ix.composite(rows, p, env, n); err != nil {
+				if err := ix.composite(rows, p, env, &cc, n); err != nil {
 					return nil, fmt.Errorf("index: %s.%s: %w", typ, p.code, err)
 				}
 			}
@@ -141,6 +142,31 @@ func (ix *Indexer) Rows(typ string, data map[string]any) (*Rows, error) {
 		}
 	}
 	return rows, nil
+}
+
+// compCache remembers, within one Rows call, the values a component
+// expression yielded on an element, so the composites sharing a component
+// (component-code in component-code-value-quantity and
+// component-code-value-concept) evaluate it once.
+type compCache struct {
+	entries []compEntry
+}
+
+type compEntry struct {
+	expr *fhirpath.Expr
+	code string
+	node fhirpath.Node
+	vals []Value
+}
+
+func (c *compCache) get(expr *fhirpath.Expr, code string, n fhirpath.Node) ([]Value, bool) {
+	for i := range c.entries {
+		e := &c.entries[i]
+		if e.expr == expr && e.code == code && fhirpath.Same(e.node, n) {
+			return e.vals, true
+		}
+	}
+	return nil, false
 }
 
 // add appends the rows of one node for a parameter of type t. text=false
@@ -168,7 +194,7 @@ func (r *Rows) add(code string, t searchparam.Type, n fhirpath.Node, text bool) 
 // composite adds the rows of one element a composite parameter selected:
 // every combination of its components' values (each component evaluated
 // on that element), at most maxCompositeRows.
-func (ix *Indexer) composite(rows *Rows, p *compiledParam, env *fhirpath.Env, n fhirpath.Node) error {
+func (ix *Indexer) composite(rows *Rows, p *compiledParam, env *fhirpath.Env, cc *compCache, n fhirpath.Node) error {
 	var parts [4][]Value
 	vals := parts[:0]
 	if len(p.comps) > len(parts) {
@@ -176,15 +202,19 @@ func (ix *Indexer) composite(rows *Rows, p *compiledParam, env *fhirpath.Env, n 
 	}
 	total := 1
 	for _, c := range p.comps {
-		nodes, err := c.expr.EvalIn(env, n)
-		if err != nil {
-			return err
+		v, ok := cc.get(c.expr, c.code, n)
+		if !ok {
+			nodes, err := c.expr.EvalIn(env, n)
+			if err != nil {
+				return err
+			}
+			var tmp Rows
+			for _, cn := range nodes {
+				tmp.add(c.code, c.typ, cn, false)
+			}
+			v = tmp.values(c.code)
+			cc.entries = append(cc.entries, compEntry{expr: c.expr, code: c.code, node: n, vals: v})
 		}
-		var tmp Rows
-		for _, cn := range nodes {
-			tmp.add(c.code, c.typ, cn, false)
-		}
-		v := tmp.values(c.code)
 		if len(v) == 0 {
 			return nil // a composite needs every component
 		}

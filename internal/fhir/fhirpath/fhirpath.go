@@ -404,3 +404,7 @@ func singletonInt(c []Node) (int, bool, error) {
 	}
 	return int(i), true, nil
 }
+
+// Same reports whether a and b are the same item: the same decoded object
+// (identity, not deep equality) or equal primitives.
+func Same(a, b Node) bool { return sameItem(a.Value, b.Value) }
