@@ -6,7 +6,13 @@ import (
 	"strings"
 	"testing"
 	"time"
-	_ "time/tzdata" // America/New_York in TestDateLocation on machines without zoneinfo
+	_ "time/tzdata"
+	"unicode"
+	"unicode/utf8"
+
+	"golang.org/x/text/runes"
+	"golang.org/x/text/transform"
+	"golang.org/x/text/unicode/norm" // America/New_York in TestDateLocation on machines without zoneinfo
 
 	"github.com/fhirguard/fhirguard/internal/fhir"
 	"github.com/fhirguard/fhirguard/internal/fhir/searchparam"
@@ -391,4 +397,43 @@ func TestFingerprint(t *testing.T) {
 		}
 		seen[f] = i
 	}
+}
+
+// referenceNormalize is the specification of NormalizeString: NFD, drop
+// combining marks, NFC, lower-case.
+func referenceNormalize(s string) string {
+	t := transform.Chain(norm.NFD, runes.Remove(runes.In(unicode.Mn)), norm.NFC)
+	out, _, err := transform.String(t, strings.ToValidUTF8(s, "\uFFFD"))
+	if err != nil {
+		panic(err)
+	}
+	return strings.ToLower(out)
+}
+
+func TestNormalizeStringMatchesReference(t *testing.T) {
+	t.Parallel()
+	for _, s := range []string{
+		"Émile Zola", "Nguyễn Thị Minh Khai", "Αθήνα Ωμέγα", "Йошкар-Ола", "Ёлка", "한국어 텍스트", "ガギグゲゴ パピプ",
+		"Ærøskøbing", "Łódź Świętokrzyskie", "ŞİŞLİ İstanbul", "Straße", "Dvořák Čapek", "مُحَمَّد", "שָׁלוֹם",
+		"हिन्दी", "ภาษาไทย", "ﬁne ligature", "Å Å", "e\u0301\u0302x", "\u0301leading mark", "MIXED ÇASE ñ",
+	} {
+		if got, want := NormalizeString(s), referenceNormalize(s); got != want {
+			t.Errorf("NormalizeString(%q) = %q, reference %q", s, got, want)
+		}
+	}
+}
+
+func FuzzNormalizeString(f *testing.F) {
+	for _, s := range []string{"Émile", "Nguyễn", "한국어", "\xff\xfeA", "İ", "e\u0301"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		n := NormalizeString(s)
+		if !utf8.ValidString(n) {
+			t.Fatalf("NormalizeString(%q) = %q is not valid UTF-8", s, n)
+		}
+		if n2 := NormalizeString(n); n2 != n {
+			t.Fatalf("not idempotent: %q → %q → %q", s, n, n2)
+		}
+	})
 }

@@ -5,17 +5,18 @@ import (
 	"unicode"
 	"unicode/utf8"
 
-	"golang.org/x/text/runes"
-	"golang.org/x/text/transform"
 	"golang.org/x/text/unicode/norm"
 )
 
 // NormalizeString is THE normalization of string search values and of the
-// string index: lower-case with accents (combining marks) removed, so
-// "Émile" and "emile" match. The indexer must store NormalizeString of
-// every indexed string; the compiler compares it with StringValue.Norm.
-// Invalid UTF-8 bytes become U+FFFD. Nothing else (spaces, punctuation)
-// is changed.
+// string index: lower-case with accents (combining marks, Unicode Mn)
+// removed, so "Émile" and "emile" match. It equals NFD, removing Mn, NFC
+// and lower-casing for ordinary text, without allocating transform
+// buffers: a character is decomposed only when its canonical
+// decomposition carries a combining mark. The indexer must store
+// NormalizeString of every indexed string; the compiler compares it with
+// StringValue.Norm. Each run of invalid UTF-8 bytes becomes one U+FFFD.
+// Nothing else (spaces, punctuation) is changed.
 func NormalizeString(s string) string {
 	ascii := true
 	for i := 0; i < len(s); i++ {
@@ -27,15 +28,62 @@ func NormalizeString(s string) string {
 	if ascii {
 		return strings.ToLower(s)
 	}
-	s = strings.ToValidUTF8(s, "\uFFFD")
-	t := transform.Chain(norm.NFD, runes.Remove(runes.In(unicode.Mn)), norm.NFC)
-	out, _, err := transform.String(t, s)
-	if err != nil {
-		// The chain does not fail on valid UTF-8; keep the input rather
-		// than lose the value.
-		out = s
+	var b strings.Builder
+	b.Grow(len(s))
+	invalid := false
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			if 'A' <= c && c <= 'Z' {
+				c += 'a' - 'A'
+			}
+			b.WriteByte(c)
+			i++
+			invalid = false
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		ch := s[i : i+size]
+		i += size
+		if r == utf8.RuneError && size == 1 {
+			if !invalid {
+				b.WriteRune(utf8.RuneError)
+			}
+			invalid = true
+			continue
+		}
+		invalid = false
+		if unicode.Is(unicode.Mn, r) {
+			continue
+		}
+		if lr := unicode.ToLower(r); lr != r {
+			r = lr
+			ch = string(lr)
+		}
+		if d := norm.NFD.PropertiesString(ch).Decomposition(); d != nil && hasMark(d) {
+			for len(d) > 0 {
+				dr, n := utf8.DecodeRune(d)
+				d = d[n:]
+				if !unicode.Is(unicode.Mn, dr) {
+					b.WriteRune(dr)
+				}
+			}
+			continue
+		}
+		b.WriteRune(r)
 	}
-	return strings.ToLower(out)
+	return b.String()
+}
+
+func hasMark(d []byte) bool {
+	for len(d) > 0 {
+		r, n := utf8.DecodeRune(d)
+		if unicode.Is(unicode.Mn, r) {
+			return true
+		}
+		d = d[n:]
+	}
+	return false
 }
 
 // LikeEscape is the escape character EscapeLike uses: compile string
