@@ -1,6 +1,7 @@
 package index
 
 import (
+	"strings"
 	"testing"
 	"time"
 )
@@ -18,6 +19,10 @@ func TestNormalize(t *testing.T) {
 		// are folded the same way, so they still match.
 		{"ok/non-latin-folded", "Дмитрий", "дмитрии"},
 		{"ok/empty", "", ""},
+		{"ok/only-space", " \t ", ""},
+		{"ok/trailing-space", "a ", "a"},
+		{"ok/tab-inside", "A\tB", "a b"},
+		{"ok/lower-clean", "mary ann", "mary ann"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -87,6 +92,31 @@ func FuzzDateRange(f *testing.F) {
 		lo, hi, ok := DateRange(s)
 		if ok && !lo.Before(hi) {
 			t.Fatalf("DateRange(%q) = [%s, %s): empty range", s, lo, hi)
+		}
+	})
+}
+
+// FuzzNormalize checks the one-pass ASCII path against the obvious
+// definition, and that Normalize is idempotent.
+func FuzzNormalize(f *testing.F) {
+	for _, s := range []string{"Smith", "  Mary   Ann\t", "Zoë", "a\vb", ""} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		got := Normalize(s)
+		if Normalize(got) != got {
+			t.Fatalf("Normalize not idempotent on %q: %q -> %q", s, got, Normalize(got))
+		}
+		ascii := true
+		for i := 0; i < len(s); i++ {
+			if s[i] >= 0x80 {
+				ascii = false
+			}
+		}
+		if ascii {
+			if want := strings.Join(strings.Fields(strings.ToLower(s)), " "); got != want {
+				t.Fatalf("Normalize(%q) = %q, want %q", s, got, want)
+			}
 		}
 	})
 }
