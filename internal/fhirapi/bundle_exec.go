@@ -163,7 +163,7 @@ func (a *API) bundleResponse(ctx context.Context, typ string, b *BundleRequest, 
 	}
 	for i, resp := range results {
 		if resp == nil {
-			doc.Entry[i] = failedEntry(ctx, i, failure(i))
+			doc.Entry[i] = a.failedEntry(ctx, i, failure(i))
 			continue
 		}
 		er := &entryResponse{Status: statusLine(resp.Status), Location: resp.Location}
@@ -193,10 +193,15 @@ func (a *API) bundleResponse(ctx context.Context, typ string, b *BundleRequest, 
 
 // failedEntry renders a batch entry's failure. Client errors show their
 // message; anything else is logged and shown as an opaque 500.
-func failedEntry(ctx context.Context, i int, err error) bundleEntry {
+func (a *API) failedEntry(ctx context.Context, i int, err error) bundleEntry {
 	fe, ok := fhir.AsError(err)
 	if !ok || fe.HTTPStatus() >= 500 && fe.Code == fhir.IssueException {
-		httpx.Logger(ctx).Error("batch entry failed", slog.Int("entry", i), slog.Any("error", err))
+		reqID := ""
+		if info := httpx.Info(ctx); info != nil {
+			reqID = info.ID
+		}
+		a.log.LogAttrs(ctx, slog.LevelError, "batch entry failed", slog.String("request_id", reqID),
+			slog.Int("entry", i), slog.Any("error", err))
 		fe = &fhir.Error{Code: fhir.IssueException, Status: http.StatusInternalServerError,
 			Diag: "internal error in this entry"}
 	}

@@ -77,7 +77,9 @@ func (a *API) parseBundle(body []byte, ret ReturnPref) (*BundleRequest, error) {
 			e.Req = nil
 			continue
 		}
-		if isURN(e.FullURL) && e.Req.Resource != nil {
+		// A POST entry's fullUrl (urn:uuid:, urn:oid: or a client URL) and
+		// a PUT entry's urn fullUrl stand for the resource it writes.
+		if e.FullURL != "" && e.Req.Resource != nil && (isURN(e.FullURL) || e.Req.Interaction == Create) {
 			if _, dup := refs[e.FullURL]; dup {
 				e.Err = &fhir.Error{Code: fhir.IssueDuplicate, Status: http.StatusBadRequest,
 					Expr: []string{"fullUrl"}, Diag: fmt.Sprintf("fullUrl %s appears more than once", quote(e.FullURL))}

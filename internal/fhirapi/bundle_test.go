@@ -276,3 +276,32 @@ func TestBatch(t *testing.T) {
 		}
 	})
 }
+
+func TestTransactionClientURLs(t *testing.T) {
+	t.Parallel()
+	eachStore(t, func(t *testing.T, h *harness) {
+		body := bundle("transaction",
+			entry("http://client.test/fhir/Patient/x1", "POST", "Patient", `{"resourceType":"Patient","id":"x1"}`),
+			entry("urn:uuid:33333333-3333-4333-8333-333333333333", "PUT", "Patient/keep", `{"resourceType":"Patient","id":"keep"}`),
+			entry("", "POST", "Observation", `{"resourceType":"Observation","status":"final","code":{"text":"x"},`+
+				`"subject":{"reference":"http://client.test/fhir/Patient/x1"},"performer":[{"reference":"urn:uuid:33333333-3333-4333-8333-333333333333"}]}`),
+		)
+		r := h.do("POST", "/fhir", body)
+		if r.Status != http.StatusOK {
+			t.Fatalf("transaction: %d %s", r.Status, r.Body)
+		}
+		es := responses(t, r)
+		patLoc := respOf(es[0])["location"].(string)
+		patID := strings.Split(strings.TrimPrefix(patLoc, testBase+"/Patient/"), "/")[0]
+		if patID == "x1" || !uuidRE.MatchString(patID) {
+			t.Errorf("POST kept the client id: %s", patLoc)
+		}
+		obs, _ := es[2]["resource"].(map[string]any)
+		if got := obs["subject"].(map[string]any)["reference"]; got != "Patient/"+patID {
+			t.Errorf("subject %v, want Patient/%s", got, patID)
+		}
+		if got := asSlice(obs["performer"])[0].(map[string]any)["reference"]; got != "Patient/keep" {
+			t.Errorf("performer %v, want Patient/keep (PUT entries keep their id)", got)
+		}
+	})
+}

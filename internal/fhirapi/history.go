@@ -122,7 +122,7 @@ func (a *API) history(ctx context.Context, q *Request) (*Response, error) {
 	if err != nil {
 		return nil, storeErr(q, nil, err)
 	}
-	if q.Interaction == HistoryInstance && page.Total == 0 && q.Since.IsZero() && q.Before == 0 {
+	if q.Interaction == HistoryInstance && page.Total == 0 {
 		// An instance never written has no history: 404 like read.
 		if _, err := a.store.Read(ctx, q.Type, q.ID); err != nil && !isGone(err) {
 			return nil, storeErr(q, nil, err)

@@ -77,12 +77,10 @@ type Request struct {
 
 // Target returns "Type/id" (or "Type", or "") for messages.
 func (q *Request) Target() string {
-	switch {
-	case q.ID != "":
+	if q.ID != "" {
 		return q.Type + "/" + q.ID
-	default:
-		return q.Type
 	}
+	return q.Type
 }
 
 // segments splits an escaped path remainder ("" or "/a/b") into unescaped
