@@ -49,7 +49,7 @@ func ParseResource(body []byte) (map[string]any, error) {
 func ParseJSON(body []byte) (any, error) {
 	// One copy of the body backs every unescaped string and number of the
 	// result, instead of one allocation each.
-	p := parser{data: string(body)}
+	p := parser{data: string(body), members: make([]member, 0, 32), items: make([]any, 0, 16)}
 	// RFC 8259 §8.1 lets a parser ignore a leading byte order mark.
 	if len(p.data) >= 3 && p.data[0] == 0xEF && p.data[1] == 0xBB && p.data[2] == 0xBF {
 		p.pos = 3
@@ -90,10 +90,18 @@ func jsonKind(v any) string {
 }
 
 type parser struct {
-	data  string
-	pos   int
-	depth int
-	buf   []byte // scratch for strings with escapes
+	data    string
+	pos     int
+	depth   int
+	buf     []byte   // scratch for strings with escapes
+	members []member // scratch stack of the open objects' members
+	items   []any    // scratch stack of the open arrays' items
+}
+
+type member struct {
+	key string
+	pos int // byte offset of the key, for messages
+	val any
 }
 
 func (p *parser) fail(what string) *Error {
@@ -165,17 +173,21 @@ func (p *parser) enter() error {
 	return nil
 }
 
+// Objects and arrays collect their members on the parser's scratch stacks
+// and are built once at their closing bracket with their exact size, so
+// large objects never rehash and arrays never regrow.
+
 func (p *parser) object() (any, error) {
 	if err := p.enter(); err != nil {
 		return nil, err
 	}
 	p.pos++ // '{'
-	m := make(map[string]any)
+	base := len(p.members)
 	p.skipSpace()
 	if p.pos < len(p.data) && p.data[p.pos] == '}' {
 		p.pos++
 		p.depth--
-		return m, nil
+		return map[string]any{}, nil
 	}
 	for {
 		if p.pos >= len(p.data) {
@@ -188,9 +200,6 @@ func (p *parser) object() (any, error) {
 		key, err := p.string()
 		if err != nil {
 			return nil, err
-		}
-		if _, dup := m[key]; dup {
-			return nil, &Error{Code: IssueStructure, Diag: fmt.Sprintf("Invalid JSON at byte offset %d: duplicate property %s", keyPos, quoteName(key))}
 		}
 		p.skipSpace()
 		if p.pos >= len(p.data) || p.data[p.pos] != ':' {
@@ -205,7 +214,7 @@ func (p *parser) object() (any, error) {
 		if err != nil {
 			return nil, err
 		}
-		m[key] = v
+		p.members = append(p.members, member{key: key, pos: keyPos, val: v})
 		p.skipSpace()
 		if p.pos >= len(p.data) {
 			return nil, p.fail("unexpected end of input in object")
@@ -217,11 +226,29 @@ func (p *parser) object() (any, error) {
 		case '}':
 			p.pos++
 			p.depth--
-			return m, nil
+			return p.buildObject(base)
 		default:
 			return nil, p.fail("expected ',' or '}' in object, found " + describeByte(p.data, p.pos))
 		}
 	}
+}
+
+// buildObject turns the members collected since base into a map and
+// detects duplicate names.
+func (p *parser) buildObject(base int) (any, error) {
+	ms := p.members[base:]
+	m := make(map[string]any, len(ms))
+	for i := range ms {
+		m[ms[i].key] = ms[i].val
+		if len(m) != i+1 {
+			err := &Error{Code: IssueStructure, Diag: fmt.Sprintf("Invalid JSON at byte offset %d: duplicate property %s", ms[i].pos, quoteName(ms[i].key))}
+			p.members = p.members[:base]
+			return nil, err
+		}
+		ms[i] = member{} // drop references held by the scratch stack
+	}
+	p.members = p.members[:base]
+	return m, nil
 }
 
 func (p *parser) array() (any, error) {
@@ -229,19 +256,19 @@ func (p *parser) array() (any, error) {
 		return nil, err
 	}
 	p.pos++ // '['
-	a := make([]any, 0, 4)
+	base := len(p.items)
 	p.skipSpace()
 	if p.pos < len(p.data) && p.data[p.pos] == ']' {
 		p.pos++
 		p.depth--
-		return a, nil
+		return []any{}, nil
 	}
 	for {
 		v, err := p.value()
 		if err != nil {
 			return nil, err
 		}
-		a = append(a, v)
+		p.items = append(p.items, v)
 		p.skipSpace()
 		if p.pos >= len(p.data) {
 			return nil, p.fail("unexpected end of input in array")
@@ -253,6 +280,10 @@ func (p *parser) array() (any, error) {
 		case ']':
 			p.pos++
 			p.depth--
+			a := make([]any, len(p.items)-base)
+			copy(a, p.items[base:])
+			clear(p.items[base:])
+			p.items = p.items[:base]
 			return a, nil
 		default:
 			return nil, p.fail("expected ',' or ']' in array, found " + describeByte(p.data, p.pos))

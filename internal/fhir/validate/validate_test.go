@@ -344,3 +344,25 @@ func FuzzValidate(f *testing.F) {
 		}
 	})
 }
+
+func TestConcurrentUse(t *testing.T) {
+	v := validator(t)
+	bad := parse(t, `{"resourceType":"Patient","gender":"F","foo":1}`)
+	var wg sync.WaitGroup
+	for g := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for name, b := range examples(t) {
+				m := parse(t, string(b))
+				if err := v.Validate(m["resourceType"].(string), m); err != nil {
+					t.Errorf("goroutine %d %s: %v", g, name, err)
+				}
+				if err := v.Validate("Patient", bad); err == nil {
+					t.Errorf("goroutine %d: invalid Patient accepted", g)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+}
