@@ -81,8 +81,7 @@ func Chain(next http.Handler, o Options) http.Handler {
 			id = NewRequestID()
 		}
 		info := &RequestInfo{ID: id, Interaction: InteractionOther}
-		log := base.With(slog.String("request_id", id))
-		ctx := WithLogger(WithInfo(r.Context(), info), log)
+		ctx := withRequestLogger(WithInfo(r.Context(), info), base, id)
 		r = r.WithContext(ctx)
 		raw := w
 		rec := &recorder{ResponseWriter: w}
@@ -95,7 +94,8 @@ func Chain(next http.Handler, o Options) http.Handler {
 			if o.Metrics != nil {
 				o.Metrics.observe(info.Interaction, status, d)
 			}
-			log.LogAttrs(ctx, slog.LevelInfo, "http request",
+			base.LogAttrs(ctx, slog.LevelInfo, "http request",
+				slog.String("request_id", id),
 				slog.String("method", r.Method),
 				slog.String("path", truncate(r.URL.Path, 512)),
 				slog.String("query", maskQuery(r.URL.RawQuery)),
@@ -113,7 +113,7 @@ func Chain(next http.Handler, o Options) http.Handler {
 				if p == http.ErrAbortHandler { //nolint:errorlint // sentinel panic value
 					panic(p)
 				}
-				log.LogAttrs(ctx, slog.LevelError, "handler panic",
+				Logger(ctx).LogAttrs(ctx, slog.LevelError, "handler panic",
 					slog.Any("panic", p), slog.String("stack", string(debug.Stack())))
 				if !rec.wroteHeader {
 					enc(rec, r, internalError(id))

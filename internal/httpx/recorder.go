@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"log/slog"
 	"net/http"
+	"sync"
 )
 
 // recorder remembers what was written so that errors are never written
@@ -95,16 +96,40 @@ func safeRequestID(s string) bool {
 
 type loggerKey struct{}
 
-// WithLogger returns ctx carrying the request-scoped logger.
+// reqLogger builds the request-scoped logger only when something logs:
+// slog's With pre-formats attributes, too costly to do for every request.
+type reqLogger struct {
+	base *slog.Logger
+	id   string
+	once sync.Once
+	l    *slog.Logger
+}
+
+func (r *reqLogger) get() *slog.Logger {
+	r.once.Do(func() {
+		r.l = r.base
+		if r.id != "" {
+			r.l = r.base.With(slog.String("request_id", r.id))
+		}
+	})
+	return r.l
+}
+
+// WithLogger returns ctx carrying l as the request-scoped logger.
 func WithLogger(ctx context.Context, l *slog.Logger) context.Context {
-	return context.WithValue(ctx, loggerKey{}, l)
+	return context.WithValue(ctx, loggerKey{}, &reqLogger{base: l})
+}
+
+// withRequestLogger returns ctx whose Logger is base with the request id.
+func withRequestLogger(ctx context.Context, base *slog.Logger, id string) context.Context {
+	return context.WithValue(ctx, loggerKey{}, &reqLogger{base: base, id: id})
 }
 
 // Logger returns the request-scoped logger the middleware installed (it
 // carries the request id), or slog.Default() outside the middleware.
 func Logger(ctx context.Context) *slog.Logger {
-	if l, ok := ctx.Value(loggerKey{}).(*slog.Logger); ok && l != nil {
-		return l
+	if rl, ok := ctx.Value(loggerKey{}).(*reqLogger); ok && rl.base != nil {
+		return rl.get()
 	}
 	return slog.Default()
 }

@@ -71,8 +71,7 @@ func ensureRecorder(w http.ResponseWriter, r *http.Request) (*recorder, *http.Re
 		info := &RequestInfo{ID: NewRequestID(), Interaction: InteractionOther}
 		rec.Header().Set(HeaderRequestID, info.ID)
 		ctx := WithInfo(r.Context(), info)
-		ctx = WithLogger(ctx, Logger(ctx).With(slog.String("request_id", info.ID)))
-		r = r.WithContext(ctx)
+		r = r.WithContext(withRequestLogger(ctx, Logger(ctx), info.ID))
 	}
 	return rec, r
 }
