@@ -19,10 +19,19 @@ func load(t testing.TB) *Model {
 }
 
 func TestLoadFast(t *testing.T) {
-	start := time.Now()
-	load(t)
-	if d := time.Since(start); d > 30*time.Millisecond {
-		t.Errorf("Load took %v, want < 30ms", d)
+	limit := 30 * time.Millisecond
+	if raceEnabled {
+		limit *= 10
+	}
+	// The best of a few runs, so a busy machine does not fail the test.
+	best := time.Hour
+	for range 5 {
+		start := time.Now()
+		load(t)
+		best = min(best, time.Since(start))
+	}
+	if best > limit {
+		t.Errorf("Load took %v, want < %v", best, limit)
 	}
 }
 
