@@ -25,6 +25,9 @@ type Options struct {
 	// Encoder renders the errors the chain itself produces (405, 413, a
 	// panic outside Wrap); nil = OperationOutcome.
 	Encoder Encoder
+	// HSTS sends Strict-Transport-Security (max-age one year); set it when
+	// the server speaks TLS itself (TRANSPORT-04).
+	HSTS bool
 }
 
 // allowedMethod reports whether m is one of the only methods any fhirguard
@@ -130,6 +133,9 @@ func Chain(next http.Handler, o Options) http.Handler {
 		h.Set("Cache-Control", "no-store")
 		h.Set("Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'")
 		h.Set("X-Frame-Options", "DENY")
+		if o.HSTS {
+			h.Set("Strict-Transport-Security", "max-age=31536000")
+		}
 
 		// 5. Method filter.
 		if !allowedMethod(r.Method) {

@@ -133,6 +133,7 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, opts ...Op
 		Clock:        o.clock,
 		Metrics:      s.metrics,
 		MaxBodyBytes: cfg.MaxBodyBytes,
+		HSTS:         s.tls != nil,
 	})
 	s.http = httpx.NewHTTPServer(h, logger, s.tls)
 	return s, nil

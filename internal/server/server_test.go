@@ -95,6 +95,9 @@ func TestOperationsEndpoints(t *testing.T) {
 					t.Errorf("%s: %q", h, v)
 				}
 			}
+			if resp.Header.Get("Strict-Transport-Security") != "" {
+				t.Error("HSTS on plain HTTP")
+			}
 			if resp.Header.Get("X-Content-Type-Options") != "nosniff" || resp.Header.Get("X-Request-Id") == "" {
 				t.Errorf("headers %v", resp.Header)
 			}
@@ -183,6 +186,9 @@ func TestTLSSelfSigned(t *testing.T) {
 	resp, b := get(t, ts.Client, ts.URL+"/healthz")
 	if resp.StatusCode != 200 || resp.TLS == nil || string(b) != "{\"status\":\"ok\"}\n" {
 		t.Fatalf("%d %s", resp.StatusCode, b)
+	}
+	if h := resp.Header.Get("Strict-Transport-Security"); h != "max-age=31536000" {
+		t.Errorf("HSTS = %q", h)
 	}
 	pool := x509.NewCertPool()
 	pool.AddCert(ts.Server.SelfSignedCert())
