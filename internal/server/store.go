@@ -3,10 +3,8 @@ package server
 import (
 	"context"
 	"fmt"
-	"io"
 	"log/slog"
 	"os"
-	"strings"
 
 	"github.com/fhirguard/fhirguard/internal/clock"
 	"github.com/fhirguard/fhirguard/internal/config"
@@ -49,25 +47,4 @@ func openStore(ctx context.Context, cfg config.Config, clk clock.Clock, logger *
 	default:
 		return nil, fmt.Errorf("store.type %q: unknown", cfg.Store.Type)
 	}
-}
-
-// NewLogger returns the process logger for cfg.Log (json or text, at the
-// configured level) writing to w.
-func NewLogger(w io.Writer, c config.Log) *slog.Logger {
-	var level slog.Level
-	switch strings.ToLower(c.Level) {
-	case "debug":
-		level = slog.LevelDebug
-	case "warn":
-		level = slog.LevelWarn
-	case "error":
-		level = slog.LevelError
-	default:
-		level = slog.LevelInfo
-	}
-	opts := &slog.HandlerOptions{Level: level}
-	if c.Format == "text" {
-		return slog.New(slog.NewTextHandler(w, opts))
-	}
-	return slog.New(slog.NewJSONHandler(w, opts))
 }
