@@ -59,9 +59,8 @@ func loadSchema(dir string) (*schema, error) {
 	if len(s.Definitions) == 0 || len(s.OneOf) == 0 {
 		return nil, fmt.Errorf("schema has no definitions or no top-level oneOf")
 	}
-	// Recover the file order of definitions and of properties: the
-	// generated output lists them in spec order where order matters to a
-	// reader, and vendor detection relies on it nowhere.
+	// Recover the file order of definitions and of properties, so the
+	// generated model lists them in spec order and is reproducible.
 	var raw struct {
 		Definitions orderedObject `json:"definitions"`
 	}
