@@ -185,9 +185,13 @@ func TestNormalizeString(t *testing.T) {
 		{"İstanbul", "istanbul"},
 		{"ΑΘΗΝΑ", "αθηνα"},
 		{"Ølberg", "ølberg"}, // no combining mark: kept
-		{"  spaced  ", "  spaced  "},
+		{"  Mary \t Ann\n ", "mary ann"},
+		{"Zoë\u00a0 Åström", "zoe astrom"},
+		{" \u0301 ", ""},
 		{"%_'", "%_'"},
 		{"\xff", "\ufffd"},
+		{"ok\xff\xfeok", "ok\ufffd\ufffdok"},
+		{"\xf0Ǿ", "\ufffdø"},
 		{"", ""},
 	} {
 		if got := NormalizeString(r.in); got != r.want {
@@ -400,14 +404,14 @@ func TestFingerprint(t *testing.T) {
 }
 
 // referenceNormalize is the specification of NormalizeString: NFD, drop
-// combining marks, NFC, lower-case.
+// combining marks, NFC, lower-case, collapse and trim white space.
 func referenceNormalize(s string) string {
 	t := transform.Chain(norm.NFD, runes.Remove(runes.In(unicode.Mn)), norm.NFC)
 	out, _, err := transform.String(t, strings.ToValidUTF8(s, "\uFFFD"))
 	if err != nil {
 		panic(err)
 	}
-	return strings.ToLower(out)
+	return strings.Join(strings.Fields(strings.ToLower(out)), " ")
 }
 
 func TestNormalizeStringMatchesReference(t *testing.T) {
@@ -416,6 +420,7 @@ func TestNormalizeStringMatchesReference(t *testing.T) {
 		"Émile Zola", "Nguyễn Thị Minh Khai", "Αθήνα Ωμέγα", "Йошкар-Ола", "Ёлка", "한국어 텍스트", "ガギグゲゴ パピプ",
 		"Ærøskøbing", "Łódź Świętokrzyskie", "ŞİŞLİ İstanbul", "Straße", "Dvořák Čapek", "مُحَمَّد", "שָׁלוֹם",
 		"हिन्दी", "ภาษาไทย", "ﬁne ligature", "Å Å", "e\u0301\u0302x", "\u0301leading mark", "MIXED ÇASE ñ",
+		"Ελληνικά; ΐ ΰ \u0385 \u037e \u0387", "\u0410\u0488 x", "a\u0085b\u00a0c", "  lead and trail  ",
 	} {
 		if got, want := NormalizeString(s), referenceNormalize(s); got != want {
 			t.Errorf("NormalizeString(%q) = %q, reference %q", s, got, want)

@@ -5,85 +5,137 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"golang.org/x/text/runes"
+	"golang.org/x/text/transform"
 	"golang.org/x/text/unicode/norm"
 )
 
 // NormalizeString is THE normalization of string search values and of the
-// string index: lower-case with accents (combining marks, Unicode Mn)
-// removed, so "Émile" and "emile" match. It equals NFD, removing Mn, NFC
-// and lower-casing for ordinary text, without allocating transform
-// buffers: a character is decomposed only when its canonical
-// decomposition carries a combining mark. The indexer must store
-// NormalizeString of every indexed string; the compiler compares it with
-// StringValue.Norm. Each run of invalid UTF-8 bytes becomes one U+FFFD.
-// Nothing else (spaces, punctuation) is changed.
+// string index: accents folded (NFD, combining marks Unicode Mn removed,
+// NFC), lower-cased, white space runs collapsed to one space and trimmed,
+// so "Émile  Zola " matches "emile zola". It is the same function as
+// internal/index.Normalize (a test holds them equal): the compiler
+// compares StringValue.Norm with the index rows' normalized column.
+//
+// Each invalid UTF-8 byte first becomes U+FFFD (so the result is valid
+// and NormalizeString is idempotent; index rows come from JSON and are
+// always valid). Latin, Greek and Cyrillic text then takes a one-pass path
+// that decomposes only the characters that have a canonical decomposition;
+// other scripts take the full x/text transform chain.
 func NormalizeString(s string) string {
-	ascii := true
-	for i := 0; i < len(s); i++ {
-		if s[i] >= utf8.RuneSelf {
+	if !utf8.ValidString(s) {
+		s = replaceInvalid(s)
+	}
+	simple, ascii := true, true
+	for _, r := range s {
+		if r >= utf8.RuneSelf {
 			ascii = false
-			break
+			if r >= 0x0590 || r == utf8.RuneError {
+				simple = false
+				break
+			}
 		}
 	}
-	if ascii {
-		return strings.ToLower(s)
+	switch {
+	case ascii:
+		return normalizeSimple(s, true)
+	case simple:
+		return normalizeSimple(s, false)
 	}
+	t := transform.Chain(norm.NFD, runes.Remove(runes.In(unicode.Mn)), norm.NFC)
+	if folded, _, err := transform.String(t, s); err == nil {
+		s = folded
+	}
+	return strings.Join(strings.Fields(strings.ToLower(s)), " ")
+}
+
+// replaceInvalid replaces every invalid UTF-8 byte of s with U+FFFD.
+func replaceInvalid(s string) string {
 	var b strings.Builder
-	b.Grow(len(s))
-	invalid := false
+	b.Grow(len(s) + 8)
 	for i := 0; i < len(s); {
-		c := s[i]
-		if c < utf8.RuneSelf {
-			if 'A' <= c && c <= 'Z' {
-				c += 'a' - 'A'
-			}
-			b.WriteByte(c)
-			i++
-			invalid = false
-			continue
+		r, n := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && n == 1 {
+			b.WriteRune(utf8.RuneError)
+		} else {
+			b.WriteString(s[i : i+n])
 		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		ch := s[i : i+size]
-		i += size
-		if r == utf8.RuneError && size == 1 {
-			if !invalid {
-				b.WriteRune(utf8.RuneError)
-			}
-			invalid = true
-			continue
-		}
-		invalid = false
-		if unicode.Is(unicode.Mn, r) {
-			continue
-		}
-		if lr := unicode.ToLower(r); lr != r {
-			r = lr
-			ch = string(lr)
-		}
-		if d := norm.NFD.PropertiesString(ch).Decomposition(); d != nil && hasMark(d) {
-			for len(d) > 0 {
-				dr, n := utf8.DecodeRune(d)
-				d = d[n:]
-				if !unicode.Is(unicode.Mn, dr) {
-					b.WriteRune(dr)
-				}
-			}
-			continue
-		}
-		b.WriteRune(r)
+		i += n
 	}
 	return b.String()
 }
 
-func hasMark(d []byte) bool {
-	for len(d) > 0 {
-		r, n := utf8.DecodeRune(d)
-		if unicode.Is(unicode.Mn, r) {
-			return true
+// normalizeSimple folds, lower-cases and collapses white space in one pass
+// over valid UTF-8 below U+0590, where NFC never composes what NFD split
+// except around the removed marks (so decomposing a character and dropping
+// its marks gives what the full chain gives).
+func normalizeSimple(s string, ascii bool) string {
+	var b strings.Builder
+	b.Grow(len(s))
+	pending := false
+	emit := func(r rune) {
+		if unicode.IsSpace(r) {
+			pending = b.Len() > 0
+			return
 		}
-		d = d[n:]
+		if pending {
+			b.WriteByte(' ')
+			pending = false
+		}
+		b.WriteRune(r)
 	}
-	return false
+	if ascii {
+		if normalASCII(s) {
+			return s
+		}
+		for i := 0; i < len(s); i++ {
+			c := s[i]
+			if 'A' <= c && c <= 'Z' {
+				c += 'a' - 'A'
+			}
+			emit(rune(c))
+		}
+		return b.String()
+	}
+	for _, r := range s {
+		if r < utf8.RuneSelf {
+			if 'A' <= r && r <= 'Z' {
+				r += 'a' - 'A'
+			}
+			emit(r)
+			continue
+		}
+		if unicode.Is(unicode.Mn, r) {
+			continue
+		}
+		if d := norm.NFD.PropertiesString(string(r)).Decomposition(); d != nil {
+			for len(d) > 0 {
+				dr, n := utf8.DecodeRune(d)
+				d = d[n:]
+				if !unicode.Is(unicode.Mn, dr) {
+					emit(unicode.ToLower(dr))
+				}
+			}
+			continue
+		}
+		emit(unicode.ToLower(r))
+	}
+	return b.String()
+}
+
+// normalASCII reports whether the ASCII string s is already normalized:
+// no upper case, no white space but single inner spaces.
+func normalASCII(s string) bool {
+	prevSpace := true
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		sp := c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f'
+		if 'A' <= c && c <= 'Z' || sp && (prevSpace || c != ' ') {
+			return false
+		}
+		prevSpace = sp
+	}
+	return !prevSpace || s == ""
 }
 
 // LikeEscape is the escape character EscapeLike uses: compile string
