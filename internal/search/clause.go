@@ -15,6 +15,8 @@ func (p *parser) clauseFor(types []string, name, raw string) (*Clause, error) {
 	if raw == "" {
 		return nil, nil
 	}
+	p.label = name
+	defer func() { p.label = "" }()
 	if len(types) == 1 {
 		return p.clause(types[0], name, raw, 0, 0)
 	}
@@ -47,11 +49,12 @@ func (p *parser) clause(typ, name, raw string, chainDepth, hasDepth int) (*Claus
 	if !ok {
 		return nil, unknownParam(code, typ)
 	}
+	label := p.labelFor(name)
 	if chained {
 		return p.chain(name, def, mod, tail, raw, chainDepth, hasDepth)
 	}
 	c := &Clause{Name: name, Code: code, Type: def.Type, Param: def}
-	if err := p.modifier(c, def, name, mod); err != nil {
+	if err := p.modifier(c, def, label, mod); err != nil {
 		return nil, err
 	}
 	if c.Modifier == ModMissing {
@@ -60,7 +63,7 @@ func (p *parser) clause(typ, name, raw string, chainDepth, hasDepth int) (*Claus
 			c.Missing = true
 		case "false":
 		default:
-			return nil, invalidValue(name, raw, "expected true or false")
+			return nil, invalidValue(label, raw, "expected true or false")
 		}
 		return c, p.charge(1)
 	}
@@ -71,7 +74,7 @@ func (p *parser) clause(typ, name, raw string, chainDepth, hasDepth int) (*Claus
 		if item == "" {
 			continue
 		}
-		v, err := p.value(typ, c, def, name, item)
+		v, err := p.value(typ, c, def, label, item)
 		if err != nil {
 			return nil, err
 		}
@@ -84,7 +87,7 @@ func (p *parser) clause(typ, name, raw string, chainDepth, hasDepth int) (*Claus
 		return nil, nil
 	}
 	if len(c.Values) > 1 && !def.MultipleOr {
-		return nil, invalidValue(name, raw, "this parameter does not accept several values")
+		return nil, invalidValue(label, raw, "this parameter does not accept several values")
 	}
 	return c, nil
 }
@@ -156,29 +159,30 @@ func (p *parser) modifier(c *Clause, def *searchparam.Param, name, mod string) e
 // chain parses a chained parameter: def is the reference parameter, mod
 // its optional target type, tail the rest of the name after the dot.
 func (p *parser) chain(name string, def *searchparam.Param, mod, tail, raw string, chainDepth, hasDepth int) (*Clause, error) {
+	label := p.labelFor(name)
 	if def.Type != searchparam.TypeReference {
-		return nil, fhir.Errorf(fhir.IssueInvalid, "search parameter %s: %s is not a reference parameter and cannot be chained", quote(name), quote(def.Code))
+		return nil, fhir.Errorf(fhir.IssueInvalid, "search parameter %s: %s is not a reference parameter and cannot be chained", quote(label), quote(def.Code))
 	}
 	if chainDepth+1 > p.o.MaxChainDepth {
-		return nil, fhir.Errorf(fhir.IssueTooCostly, "search parameter %s: chains may be at most %d levels deep", quote(name), p.o.MaxChainDepth)
+		return nil, fhir.Errorf(fhir.IssueTooCostly, "search parameter %s: chains may be at most %d levels deep", quote(label), p.o.MaxChainDepth)
 	}
 	targets := def.Targets
 	if mod != "" {
 		if !fhir.IsResourceType(mod) {
-			return nil, fhir.Errorf(fhir.IssueInvalid, "search parameter %s: a chained parameter takes only a resource type modifier", quote(name))
+			return nil, fhir.Errorf(fhir.IssueInvalid, "search parameter %s: a chained parameter takes only a resource type modifier", quote(label))
 		}
 		if len(def.Targets) > 0 && !slices.Contains(def.Targets, mod) {
-			return nil, fhir.Errorf(fhir.IssueInvalid, "search parameter %s: %s is not a target type of %s", quote(name), mod, def.Code)
+			return nil, fhir.Errorf(fhir.IssueInvalid, "search parameter %s: %s is not a target type of %s", quote(label), mod, def.Code)
 		}
 		targets = []string{mod}
 	}
 	innerHead, _, _ := strings.Cut(tail, ".")
 	innerCode, _, _ := strings.Cut(innerHead, ":")
 	if innerCode == "" {
-		return nil, fhir.Errorf(fhir.IssueInvalid, "search parameter %s: empty chained parameter", quote(name))
+		return nil, fhir.Errorf(fhir.IssueInvalid, "search parameter %s: empty chained parameter", quote(label))
 	}
 	if innerCode == "_has" {
-		return nil, notSupported("search parameter %s: _has inside a chain is not supported", quote(name))
+		return nil, notSupported("search parameter %s: _has inside a chain is not supported", quote(label))
 	}
 	var cands []string
 	var ptype searchparam.Type
@@ -188,13 +192,13 @@ func (p *parser) chain(name string, def *searchparam.Param, mod, tail, raw strin
 			continue
 		}
 		if ptype != "" && d.Type != ptype {
-			return nil, fhir.Errorf(fhir.IssueInvalid, "search parameter %s is ambiguous: give the target type (%s:Type.%s)", quote(name), def.Code, tail)
+			return nil, fhir.Errorf(fhir.IssueInvalid, "search parameter %s is ambiguous: give the target type (%s:Type.%s)", quote(label), def.Code, tail)
 		}
 		ptype = d.Type
 		cands = append(cands, t)
 	}
 	if len(cands) == 0 {
-		return nil, notSupported("unknown search parameter %s: no target type of %s has a parameter %s", quote(name), quote(def.Code), quote(innerCode))
+		return nil, notSupported("unknown search parameter %s: no target type of %s has a parameter %s", quote(label), quote(def.Code), quote(innerCode))
 	}
 	c := &Clause{Name: name, Code: def.Code, Type: def.Type, Param: def}
 	if mod != "" {
@@ -215,29 +219,30 @@ func (p *parser) chain(name string, def *searchparam.Param, mod, tail, raw strin
 
 // has parses a reverse chain _has:Type:refParam:rest on resource type typ.
 func (p *parser) has(typ, name, raw string, chainDepth, hasDepth int) (*Clause, error) {
+	label := p.labelFor(name)
 	parts := strings.SplitN(name, ":", 4)
 	if len(parts) != 4 || parts[1] == "" || parts[2] == "" || parts[3] == "" {
-		return nil, fhir.Errorf(fhir.IssueInvalid, "search parameter %s: expected _has:Type:reference:parameter", quote(name))
+		return nil, fhir.Errorf(fhir.IssueInvalid, "search parameter %s: expected _has:Type:reference:parameter", quote(label))
 	}
 	if typ == "Resource" {
-		return nil, notSupported("parameter %s: _has needs a single resource type", quote(name))
+		return nil, notSupported("parameter %s: _has needs a single resource type", quote(label))
 	}
 	if hasDepth+1 > p.o.MaxHasDepth {
-		return nil, fhir.Errorf(fhir.IssueTooCostly, "search parameter %s: _has may be nested at most %d levels deep", quote(name), p.o.MaxHasDepth)
+		return nil, fhir.Errorf(fhir.IssueTooCostly, "search parameter %s: _has may be nested at most %d levels deep", quote(label), p.o.MaxHasDepth)
 	}
 	src, ref := parts[1], parts[2]
 	if !fhir.IsResourceType(src) {
-		return nil, fhir.Errorf(fhir.IssueInvalid, "search parameter %s: %s is not a resource type", quote(name), quote(src))
+		return nil, fhir.Errorf(fhir.IssueInvalid, "search parameter %s: %s is not a resource type", quote(label), quote(src))
 	}
 	refDef, ok := p.o.Params.Lookup(src, ref)
 	if !ok {
 		return nil, unknownParam(ref, src)
 	}
 	if refDef.Type != searchparam.TypeReference {
-		return nil, fhir.Errorf(fhir.IssueInvalid, "search parameter %s: %s is not a reference parameter of %s", quote(name), quote(ref), src)
+		return nil, fhir.Errorf(fhir.IssueInvalid, "search parameter %s: %s is not a reference parameter of %s", quote(label), quote(ref), src)
 	}
 	if len(refDef.Targets) > 0 && !slices.Contains(refDef.Targets, typ) {
-		return nil, fhir.Errorf(fhir.IssueInvalid, "search parameter %s: %s.%s cannot refer to %s", quote(name), src, ref, typ)
+		return nil, fhir.Errorf(fhir.IssueInvalid, "search parameter %s: %s.%s cannot refer to %s", quote(label), src, ref, typ)
 	}
 	if err := p.charge(1); err != nil {
 		return nil, err
@@ -247,6 +252,16 @@ func (p *parser) has(typ, name, raw string, chainDepth, hasDepth int) (*Clause, 
 		return nil, err
 	}
 	return &Clause{Name: name, Code: "_has", Has: &Has{Type: src, Ref: ref, RefParam: refDef, Where: *inner}}, nil
+}
+
+// labelFor is the parameter name to show in messages: the whole
+// parameter as the client wrote it, also for the inner parts of chains and
+// _has.
+func (p *parser) labelFor(name string) string {
+	if p.label != "" {
+		return p.label
+	}
+	return name
 }
 
 // validID reports whether s is a FHIR id: 1-64 of [A-Za-z0-9-.].

@@ -169,6 +169,7 @@ func ParseCompartment(c Compartment, typ string, params url.Values, opts Options
 
 type parser struct {
 	o      Options
+	label  string // the parameter being parsed, for messages
 	issues []Issue
 	terms  int
 	now    time.Time
@@ -415,11 +416,15 @@ func (p *parser) resultParam(q *Query, name string, vals []string) error {
 			if len(vals) != 1 || q.Sort != nil {
 				return fhir.Errorf(fhir.IssueInvalid, "parameter \"_sort\" may appear only once")
 			}
-			v := strings.TrimSpace(vals[0])
-			if mod == "desc" && v != "" && !strings.Contains(v, ",") {
-				v = "-" + v
+			keys := strings.Split(strings.TrimSpace(vals[0]), ",")
+			if mod == "desc" {
+				for i, k := range keys {
+					if k = strings.TrimSpace(k); k != "" && !strings.HasPrefix(k, "-") {
+						keys[i] = "-" + k
+					}
+				}
 			}
-			return p.sortParam(q, name, v)
+			return p.sortParam(q, name, strings.Join(keys, ","))
 		}
 		v, err := single()
 		if err != nil {
