@@ -231,6 +231,7 @@ func fnResolve(_ *call, ec *evalCtx, input []Node) ([]Node, error) {
 				for _, c := range children(nil, Node{Value: root}, "contained") {
 					if m, ok := c.Value.(map[string]any); ok && m["id"] == ref[1:] {
 						out = append(out, c)
+						break // a reference resolves to one resource
 					}
 				}
 			}
