@@ -74,7 +74,10 @@
 // resources created at or before the snapshot (their first version's seq
 // <= Snapshot), so resources created while a client pages are never
 // returned and never shift a page: no duplicates, no gaps. Resources
-// updated or deleted meanwhile show their current state.
+// updated or deleted meanwhile show their current state; an update that
+// changes a row's sort value can move it across the cursor position
+// (exactly-once holds for rows whose sort values do not change, which
+// includes every row under the default order).
 //
 // Next link: CursorCodec.Encode(q, Cursor{Direction: Next, Snapshot,
 // Keys: sort values of the page's last row, Type, ID of that row}); the
