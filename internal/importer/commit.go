@@ -74,7 +74,7 @@ func (c *committer) flush() error {
 	c.batch = c.batch[:0:0]
 	err := c.opts.Store.Tx(c.ctx, func(tx store.Tx) error {
 		for _, it := range batch {
-			if _, err := tx.Put(c.ctx, write(it)); err != nil {
+			if _, err := tx.Put(c.ctx, it.w); err != nil {
 				return fmt.Errorf("%s: %w", it.where(), err)
 			}
 		}
@@ -91,7 +91,7 @@ func (c *committer) flush() error {
 	c.opts.Logger.Warn("import batch failed; retrying one by one", "err", err)
 	for _, it := range batch {
 		err := c.opts.Store.Tx(c.ctx, func(tx store.Tx) error {
-			_, err := tx.Put(c.ctx, write(it))
+			_, err := tx.Put(c.ctx, it.w)
 			return err
 		})
 		if err != nil {
@@ -105,10 +105,6 @@ func (c *committer) flush() error {
 	}
 	c.progress(false)
 	return nil
-}
-
-func write(it *item) store.Write {
-	return store.Write{Type: it.typ, ID: it.id, Data: it.data}
 }
 
 func (c *committer) progress(final bool) {

@@ -72,10 +72,9 @@ type item struct {
 	raw  []byte
 	err  error // reader-side error for this item (e.g. line too long)
 
-	// filled by workers
-	typ  string
-	id   string
-	data map[string]any
+	// filled by workers: the write, prepared (indexed and serialized)
+	// outside the store's single writer
+	w store.Write
 }
 
 func (it *item) where() string { return fmt.Sprintf("%s:%d", it.file, it.line) }
@@ -135,7 +134,7 @@ func Run(ctx context.Context, opts Options, files []string) (Stats, error) {
 		go func() {
 			defer wg.Done()
 			for it := range raw {
-				prepare(it, opts.Validator)
+				prepare(it, opts.Validator, opts.Store)
 				done <- it
 			}
 		}()
@@ -160,7 +159,7 @@ func Run(ctx context.Context, opts Options, files []string) (Stats, error) {
 }
 
 // prepare parses and validates one item in a worker.
-func prepare(it *item, v Validator) {
+func prepare(it *item, v Validator, st store.Store) {
 	if it.err != nil {
 		return
 	}
@@ -187,7 +186,10 @@ func prepare(it *item, v Validator) {
 		it.err = err
 		return
 	}
-	it.typ, it.id, it.data = typ, id, data
+	it.w = store.Write{Type: typ, ID: id, Data: data}
+	if err := st.Prepare(&it.w); err != nil {
+		it.err = err
+	}
 }
 
 // message is the client-safe text of an item error.

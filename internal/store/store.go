@@ -48,6 +48,11 @@ type Store interface {
 	// (compartment patients, security labels); ErrNotFound / ErrGone as
 	// Read. The policy engine uses them for compartment and label checks.
 	IndexFacts(ctx context.Context, typ, id string) (*IndexEntries, error)
+	// Prepare does the CPU work of a Put (index rows, serialization) in
+	// the caller's goroutine, so that the single writer of a backend only
+	// runs SQL. It is optional: a Put of an unprepared Write does the same
+	// work itself. w.Data must not change between Prepare and Put.
+	Prepare(w *Write) error
 	// Tx runs fn in one atomic write transaction: either every write fn
 	// made is committed durably, or (fn returned an error, or the commit
 	// failed) none is. fn must only use tx and must not retain it. fn may
@@ -84,6 +89,8 @@ type Write struct {
 	// CreateOnly requires that the resource does not currently exist
 	// (a tombstone counts as not existing): else ErrConflict.
 	CreateOnly bool
+	// Prepared is set by Store.Prepare (backend-specific, opaque).
+	Prepared any
 	// LastUpdated, when non-zero, is used instead of the clock (import
 	// keeping source timestamps is NOT done; reserved for replication).
 	LastUpdated time.Time

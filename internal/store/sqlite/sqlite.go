@@ -323,3 +323,7 @@ func (s *Store) closeHandles() error {
 	}
 	return errors.Join(errs...)
 }
+
+// Prepare indexes and serializes w in the caller's goroutine (see
+// store.Store.Prepare).
+func (s *Store) Prepare(w *store.Write) error { return s.core.Prepare(w) }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"sync"
 
 	"github.com/fhirguard/fhirguard/internal/clock"
 	"github.com/fhirguard/fhirguard/internal/fhir"
@@ -24,6 +25,9 @@ type Core struct {
 	// means no derived rows.
 	Indexer store.Indexer
 	Clock   clock.Clock
+
+	phOnce sync.Once
+	ph     placeholders
 }
 
 // Read returns the current version of typ/id (a tombstone with

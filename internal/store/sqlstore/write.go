@@ -115,16 +115,25 @@ func (t *Tx) Put(ctx context.Context, w store.Write) (*store.WriteResult, error)
 	version := cur.version + 1
 	lu := t.now(w.LastUpdated)
 	ms := Millis(lu)
-	Stamp(w.Data, w.Type, w.ID, version, lu)
-	var entries *store.IndexEntries
-	if t.c.Indexer != nil {
-		if entries, err = t.c.Indexer.Index(w.Type, w.Data); err != nil {
-			return nil, fmt.Errorf("store: put %s/%s: index: %w", w.Type, w.ID, err)
+	var (
+		entries *store.IndexEntries
+		body    []byte
+	)
+	if p, ok := w.Prepared.(*PreparedWrite); ok && p != nil {
+		if p.typ != w.Type || p.id != w.ID {
+			return nil, fmt.Errorf("store: put %s/%s: prepared for %s/%s", w.Type, w.ID, p.typ, p.id)
 		}
-	}
-	body, err := Encode(w.Type, w.Data)
-	if err != nil {
-		return nil, fmt.Errorf("store: put %s/%s: %w", w.Type, w.ID, err)
+		entries, body = p.entries, p.fill(t.c.placeholders(), version, lu)
+	} else {
+		Stamp(w.Data, w.Type, w.ID, version, lu)
+		if t.c.Indexer != nil {
+			if entries, err = t.c.Indexer.Index(w.Type, w.Data); err != nil {
+				return nil, fmt.Errorf("store: put %s/%s: index: %w", w.Type, w.ID, err)
+			}
+		}
+		if body, err = Encode(w.Type, w.Data); err != nil {
+			return nil, fmt.Errorf("store: put %s/%s: %w", w.Type, w.ID, err)
+		}
 	}
 	rid := cur.rid
 	if !cur.exists {

@@ -39,6 +39,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"tx", txCases},
 		{"index", indexCases},
 		{"body", bodyCases},
+		{"prepare", prepareCases},
 	}
 	for _, g := range groups {
 		t.Run(g.name, func(t *testing.T) {
