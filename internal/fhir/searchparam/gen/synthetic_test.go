@@ -55,7 +55,7 @@ func TestGenerateSynthetic(t *testing.T) {
 		{
 			name: "ok/us-core-duplicate-keeps-base",
 			base: spStatus, comp: `{"code":"Patient","resource":[]}`,
-			uscore: `{"resource":{"url":"http://hl7.org/fhir/us/core/SearchParameter/us-core-observation-status","code":"status","base":["Observation"],"type":"token","expression":"Observation.status.first()"}}`,
+			uscore:  `{"resource":{"url":"http://hl7.org/fhir/us/core/SearchParameter/us-core-observation-status","code":"status","base":["Observation"],"type":"token","expression":"Observation.status.first()"}}`,
 			want:    []string{`URL: "http://hl7.org/fhir/SearchParameter/Observation-status", Expression: "Observation.status"`},
 			notWant: []string{"us-core-observation-status"},
 		},
