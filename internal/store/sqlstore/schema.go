@@ -5,18 +5,28 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 )
 
-// Migration is one schema step. Versions start at 1 and increase by one;
-// a released migration is never edited, a change is a new migration.
+// Migration is one schema step of one module. Each area of fhirguard owns a
+// module (core, search, auth, audit) with its own file and its own version
+// sequence starting at 1, so areas add tables independently. A released
+// migration is never edited; a change is a new migration.
 type Migration struct {
+	Module  string
 	Version int
 	Name    string
 	Stmts   []string
 }
 
-// Migrations returns the schema steps for d, oldest first.
+// Migrations returns every module's schema steps for d, in the order they
+// are applied: core first, then each module's steps oldest first.
+func Migrations(d Dialect) []Migration {
+	return slices.Concat(coreMigrations(d), searchMigrations(d), authMigrations(d), auditMigrations(d))
+}
+
+// coreMigrations returns the core module's schema steps for d, oldest first.
 //
 // Layout (version 1):
 //
@@ -39,9 +49,10 @@ type Migration struct {
 //
 // Times are stored as integer milliseconds since the Unix epoch (UTC), the
 // precision of meta.lastUpdated.
-func Migrations(d Dialect) []Migration {
+func coreMigrations(d Dialect) []Migration {
 	r := strings.NewReplacer("{serial}", d.SerialKey(), "{rowkey}", d.RowKey(), "{blob}", d.Blob())
 	return []Migration{{
+		Module:  "core",
 		Version: 1,
 		Name:    "resources, versions, compartment, labels",
 		Stmts: []string{
@@ -89,6 +100,7 @@ func Migrations(d Dialect) []Migration {
 type Execer interface {
 	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
 	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
 }
 
 // ErrSchemaTooNew is returned by Migrate when the database was written by a
@@ -99,34 +111,69 @@ var ErrSchemaTooNew = errors.New("sqlstore: database schema is newer than this p
 // transaction that excludes concurrent migrators (SQLite: BEGIN IMMEDIATE;
 // PostgreSQL: a transaction holding an advisory lock) and commits it. It is
 // idempotent: an up-to-date schema is left untouched. nowMillis is recorded
-// as the time each migration was applied. It returns the resulting version.
+// as the time each migration was applied. It returns the number of applied migrations.
 func Migrate(ctx context.Context, ex Execer, d Dialect, nowMillis int64) (int, error) {
 	if _, err := ex.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_version (
-	version INTEGER PRIMARY KEY,
+	module TEXT NOT NULL,
+	version INTEGER NOT NULL,
 	name TEXT NOT NULL,
-	applied_at BIGINT NOT NULL
+	applied_at BIGINT NOT NULL,
+	PRIMARY KEY (module, version)
 )`); err != nil {
 		return 0, fmt.Errorf("sqlstore: create schema_version: %w", err)
 	}
-	var cur int
-	if err := ex.QueryRowContext(ctx, `SELECT COALESCE(MAX(version), 0) FROM schema_version`).Scan(&cur); err != nil {
-		return 0, fmt.Errorf("sqlstore: read schema version: %w", err)
+	applied, err := appliedMigrations(ctx, ex)
+	if err != nil {
+		return 0, err
 	}
 	ms := Migrations(d)
-	if cur > len(ms) {
-		return cur, fmt.Errorf("%w: database has version %d, this program knows %d", ErrSchemaTooNew, cur, len(ms))
+	known := make(map[string]bool, len(ms))
+	for _, m := range ms {
+		known[migrationKey(m.Module, m.Version)] = true
 	}
-	for _, m := range ms[cur:] {
+	for k := range applied {
+		if !known[k] {
+			return len(applied), fmt.Errorf("%w: database has migration %s, unknown to this program", ErrSchemaTooNew, k)
+		}
+	}
+	for _, m := range ms {
+		if applied[migrationKey(m.Module, m.Version)] {
+			continue
+		}
 		for i, s := range m.Stmts {
 			if _, err := ex.ExecContext(ctx, s); err != nil {
-				return cur, fmt.Errorf("sqlstore: migration %d (%s) statement %d: %w", m.Version, m.Name, i+1, err)
+				return len(applied), fmt.Errorf("sqlstore: migration %s/%d (%s) statement %d: %w", m.Module, m.Version, m.Name, i+1, err)
 			}
 		}
-		if _, err := ex.ExecContext(ctx, `INSERT INTO schema_version (version, name, applied_at) VALUES ($1, $2, $3)`,
-			m.Version, m.Name, nowMillis); err != nil {
-			return cur, fmt.Errorf("sqlstore: record migration %d: %w", m.Version, err)
+		if _, err := ex.ExecContext(ctx, `INSERT INTO schema_version (module, version, name, applied_at) VALUES ($1, $2, $3, $4)`,
+			m.Module, m.Version, m.Name, nowMillis); err != nil {
+			return len(applied), fmt.Errorf("sqlstore: record migration %s/%d: %w", m.Module, m.Version, err)
 		}
-		cur = m.Version
+		applied[migrationKey(m.Module, m.Version)] = true
 	}
-	return cur, nil
+	return len(applied), nil
+}
+
+func migrationKey(module string, version int) string { return fmt.Sprintf("%s/%d", module, version) }
+
+// appliedMigrations reads the set of applied migration keys.
+func appliedMigrations(ctx context.Context, ex Execer) (map[string]bool, error) {
+	rows, err := ex.QueryContext(ctx, `SELECT module, version FROM schema_version`)
+	if err != nil {
+		return nil, fmt.Errorf("sqlstore: read schema version: %w", err)
+	}
+	defer rows.Close()
+	applied := map[string]bool{}
+	for rows.Next() {
+		var mod string
+		var v int
+		if err := rows.Scan(&mod, &v); err != nil {
+			return nil, fmt.Errorf("sqlstore: read schema version: %w", err)
+		}
+		applied[migrationKey(mod, v)] = true
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("sqlstore: read schema version: %w", err)
+	}
+	return applied, nil
 }
