@@ -15,7 +15,7 @@ import (
 // reports resources/s.
 func BenchmarkImport(b *testing.B) {
 	var nd bytes.Buffer
-	n, err := synth.New(synth.Options{Patients: 99, PerPatient: 100, Seed: 1}).WriteNDJSON(&nd)
+	n, err := synth.New(synth.Options{Patients: 299, PerPatient: 100, Seed: 1}).WriteNDJSON(&nd)
 	if err != nil {
 		b.Fatal(err)
 	}
