@@ -85,6 +85,15 @@ func TestCreateRead(t *testing.T) {
 		if h.do("GET", "/fhir/Patient/client-chosen", "").Status != http.StatusNotFound {
 			t.Errorf("the body's id was used")
 		}
+		for _, c := range []struct{ method, path, hdr, diag string }{
+			{"POST", "/fhir/Patient", "If-None-Exist: identifier=x|1", "conditional create requires search"},
+			{"PUT", "/fhir/Patient?identifier=x|1", "", "conditional update requires search"},
+		} {
+			r := h.do(c.method, c.path, `{"resourceType":"Patient","id":"whatever"}`, c.hdr)
+			if _, diag, _ := issue(t, r); r.Status != http.StatusNotImplemented || !strings.Contains(diag, c.diag) {
+				t.Errorf("%s %s: %d %q, want 501 %q", c.method, c.path, r.Status, diag, c.diag)
+			}
+		}
 	})
 }
 

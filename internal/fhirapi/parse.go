@@ -45,6 +45,9 @@ func (a *API) ParseHTTP(r *http.Request) (*Request, error) {
 	}
 	q.IfNoneExist = r.Header.Get("If-None-Exist")
 	q.Return = parsePrefer(r.Header.Values("Prefer"))
+	if err := unsupportedConditional(q); err != nil {
+		return q, err
+	}
 
 	switch q.Interaction {
 	case Create, Update:
