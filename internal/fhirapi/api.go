@@ -44,6 +44,9 @@ type API struct {
 	maxEntries int
 	log        *slog.Logger
 	capability []byte // CapabilityStatement JSON, built once
+	// newID returns server-assigned ids (resources and Bundles):
+	// randomUUID, replaced only by this package's golden tests.
+	newID func() string
 }
 
 // New checks opts and builds the API.
@@ -75,6 +78,7 @@ func New(opts Options) (*API, error) {
 		base:       base,
 		maxEntries: opts.MaxBundleEntries,
 		log:        opts.Logger,
+		newID:      randomUUID,
 	}
 	if a.maxEntries == 0 {
 		a.maxEntries = DefaultMaxBundleEntries

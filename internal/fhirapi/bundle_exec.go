@@ -156,7 +156,7 @@ func (a *API) batch(ctx context.Context, q *Request) (*Response, error) {
 func (a *API) bundleResponse(ctx context.Context, typ string, b *BundleRequest, results []*Response, failure func(int) error) (*Response, error) {
 	doc := bundleDoc{
 		ResourceType: "Bundle",
-		ID:           newID(),
+		ID:           a.newID(),
 		Meta:         &bundleMeta{LastUpdated: instant(a.clock.Now())},
 		Type:         typ,
 		Entry:        make([]bundleEntry, len(b.Entries)),

@@ -165,7 +165,7 @@ func (a *API) parseEntry(m map[string]any, ret ReturnPref) (*Request, error) {
 				Diag: fmt.Sprintf("a %s entry needs a resource", method)}
 		}
 		if q.Interaction == Create {
-			q.ID = newID()
+			q.ID = a.newID()
 		}
 		q.Resource = res
 	case Patch:

@@ -135,7 +135,7 @@ func (a *API) history(ctx context.Context, q *Request) (*Response, error) {
 	total := page.Total
 	doc := bundleDoc{
 		ResourceType: "Bundle",
-		ID:           newID(),
+		ID:           a.newID(),
 		Meta:         &bundleMeta{LastUpdated: instant(a.clock.Now())},
 		Type:         "history",
 		Total:        &total,

@@ -5,9 +5,10 @@ import (
 	"encoding/hex"
 )
 
-// newID returns a random (version 4) UUID from crypto/rand, the id of every
-// server-assigned resource (RESIL-10: ids reveal neither order nor count).
-func newID() string {
+// randomUUID returns a random (version 4) UUID from crypto/rand, the id of
+// every server-assigned resource (RESIL-10: ids reveal neither order nor
+// count).
+func randomUUID() string {
 	var b [16]byte
 	// crypto/rand.Read never returns an error (Go 1.24+); it crashes the
 	// program rather than return predictable bytes.

@@ -143,7 +143,7 @@ func (a *API) checkResource(q *Request, res map[string]any) error {
 	switch q.Interaction {
 	case Create:
 		if q.ID == "" {
-			q.ID = newID()
+			q.ID = a.newID()
 		}
 		res["id"] = q.ID
 	case Update:
