@@ -135,6 +135,9 @@ func (a *API) Execute(ctx context.Context, q *Request) (*Response, error) {
 		if err := unsupportedConditional(q); err != nil {
 			return nil, err
 		}
+		if err := a.prepareWrite(q); err != nil {
+			return nil, err
+		}
 		var resp *Response
 		err := a.store.Tx(ctx, func(tx store.Tx) error {
 			var err error

@@ -49,6 +49,13 @@ func (a *API) transaction(ctx context.Context, q *Request) (*Response, error) {
 	order := processingOrder(b)
 	results := make([]*Response, len(b.Entries))
 	var later []int // GET entries answered after the commit
+	for i, e := range b.Entries {
+		if e.Err == nil {
+			if err := a.prepareWrite(e.Req); err != nil {
+				return nil, entryError(i, err)
+			}
+		}
+	}
 	err := a.store.Tx(ctx, func(tx store.Tx) error {
 		clear(results)
 		later = later[:0]

@@ -1,6 +1,7 @@
 package fhirapi
 
 import (
+	"github.com/fhirguard/fhirguard/internal/store"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -73,6 +74,11 @@ type Request struct {
 	Before int64
 	// Bundle is the parsed batch or transaction (batch/transaction only).
 	Bundle *BundleRequest
+
+	// prepared is the store write of a create or update, indexed and
+	// serialized by store.Prepare before the write transaction (see
+	// prepareWrite); nil = the store does that work inside it.
+	prepared *store.Write
 }
 
 // Target returns "Type/id" (or "Type", or "") for messages.

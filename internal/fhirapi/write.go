@@ -13,7 +13,7 @@ import (
 // create runs POST [type] inside tx. q.ID was assigned at parse time, so a
 // retried transaction writes the same id.
 func (a *API) create(ctx context.Context, tx store.Tx, q *Request) (*Response, error) {
-	wr, err := tx.Put(ctx, store.Write{Type: q.Type, ID: q.ID, Data: q.Resource, CreateOnly: true})
+	wr, err := tx.Put(ctx, q.storeWrite())
 	if err != nil {
 		return nil, storeErr(q, nil, err)
 	}
@@ -22,7 +22,7 @@ func (a *API) create(ctx context.Context, tx store.Tx, q *Request) (*Response, e
 
 // update runs PUT [type]/[id] inside tx (create-on-update allowed).
 func (a *API) update(ctx context.Context, tx store.Tx, q *Request) (*Response, error) {
-	wr, err := tx.Put(ctx, store.Write{Type: q.Type, ID: q.ID, Data: q.Resource, IfMatch: q.IfMatch})
+	wr, err := tx.Put(ctx, q.storeWrite())
 	if err != nil {
 		return nil, storeErr(q, nil, err)
 	}
@@ -73,4 +73,26 @@ func (a *API) writeResponse(q *Request, status int, res *fhir.Resource, verb str
 // versionURL is {base}/Type/id/_history/n.
 func (a *API) versionURL(res *fhir.Resource) string {
 	return a.base + "/" + res.Type + "/" + res.ID + "/_history/" + strconv.FormatInt(res.VersionID, 10)
+}
+
+// storeWrite is the store write of a create or update.
+func (q *Request) storeWrite() store.Write {
+	if q.prepared != nil {
+		return *q.prepared
+	}
+	return store.Write{Type: q.Type, ID: q.ID, Data: q.Resource, CreateOnly: q.Interaction == Create, IfMatch: q.IfMatch}
+}
+
+// prepareWrite lets the store index and serialize a create or update in
+// the request's goroutine, before the single writer runs the transaction.
+func (a *API) prepareWrite(q *Request) error {
+	if q == nil || (q.Interaction != Create && q.Interaction != Update) || q.Resource == nil || q.prepared != nil {
+		return nil
+	}
+	w := q.storeWrite()
+	if err := a.store.Prepare(&w); err != nil {
+		return fmt.Errorf("prepare %s: %w", q.Target(), err)
+	}
+	q.prepared = &w
+	return nil
 }
