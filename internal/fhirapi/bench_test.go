@@ -23,6 +23,12 @@ import (
 // chain with access log, Wrap, mux) over the SQLite store with its default
 // (durable) settings, called in-process without a network.
 func benchServer(b *testing.B) (http.Handler, []byte) {
+	return benchServerSync(b, "")
+}
+
+// benchServerSync is benchServer with the SQLite synchronous mode given
+// ("" = the store's default, FULL).
+func benchServerSync(b *testing.B, synchronous string) (http.Handler, []byte) {
 	b.Helper()
 	ix, err := index.New()
 	if err != nil {
@@ -30,7 +36,7 @@ func benchServer(b *testing.B) (http.Handler, []byte) {
 	}
 	st, err := sqlite.Open(context.Background(), sqlite.Options{
 		Path: filepath.Join(b.TempDir(), "fhir.db"), Indexer: ix, Clock: clock.System{},
-		Logger: slog.New(slog.DiscardHandler),
+		Logger: slog.New(slog.DiscardHandler), Synchronous: synchronous,
 	})
 	if err != nil {
 		b.Fatal(err)
@@ -108,23 +114,30 @@ func BenchmarkRead(b *testing.B) {
 	})
 }
 
+// BenchmarkCreate runs under both SQLite durability modes: FULL (the
+// default: an fsync per group commit, survives power loss) and NORMAL
+// (survives a process crash such as kill -9, not power loss).
 func BenchmarkCreate(b *testing.B) {
-	h, body := benchServer(b)
-	b.Run("serial", func(b *testing.B) {
-		for b.Loop() {
-			serve(b, h, "POST", "/fhir/Patient", body, http.StatusCreated)
-		}
-		reportRate(b)
-	})
-	b.Run("parallel", func(b *testing.B) {
-		b.SetParallelism(writeClientsPerCPU)
-		b.RunParallel(func(pb *testing.PB) {
-			for pb.Next() {
-				serve(b, h, "POST", "/fhir/Patient", body, http.StatusCreated)
-			}
+	for _, sync := range []string{"FULL", "NORMAL"} {
+		b.Run("sync="+sync, func(b *testing.B) {
+			h, body := benchServerSync(b, sync)
+			b.Run("serial", func(b *testing.B) {
+				for b.Loop() {
+					serve(b, h, "POST", "/fhir/Patient", body, http.StatusCreated)
+				}
+				reportRate(b)
+			})
+			b.Run("parallel", func(b *testing.B) {
+				b.SetParallelism(writeClientsPerCPU)
+				b.RunParallel(func(pb *testing.PB) {
+					for pb.Next() {
+						serve(b, h, "POST", "/fhir/Patient", body, http.StatusCreated)
+					}
+				})
+				reportRate(b)
+			})
 		})
-		reportRate(b)
-	})
+	}
 }
 
 func BenchmarkUpdate(b *testing.B) {

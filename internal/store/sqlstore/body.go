@@ -4,11 +4,11 @@ import (
 	"bytes"
 	"crypto/rand"
 	"encoding/hex"
-	"encoding/json"
 	"fmt"
 	"strconv"
 	"time"
 
+	"github.com/fhirguard/fhirguard/internal/fhir"
 	"github.com/fhirguard/fhirguard/internal/store"
 )
 
@@ -33,34 +33,9 @@ func Stamp(data map[string]any, typ, id string, version int64, lastUpdated time.
 // first, the other elements in key order, no HTML escaping, json.Number
 // values verbatim (1.50 stays 1.50), no trailing newline.
 func Encode(typ string, data map[string]any) ([]byte, error) {
-	saved, had := data["resourceType"]
-	delete(data, "resourceType")
-	defer func() {
-		if had {
-			data["resourceType"] = saved
-		}
-	}()
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(typ); err != nil {
-		return nil, fmt.Errorf("sqlstore: encode resourceType: %w", err)
-	}
-	tl := buf.Len() - 1 // quoted type without the newline
-	if err := enc.Encode(data); err != nil {
+	out, err := fhir.AppendResourceJSON(make([]byte, 0, 1024), typ, data)
+	if err != nil {
 		return nil, fmt.Errorf("sqlstore: encode %s: %w", typ, err)
-	}
-	raw := buf.Bytes()
-	quotedType, rest := raw[:tl], bytes.TrimSuffix(raw[tl+1:], []byte("\n"))
-	// rest is "{}" or "{...}".
-	out := make([]byte, 0, len(rest)+len(quotedType)+16)
-	out = append(out, `{"resourceType":`...)
-	out = append(out, quotedType...)
-	if len(rest) > 2 {
-		out = append(out, ',')
-		out = append(out, rest[1:]...)
-	} else {
-		out = append(out, '}')
 	}
 	return out, nil
 }
