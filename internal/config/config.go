@@ -90,6 +90,10 @@ type Store struct {
 type SQLiteStore struct {
 	// Path of the database file; empty = DataDir/fhirguard.db.
 	Path string `yaml:"path"`
+	// Synchronous is the durability of a commit: "full" (default; an
+	// acknowledged write survives power loss) or "normal" (it survives a
+	// crash or kill -9 of the process, not power loss; faster serial writes).
+	Synchronous string `yaml:"synchronous"`
 }
 
 // PostgresStore is the PostgreSQL store (not yet supported by serve).
@@ -177,6 +181,13 @@ func (c *Config) Validate() error {
 	case StoreSQLite:
 		if c.Store.Postgres != nil {
 			add("store.postgres", "set but store.type is sqlite")
+		}
+		if c.Store.SQLite != nil {
+			switch strings.ToLower(c.Store.SQLite.Synchronous) {
+			case "", "full", "normal":
+			default:
+				add("store.sqlite.synchronous", "must be full or normal")
+			}
 		}
 		if (c.Store.SQLite == nil || c.Store.SQLite.Path == "") && strings.TrimSpace(c.DataDir) == "" {
 			add("data_dir", "required when store.type is sqlite and store.sqlite.path is empty")

@@ -30,6 +30,12 @@ func TestValidate(t *testing.T) {
 		{"ok/tls-self-signed", func(c *Config) { c.TLS.SelfSigned = true }, nil},
 		{"ok/ipv6-port-zero", func(c *Config) { c.Addr = "[::1]:0" }, nil},
 		{"ok/redis", func(c *Config) { c.Redis.URL = "redis://127.0.0.1:6379/0" }, nil},
+		{"ok/sqlite-synchronous-normal", func(c *Config) {
+			c.Store = Store{Type: StoreSQLite, SQLite: &SQLiteStore{Synchronous: "normal"}}
+		}, nil},
+		{"fail/sqlite-synchronous-off", func(c *Config) {
+			c.Store = Store{Type: StoreSQLite, SQLite: &SQLiteStore{Synchronous: "off"}}
+		}, []string{"store.sqlite.synchronous: must be full or normal"}},
 		{"fail/postgres-without-dsn", func(c *Config) { c.Store = Store{Type: StorePostgres} },
 			[]string{"store.postgres.dsn: required when store.type is postgres"}},
 		{"fail/postgres-bad-scheme-not-echoed", func(c *Config) {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"strings"
 
 	"github.com/fhirguard/fhirguard/internal/clock"
 	"github.com/fhirguard/fhirguard/internal/config"
@@ -32,11 +33,16 @@ func openStore(ctx context.Context, cfg config.Config, clk clock.Clock, logger *
 		if err != nil {
 			return nil, fmt.Errorf("indexer: %w", err)
 		}
+		var sync string
+		if cfg.Store.SQLite != nil {
+			sync = strings.ToUpper(cfg.Store.SQLite.Synchronous)
+		}
 		st, err := sqlite.Open(ctx, sqlite.Options{
-			Path:    cfg.SQLitePath(),
-			Indexer: idx,
-			Clock:   clk,
-			Logger:  logger,
+			Path:        cfg.SQLitePath(),
+			Indexer:     idx,
+			Clock:       clk,
+			Logger:      logger,
+			Synchronous: sync,
 		})
 		if err != nil {
 			return nil, fmt.Errorf("open the SQLite store %s: %w", cfg.SQLitePath(), err)
