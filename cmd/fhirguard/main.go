@@ -31,6 +31,7 @@ type command struct {
 // environment is what a command may touch of the process.
 type environment struct {
 	stdout, stderr io.Writer
+	stdin          io.Reader
 	lookupEnv      func(string) (string, bool)
 	readFile       func(string) ([]byte, error)
 }
@@ -40,6 +41,7 @@ func commands() []command {
 		{"serve", "run the FHIR server", runServe},
 		{"import", "import Bundle/NDJSON files into the store, ids kept", runImport},
 		{"config", "config validate --config FILE: check a configuration", runConfig},
+		{"keys", "keys rotate: new signing keys (old ones stay published until their tokens expire)", runKeys},
 		{"version", "print the version", runVersion},
 	}
 }
@@ -47,7 +49,7 @@ func commands() []command {
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	code := run(ctx, os.Args[1:], environment{
-		stdout: os.Stdout, stderr: os.Stderr, lookupEnv: os.LookupEnv, readFile: os.ReadFile,
+		stdout: os.Stdout, stderr: os.Stderr, stdin: os.Stdin, lookupEnv: os.LookupEnv, readFile: os.ReadFile,
 	})
 	stop()
 	os.Exit(code)

@@ -1,0 +1,80 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"strings"
+
+	"github.com/fhirguard/fhirguard/internal/clock"
+	"github.com/fhirguard/fhirguard/internal/config"
+	"github.com/fhirguard/fhirguard/internal/keys"
+	"github.com/fhirguard/fhirguard/internal/server"
+	"github.com/fhirguard/fhirguard/internal/store/sqlstore"
+)
+
+// adminStore parses an admin command's flags (the configuration flags plus
+// the command's own, defined by define) and opens the auth store of the
+// configured data. close must be called.
+func adminStore(ctx context.Context, name string, args []string, env environment, define func(fs *flag.FlagSet)) (a *sqlstore.Auth, fs *flag.FlagSet, closeFn func(), code int) {
+	fs = flag.NewFlagSet("fhirguard "+name, flag.ContinueOnError)
+	fs.SetOutput(env.stderr)
+	fl := config.BindFlags(fs)
+	if define != nil {
+		define(fs)
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil, fs, nil, exitOK
+		}
+		return nil, fs, nil, exitUsage
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(env.stderr, "fhirguard %s: unexpected arguments: %s\n", name, strings.Join(fs.Args(), " "))
+		return nil, fs, nil, exitUsage
+	}
+	cfg, err := config.Load(fl, env.lookupEnv, env.readFile)
+	if err != nil {
+		fmt.Fprintf(env.stderr, "fhirguard %s: %v\n", name, err)
+		return nil, fs, nil, exitError
+	}
+	logger := server.NewLogger(env.stderr, config.Log{Level: "warn", Format: cfg.Log.Format})
+	st, err := server.OpenStore(ctx, cfg, clock.System{}, logger)
+	if err != nil {
+		fmt.Fprintf(env.stderr, "fhirguard %s: %v\n", name, err)
+		return nil, fs, nil, exitError
+	}
+	a, err = server.AuthStore(st)
+	if err != nil {
+		_ = st.Close()
+		fmt.Fprintf(env.stderr, "fhirguard %s: %v\n", name, err)
+		return nil, fs, nil, exitError
+	}
+	return a, fs, func() { _ = st.Close() }, exitOK
+}
+
+// runKeys is `fhirguard keys rotate --data DIR [--retain D]`: new signing
+// keys; the old ones stay published until tokens they signed have expired.
+func runKeys(ctx context.Context, args []string, env environment) int {
+	if len(args) == 0 || args[0] != "rotate" {
+		fmt.Fprintln(env.stderr, "usage: fhirguard keys rotate [--data DIR | --config FILE] [--retain DURATION]")
+		return exitUsage
+	}
+	var retain *durationFlag
+	a, _, closeFn, code := adminStore(ctx, "keys rotate", args[1:], env, func(fs *flag.FlagSet) {
+		retain = &durationFlag{d: keys.DefaultRetain}
+		fs.Var(retain, "retain", "how long the retired keys stay published (longer than any token they signed)")
+	})
+	if a == nil {
+		return code
+	}
+	defer closeFn()
+	kids, err := keys.Rotate(ctx, a, clock.System{}.Now(), retain.d)
+	if err != nil {
+		fmt.Fprintf(env.stderr, "fhirguard keys rotate: %v\n", err)
+		return exitError
+	}
+	fmt.Fprintf(env.stdout, "new signing keys: %s (old keys stay published for %s)\n", strings.Join(kids, ", "), retain.d)
+	return exitOK
+}
