@@ -241,7 +241,7 @@ func (p *parser) buildObject(base int) (any, error) {
 	for i := range ms {
 		m[ms[i].key] = ms[i].val
 		if len(m) != i+1 {
-			err := &Error{Code: IssueStructure, Diag: fmt.Sprintf("Invalid JSON at byte offset %d: duplicate property %s", ms[i].pos, quoteName(ms[i].key))}
+			err := &Error{Code: IssueStructure, Diag: fmt.Sprintf("Invalid JSON at byte offset %d: duplicate property %s", ms[i].pos, QuoteName(ms[i].key))}
 			p.members = p.members[:base]
 			return nil, err
 		}
@@ -468,9 +468,9 @@ func (p *parser) digits() int {
 	return n
 }
 
-// quoteName quotes a client-supplied name for a message, shortened so a
-// huge name cannot bloat the response.
-func quoteName(s string) string {
+// QuoteName quotes a client-supplied name or value for a client message,
+// shortened so a huge value cannot bloat the response.
+func QuoteName(s string) string {
 	const max = 64
 	suffix := ""
 	if len(s) > max {

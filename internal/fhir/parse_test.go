@@ -147,8 +147,8 @@ func TestQuoteName(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if got := quoteName(tt.in); got != tt.want {
-				t.Errorf("quoteName(%q) = %s, want %s", tt.in, got, tt.want)
+			if got := QuoteName(tt.in); got != tt.want {
+				t.Errorf("QuoteName(%q) = %s, want %s", tt.in, got, tt.want)
 			}
 		})
 	}

@@ -27,18 +27,3 @@ func randomUUID() string {
 	hex.Encode(s[24:36], b[10:16])
 	return string(s[:])
 }
-
-// validID reports whether s is a FHIR id: 1 to 64 of A-Z a-z 0-9 - .
-// ("." and ".." are refused separately, as path segments).
-func validID(s string) bool {
-	if len(s) < 1 || len(s) > 64 {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '.') {
-			return false
-		}
-	}
-	return true
-}

@@ -189,7 +189,7 @@ func route(method string, segs []string, query url.Values) (*Request, error) {
 		q.Interaction = Operation
 		return q, fhir.Errorf(fhir.IssueNotFound, "unknown operation %q on %s", second, q.Type)
 	}
-	if !validID(second) {
+	if !fhir.ValidID(second) {
 		return q, fhir.Errorf(fhir.IssueInvalid, "invalid resource id: ids are 1 to 64 letters, digits, '-' or '.'")
 	}
 	q.ID = second

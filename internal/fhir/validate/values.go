@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
-	"unicode/utf8"
 
 	"github.com/fhirguard/fhirguard/internal/fhir"
 	"github.com/fhirguard/fhirguard/internal/fhir/spec"
@@ -147,22 +146,5 @@ func kindOf(v any) string {
 	return fmt.Sprintf("a Go %T", v)
 }
 
-// quote quotes a client-supplied name or value for a message, shortened so
-// a huge value cannot bloat the response.
-func quote(s string) string {
-	const max = 64
-	suffix := ""
-	if len(s) > max {
-		cut := max
-		for cut > 0 && !utf8.RuneStart(s[cut]) {
-			cut--
-		}
-		s, suffix = s[:cut], "…"
-	}
-	for _, r := range s {
-		if r == '\'' || r == '\\' || !strconv.IsPrint(r) {
-			return strconv.Quote(s) + suffix
-		}
-	}
-	return "'" + s + suffix + "'"
-}
+// quote quotes a client-supplied name or value for a message.
+func quote(s string) string { return fhir.QuoteName(s) }
