@@ -93,6 +93,11 @@ func coreMigrations(d Dialect) []Migration {
 )`,
 			`CREATE INDEX labels_code ON labels (system, code, type, rid)`,
 		},
+	}, {
+		Module:  "core",
+		Version: 2,
+		Name:    "versions by last_updated (history _since)",
+		Stmts:   []string{`CREATE INDEX versions_last_updated ON versions (last_updated)`},
 	}}
 }
 
