@@ -80,6 +80,9 @@ type Store struct {
 	wstmts *sqlstore.Prepared
 	rdb    *sql.DB
 	rstmts *sqlstore.Prepared
+	// waudit and raudit run the audit log's statements (audit.go).
+	waudit *sqlstore.AuditDB
+	raudit *sqlstore.AuditDB
 
 	maxBatch   int
 	mu         sync.RWMutex // guards sending on jobs against closing it
@@ -195,6 +198,9 @@ func Open(ctx context.Context, opts Options) (_ *Store, err error) {
 	if s.rstmts, err = sqlstore.Prepare(ctx, s.rdb, dialect{}, sqlstore.ReadQueries); err != nil {
 		return nil, fmt.Errorf("sqlite: readers: %w", err)
 	}
+	if err := s.openAudit(ctx); err != nil {
+		return nil, err
+	}
 
 	go s.writeLoop()
 	s.log.Info("store opened", "path", opts.Path, "schema_version", version,
@@ -305,7 +311,7 @@ func (s *Store) Close() error {
 }
 
 func (s *Store) closeHandles() error {
-	var errs []error
+	errs := []error{s.closeAudit()}
 	if s.rstmts != nil {
 		errs = append(errs, s.rstmts.Close())
 	}

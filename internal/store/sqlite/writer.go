@@ -185,7 +185,7 @@ func (s *Store) attempt(jobs []*job) ([]result, error) {
 			s.rollback()
 			return results, fmt.Errorf("store: savepoint: %w", err)
 		}
-		results[i] = runFn(j, s.core.NewTx(runner))
+		results[i] = runFn(j, s.newTx(runner))
 		if results[i].err != nil || results[i].panicked != nil {
 			if err := s.exec("ROLLBACK TO tx"); err != nil {
 				s.rollback()

@@ -1,0 +1,298 @@
+package audit
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/fhirguard/fhirguard/internal/store"
+)
+
+// Source identifies this server as the observer of its events.
+type Source struct {
+	// Observer is the server's identity, its FHIR base URL.
+	Observer string
+	// Name is a display name (default "fhirguard").
+	Name string
+	// Site is the deployment site (optional).
+	Site string
+}
+
+// JSON shapes of the AuditEvent (R4). Field order is fixed, so encoding an
+// Event is deterministic.
+type (
+	jsonReference struct {
+		Reference  string          `json:"reference,omitempty"`
+		Identifier *jsonIdentifier `json:"identifier,omitempty"`
+		Display    string          `json:"display,omitempty"`
+	}
+	jsonIdentifier struct {
+		System string `json:"system,omitempty"`
+		Value  string `json:"value"`
+	}
+	jsonCC struct {
+		Coding []Coding `json:"coding"`
+	}
+	jsonNetwork struct {
+		Address string `json:"address"`
+		Type    string `json:"type,omitempty"`
+	}
+	jsonAgent struct {
+		Type         *jsonCC        `json:"type,omitempty"`
+		Role         []jsonCC       `json:"role,omitempty"`
+		Who          *jsonReference `json:"who,omitempty"`
+		Name         string         `json:"name,omitempty"`
+		Requestor    bool           `json:"requestor"`
+		Policy       []string       `json:"policy,omitempty"`
+		Network      *jsonNetwork   `json:"network,omitempty"`
+		PurposeOfUse []jsonCC       `json:"purposeOfUse,omitempty"`
+	}
+	jsonSource struct {
+		Site     string        `json:"site,omitempty"`
+		Observer jsonReference `json:"observer"`
+		Type     []Coding      `json:"type"`
+	}
+	jsonDetail struct {
+		Type        string `json:"type"`
+		ValueString string `json:"valueString"`
+	}
+	jsonEntity struct {
+		What        *jsonReference `json:"what,omitempty"`
+		Type        *Coding        `json:"type,omitempty"`
+		Role        *Coding        `json:"role,omitempty"`
+		Name        string         `json:"name,omitempty"`
+		Description string         `json:"description,omitempty"`
+		Query       []byte         `json:"query,omitempty"` // base64 by encoding/json
+		Detail      []jsonDetail   `json:"detail,omitempty"`
+	}
+	// jsonTail is everything of the AuditEvent but resourceType, id, meta
+	// and recorded, which the writer adds when the record is chained.
+	jsonTail struct {
+		Type           Coding       `json:"type"`
+		Subtype        []Coding     `json:"subtype,omitempty"`
+		Action         string       `json:"action,omitempty"`
+		Outcome        Outcome      `json:"outcome,omitempty"`
+		OutcomeDesc    string       `json:"outcomeDesc,omitempty"`
+		PurposeOfEvent []jsonCC     `json:"purposeOfEvent,omitempty"`
+		Agent          []jsonAgent  `json:"agent"`
+		Source         jsonSource   `json:"source"`
+		Entity         []jsonEntity `json:"entity,omitempty"`
+	}
+)
+
+// encoded is an Event ready to be chained: the JSON parts that do not
+// depend on the record's position, and its search keys.
+type encoded struct {
+	profiles []byte // `,"profile":[…]` or empty
+	tail     []byte // `"type":…}`: the event's members after "recorded", closing brace included
+	keys     store.AuditRecord
+}
+
+func cc(cs ...Coding) []jsonCC {
+	if len(cs) == 0 {
+		return nil
+	}
+	out := make([]jsonCC, len(cs))
+	for i, c := range cs {
+		out[i] = jsonCC{Coding: []Coding{c}}
+	}
+	return out
+}
+
+func ref(reference, idValue, display string) *jsonReference {
+	switch {
+	case reference != "":
+		return &jsonReference{Reference: reference, Display: display}
+	case idValue != "":
+		return &jsonReference{Identifier: &jsonIdentifier{Value: idValue}, Display: display}
+	case display != "":
+		return &jsonReference{Display: display}
+	}
+	return nil
+}
+
+// encode turns ev into its position-independent JSON parts and search keys.
+func encode(ev *Event, src Source) (*encoded, error) {
+	if ev.Type.Code == "" {
+		return nil, fmt.Errorf("audit: event without a type")
+	}
+	if len(ev.Agents) == 0 {
+		return nil, fmt.Errorf("audit: event %s without an agent", ev.Type.Code)
+	}
+	t := jsonTail{
+		Type:           ev.Type,
+		Subtype:        ev.Subtypes,
+		Action:         ev.Action,
+		Outcome:        ev.Outcome,
+		OutcomeDesc:    ev.OutcomeDesc,
+		PurposeOfEvent: cc(ev.Purpose...),
+		Agent:          make([]jsonAgent, len(ev.Agents)),
+		Source: jsonSource{
+			Site:     src.Site,
+			Observer: jsonReference{Identifier: &jsonIdentifier{Value: src.Observer}, Display: src.Name},
+			Type:     []Coding{SourceAppServer},
+		},
+	}
+	if t.Outcome == "" {
+		t.Outcome = OutcomeSuccess
+	}
+	for i, a := range ev.Agents {
+		ja := jsonAgent{
+			Role:         cc(a.Roles...),
+			Who:          ref(a.Who, a.WhoID, ""),
+			Name:         a.Name,
+			Requestor:    a.Requestor,
+			Policy:       a.Policy,
+			PurposeOfUse: cc(a.Purpose...),
+		}
+		if a.Type.Code != "" {
+			ja.Type = &jsonCC{Coding: []Coding{a.Type}}
+		}
+		if a.Network != "" {
+			ja.Network = &jsonNetwork{Address: a.Network, Type: a.NetworkType}
+		}
+		t.Agent[i] = ja
+	}
+	for _, e := range ev.Entities {
+		je := jsonEntity{
+			What:        ref(e.What, e.WhatID, ""),
+			Name:        e.Name,
+			Description: e.Description,
+			Query:       e.Query,
+		}
+		if e.Type.Code != "" {
+			c := e.Type
+			je.Type = &c
+		}
+		if e.Role.Code != "" {
+			c := e.Role
+			je.Role = &c
+		}
+		for _, d := range e.Details {
+			je.Detail = append(je.Detail, jsonDetail{Type: d.Type, ValueString: d.Value})
+		}
+		t.Entity = append(t.Entity, je)
+	}
+	tail, err := marshal(t)
+	if err != nil {
+		return nil, fmt.Errorf("audit: encode event: %w", err)
+	}
+	enc := &encoded{tail: tail[1:], keys: searchKeys(ev, t.Outcome)}
+	if len(ev.Profiles) > 0 {
+		p, err := marshal(ev.Profiles)
+		if err != nil {
+			return nil, fmt.Errorf("audit: encode profiles: %w", err)
+		}
+		enc.profiles = append([]byte(`,"profile":`), p...)
+	}
+	return enc, nil
+}
+
+func marshal(v any) ([]byte, error) {
+	var buf bytes.Buffer
+	e := json.NewEncoder(&buf)
+	e.SetEscapeHTML(false)
+	if err := e.Encode(v); err != nil {
+		return nil, err
+	}
+	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
+}
+
+// body assembles the stored AuditEvent JSON of an encoded event at seq.
+func (e *encoded) body(dst []byte, seq int64, recorded time.Time) []byte {
+	ts := recorded.UTC().Format("2006-01-02T15:04:05.000Z07:00")
+	dst = append(dst, `{"resourceType":"AuditEvent","id":"`...)
+	dst = strconv.AppendInt(dst, seq, 10)
+	dst = append(dst, `","meta":{"versionId":"1","lastUpdated":"`...)
+	dst = append(dst, ts...)
+	dst = append(dst, '"')
+	dst = append(dst, e.profiles...)
+	dst = append(dst, `},"recorded":"`...)
+	dst = append(dst, ts...)
+	dst = append(dst, `",`...)
+	return append(dst, e.tail...)
+}
+
+// Search-key parameter names (store.AuditRef.Param).
+const (
+	KeyPatient = "patient"
+	KeyAgent   = "agent"
+	KeyEntity  = "entity"
+	KeyPolicy  = "policy"
+	KeyPurpose = "purpose"
+	KeyBTG     = "btg"
+)
+
+// searchKeys derives the search keys of ev (they are not hashed; they only
+// find records).
+func searchKeys(ev *Event, outcome Outcome) store.AuditRecord {
+	k := store.AuditRecord{
+		Outcome: string(outcome),
+		Action:  ev.Action,
+		Type:    ev.Type.System + "|" + ev.Type.Code,
+	}
+	if len(ev.Subtypes) > 0 {
+		var b strings.Builder
+		b.WriteByte('|')
+		for _, s := range ev.Subtypes {
+			b.WriteString(s.Code)
+			b.WriteByte('|')
+		}
+		k.Subtype = b.String()
+	}
+	seen := map[store.AuditRef]bool{}
+	add := func(param, value string) {
+		if value == "" {
+			return
+		}
+		r := store.AuditRef{Param: param, Value: value}
+		if !seen[r] {
+			seen[r] = true
+			k.Refs = append(k.Refs, r)
+		}
+	}
+	for _, a := range ev.Agents {
+		add(KeyAgent, a.Who)
+		add(KeyAgent, a.WhoID)
+		for _, p := range a.Policy {
+			add(KeyPolicy, p)
+		}
+		for _, p := range a.Purpose {
+			add(KeyPurpose, p.Code)
+		}
+		if a.Requestor && k.Address == "" && a.NetworkType == networkTypeIP {
+			k.Address = a.Network
+		}
+	}
+	if k.Address == "" {
+		for _, a := range ev.Agents {
+			if a.NetworkType == networkTypeIP && a.Network != "" {
+				k.Address = a.Network
+				break
+			}
+		}
+	}
+	for _, p := range ev.Purpose {
+		add(KeyPurpose, p.Code)
+	}
+	for _, e := range ev.Entities {
+		if e.What == "" {
+			continue
+		}
+		what := e.What
+		if i := strings.Index(what, "/_history/"); i >= 0 {
+			what = what[:i]
+		}
+		add(KeyEntity, what)
+		if e.Role.System == RolePatient.System && e.Role.Code == RolePatient.Code {
+			add(KeyPatient, what)
+		}
+	}
+	if ev.HasPurpose(PurposeBTG.Code) {
+		add(KeyBTG, "1")
+	}
+	return k
+}

@@ -1,0 +1,62 @@
+package audit
+
+import (
+	"context"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/fhirguard/fhirguard/internal/clock"
+	"github.com/fhirguard/fhirguard/internal/index"
+	"github.com/fhirguard/fhirguard/internal/store/sqlite"
+)
+
+var t0 = time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC)
+
+// openStore opens a fresh SQLite store in a temp dir.
+func openStore(t testing.TB, clk clock.Clock) (*sqlite.Store, string) {
+	t.Helper()
+	idx, err := index.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "fhirguard.db")
+	st, err := sqlite.Open(context.Background(), sqlite.Options{Path: path, Indexer: idx, Clock: clk, Synchronous: "NORMAL"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = st.Close() })
+	return st, path
+}
+
+func newRecorder(t testing.TB, be Backend, clk clock.Clock, mod func(*Options)) *Recorder {
+	t.Helper()
+	opts := Options{Backend: be, Clock: clk, Source: Source{Observer: "http://fhir.test/fhir"}}
+	if mod != nil {
+		mod(&opts)
+	}
+	r, err := NewRecorder(context.Background(), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = r.Close() })
+	return r
+}
+
+// readEvent is a small REST read event for tests.
+func readEvent(user, patient string) Event {
+	return Event{
+		Type:     TypeRESTful,
+		Subtypes: []Coding{{System: SystemRESTful, Code: "read"}},
+		Action:   ActionRead,
+		Outcome:  OutcomeSuccess,
+		Agents: []Agent{
+			{Type: AgentRecipient, Who: user, Requestor: true, Policy: []string{"jti-1"}},
+			{Type: AgentDestRole, WhoID: "app1", Network: "10.0.0.9", NetworkType: networkTypeIP},
+		},
+		Entities: []Entity{
+			{What: "Patient/" + patient, Type: EntityPerson, Role: RolePatient},
+			{What: "Patient/" + patient + "/_history/1", Type: EntitySystemObj, Role: RoleDomainRes},
+		},
+	}
+}
