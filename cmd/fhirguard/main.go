@@ -42,6 +42,7 @@ func commands() []command {
 		{"import", "import Bundle/NDJSON files into the store, ids kept", runImport},
 		{"config", "config validate --config FILE: check a configuration", runConfig},
 		{"keys", "keys rotate: new signing keys (old ones stay published until their tokens expire)", runKeys},
+		{"audit", "audit verify|btg|prune: check the audit chain, review break-the-glass accesses, apply retention", runAudit},
 		{"version", "print the version", runVersion},
 	}
 }

@@ -34,7 +34,8 @@ type (
 		Value  string `json:"value"`
 	}
 	jsonCC struct {
-		Coding []Coding `json:"coding"`
+		Coding []Coding `json:"coding,omitempty"`
+		Text   string   `json:"text,omitempty"`
 	}
 	jsonNetwork struct {
 		Address string `json:"address"`
@@ -138,6 +139,12 @@ func encode(ev *Event, src Source) (*encoded, error) {
 	}
 	if t.Outcome == "" {
 		t.Outcome = OutcomeSuccess
+	}
+	if ev.PurposeText != "" {
+		if len(t.PurposeOfEvent) == 0 {
+			t.PurposeOfEvent = []jsonCC{{}}
+		}
+		t.PurposeOfEvent[0].Text = ev.PurposeText
 	}
 	for i, a := range ev.Agents {
 		ja := jsonAgent{

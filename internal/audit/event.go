@@ -95,6 +95,9 @@ type Event struct {
 	Outcome     Outcome
 	OutcomeDesc string
 	Purpose     []Coding
+	// PurposeText is a free-text reason (a break-the-glass justification);
+	// it becomes the text of the first purposeOfEvent.
+	PurposeText string
 	Agents      []Agent
 	Entities    []Entity
 	// Profiles are meta.profile canonicals (BALP profiles the event

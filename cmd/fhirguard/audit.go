@@ -1,0 +1,240 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/fhirguard/fhirguard/internal/audit"
+	"github.com/fhirguard/fhirguard/internal/clock"
+	"github.com/fhirguard/fhirguard/internal/config"
+	"github.com/fhirguard/fhirguard/internal/server"
+	"github.com/fhirguard/fhirguard/internal/store"
+)
+
+// exitTampered is audit verify's exit code for a chain that is not intact
+// (distinct from 1, a failure to read it).
+const exitTampered = 3
+
+// runAudit dispatches `fhirguard audit verify|btg|prune`.
+func runAudit(ctx context.Context, args []string, env environment) int {
+	usage := func() {
+		fmt.Fprintln(env.stderr, "usage: fhirguard audit verify [--data DIR | --db URL | --config FILE]")
+		fmt.Fprintln(env.stderr, "       fhirguard audit btg [--all] [--data DIR]            list break-the-glass accesses awaiting review")
+		fmt.Fprintln(env.stderr, "       fhirguard audit btg review --id N --reviewer NAME --note TEXT [--data DIR]")
+		fmt.Fprintln(env.stderr, "       fhirguard audit prune --before YYYY-MM-DD [--data DIR]")
+	}
+	if len(args) == 0 {
+		usage()
+		return exitUsage
+	}
+	switch args[0] {
+	case "verify":
+		return runAuditVerify(ctx, args[1:], env)
+	case "btg":
+		if len(args) > 1 && args[1] == "review" {
+			return runAuditBTGReview(ctx, args[2:], env)
+		}
+		return runAuditBTGList(ctx, args[1:], env)
+	case "prune":
+		return runAuditPrune(ctx, args[1:], env)
+	case "-h", "--help", "help":
+		usage()
+		return exitOK
+	}
+	fmt.Fprintf(env.stderr, "fhirguard audit: unknown subcommand %q\n", args[0])
+	usage()
+	return exitUsage
+}
+
+// auditEnv is an opened store with its audit log.
+type auditEnv struct {
+	cfg   config.Config
+	st    store.Store
+	be    audit.Backend
+	clock clock.Clock
+}
+
+// openAudit parses the configuration flags plus define's and opens the
+// store of the configured data. close must be called when code is 0 and
+// env is non-nil.
+func openAudit(ctx context.Context, name string, args []string, env environment, define func(fs *flag.FlagSet)) (*auditEnv, int) {
+	fs := flag.NewFlagSet("fhirguard "+name, flag.ContinueOnError)
+	fs.SetOutput(env.stderr)
+	fl := config.BindFlags(fs)
+	if define != nil {
+		define(fs)
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil, exitOK
+		}
+		return nil, exitUsage
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(env.stderr, "fhirguard %s: unexpected arguments: %s\n", name, strings.Join(fs.Args(), " "))
+		return nil, exitUsage
+	}
+	cfg, err := config.Load(fl, env.lookupEnv, env.readFile)
+	if err != nil {
+		fmt.Fprintf(env.stderr, "fhirguard %s: %v\n", name, err)
+		return nil, exitError
+	}
+	logger := server.NewLogger(env.stderr, config.Log{Level: "warn", Format: cfg.Log.Format})
+	clk := clock.System{}
+	st, err := server.OpenStore(ctx, cfg, clk, logger)
+	if err != nil {
+		fmt.Fprintf(env.stderr, "fhirguard %s: %v\n", name, err)
+		return nil, exitError
+	}
+	be, ok := st.(audit.Backend)
+	if !ok {
+		_ = st.Close()
+		fmt.Fprintf(env.stderr, "fhirguard %s: this store has no audit log\n", name)
+		return nil, exitError
+	}
+	return &auditEnv{cfg: cfg, st: st, be: be, clock: clk}, exitOK
+}
+
+func (a *auditEnv) close() { _ = a.st.Close() }
+
+// recorder records the CLI's own events (reviews, prunes) into the log.
+func (a *auditEnv) recorder(ctx context.Context) (*audit.Recorder, error) {
+	signer, err := audit.NewLocalSigner(ctx, a.be)
+	if err != nil {
+		return nil, err
+	}
+	observer := a.cfg.NormalizedBaseURL()
+	if observer == "" {
+		observer = "urn:fhirguard:admin-cli"
+	}
+	return audit.NewRecorder(ctx, audit.Options{
+		Backend: a.be, Clock: a.clock, Signer: signer,
+		Source: audit.Source{Observer: observer, Name: "fhirguard admin CLI"},
+	})
+}
+
+func runAuditVerify(ctx context.Context, args []string, env environment) int {
+	a, code := openAudit(ctx, "audit verify", args, env, nil)
+	if a == nil {
+		return code
+	}
+	defer a.close()
+	v, err := audit.NewLocalSigner(ctx, a.be)
+	if err != nil {
+		fmt.Fprintf(env.stderr, "fhirguard audit verify: %v\n", err)
+		return exitError
+	}
+	rep, err := audit.Verify(ctx, a.be, v, a.clock)
+	if err != nil {
+		fmt.Fprintf(env.stderr, "fhirguard audit verify: %v\n", err)
+		return exitError
+	}
+	printReport(env.stdout, rep)
+	if rep.Problem != nil {
+		fmt.Fprintf(env.stderr, "fhirguard audit verify: NOT INTACT: %v\n", rep.Problem)
+		return exitTampered
+	}
+	return exitOK
+}
+
+func printReport(w io.Writer, rep *audit.Report) {
+	rate := 0.0
+	if rep.Duration > 0 {
+		rate = float64(rep.Records) / rep.Duration.Seconds()
+	}
+	status := "intact"
+	if rep.Problem != nil {
+		status = "NOT INTACT, first bad record " + fmt.Sprint(rep.Problem.Seq)
+	}
+	fmt.Fprintf(w, "audit chain %s: %d records checked (%d..%d), %d signed checkpoints verified (last at %d), pruned up to %d; %s, %.0f records/s\n",
+		status, rep.Records, rep.First, rep.Last, rep.Checkpoints, rep.LastCheckpoint, rep.Anchor,
+		rep.Duration.Round(time.Millisecond), rate)
+}
+
+func runAuditBTGList(ctx context.Context, args []string, env environment) int {
+	var all bool
+	a, code := openAudit(ctx, "audit btg", args, env, func(fs *flag.FlagSet) {
+		fs.BoolVar(&all, "all", false, "also list reviewed accesses")
+	})
+	if a == nil {
+		return code
+	}
+	defer a.close()
+	rows, err := audit.BTGQueue(ctx, a.be, all)
+	if err != nil {
+		fmt.Fprintf(env.stderr, "fhirguard audit btg: %v\n", err)
+		return exitError
+	}
+	if len(rows) == 0 {
+		fmt.Fprintln(env.stdout, "no break-the-glass accesses awaiting review")
+		return exitOK
+	}
+	for _, r := range rows {
+		fmt.Fprintln(env.stdout, r.String())
+	}
+	return exitOK
+}
+
+func runAuditBTGReview(ctx context.Context, args []string, env environment) int {
+	var id int64
+	var reviewer, note string
+	a, code := openAudit(ctx, "audit btg review", args, env, func(fs *flag.FlagSet) {
+		fs.Int64Var(&id, "id", 0, "the AuditEvent id of the break-the-glass access")
+		fs.StringVar(&reviewer, "reviewer", "", "who reviewed it")
+		fs.StringVar(&note, "note", "", "the review note")
+	})
+	if a == nil {
+		return code
+	}
+	defer a.close()
+	if id <= 0 || reviewer == "" || note == "" {
+		fmt.Fprintln(env.stderr, "fhirguard audit btg review: --id, --reviewer and --note are required")
+		return exitUsage
+	}
+	rec, err := a.recorder(ctx)
+	if err != nil {
+		fmt.Fprintf(env.stderr, "fhirguard audit btg review: %v\n", err)
+		return exitError
+	}
+	defer rec.Close()
+	if err := audit.ReviewBTG(ctx, a.be, rec, a.clock, id, reviewer, note); err != nil {
+		fmt.Fprintf(env.stderr, "fhirguard audit btg review: %v\n", err)
+		return exitError
+	}
+	fmt.Fprintf(env.stdout, "AuditEvent/%d reviewed by %s\n", id, reviewer)
+	return exitOK
+}
+
+func runAuditPrune(ctx context.Context, args []string, env environment) int {
+	var before string
+	a, code := openAudit(ctx, "audit prune", args, env, func(fs *flag.FlagSet) {
+		fs.StringVar(&before, "before", "", "remove records older than this date (YYYY-MM-DD, UTC)")
+	})
+	if a == nil {
+		return code
+	}
+	defer a.close()
+	t, err := time.Parse("2006-01-02", before)
+	if err != nil {
+		fmt.Fprintln(env.stderr, "fhirguard audit prune: --before YYYY-MM-DD is required")
+		return exitUsage
+	}
+	rec, err := a.recorder(ctx)
+	if err != nil {
+		fmt.Fprintf(env.stderr, "fhirguard audit prune: %v\n", err)
+		return exitError
+	}
+	defer rec.Close()
+	res, err := audit.Prune(ctx, a.be, rec, t)
+	if err != nil {
+		fmt.Fprintf(env.stderr, "fhirguard audit prune: %v\n", err)
+		return exitError
+	}
+	fmt.Fprintf(env.stdout, "pruned %d audit records (up to AuditEvent/%d)\n", res.Removed, res.Anchor)
+	return exitOK
+}

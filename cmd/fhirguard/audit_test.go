@@ -1,0 +1,109 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/fhirguard/fhirguard/internal/audit"
+	"github.com/fhirguard/fhirguard/internal/clock"
+	"github.com/fhirguard/fhirguard/internal/config"
+	"github.com/fhirguard/fhirguard/internal/index"
+	"github.com/fhirguard/fhirguard/internal/store/sqlite"
+)
+
+func runAuditCmd(t *testing.T, args ...string) (int, string, string) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	code := run(context.Background(), args, environment{
+		stdout: &out, stderr: &errb,
+		lookupEnv: func(string) (string, bool) { return "", false },
+		readFile:  func(string) ([]byte, error) { return nil, nil },
+	})
+	return code, out.String(), errb.String()
+}
+
+// seedAudit records n events (one a break-the-glass access) in dir's store.
+func seedAudit(t *testing.T, dir string, n int) {
+	t.Helper()
+	ctx := context.Background()
+	idx, err := index.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := sqlite.Open(ctx, sqlite.Options{Path: filepath.Join(dir, config.SQLiteFile), Indexer: idx})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	signer, err := audit.NewLocalSigner(ctx, st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := audit.NewRecorder(ctx, audit.Options{Backend: st, Clock: clock.System{}, Signer: signer,
+		Source: audit.Source{Observer: "http://127.0.0.1/fhir"}, CheckpointEvery: 5})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < n; i++ {
+		ev := audit.Event{
+			Type: audit.TypeRESTful, Action: audit.ActionRead,
+			Agents:   []audit.Agent{{Type: audit.AgentRecipient, Who: "Practitioner/erdoc", Requestor: true}},
+			Entities: []audit.Entity{{What: "Patient/pA", Type: audit.EntityPerson, Role: audit.RolePatient}},
+		}
+		if i == 3 {
+			ev.Purpose, ev.PurposeText = []audit.Coding{audit.PurposeBTG}, "emergency"
+		}
+		if err := r.Record(ctx, ev); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := r.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestAuditCommands(t *testing.T) {
+	dir := t.TempDir()
+	if code, _, errOut := runAuditCmd(t, "audit", "verify", "--data", dir); code != exitOK {
+		t.Fatalf("verify of an empty log: exit %d: %s", code, errOut)
+	}
+	seedAudit(t, dir, 12)
+	code, out, errOut := runAuditCmd(t, "audit", "verify", "--data", dir)
+	if code != exitOK || !strings.Contains(out, "intact: 12 records") {
+		t.Fatalf("verify: exit %d\n%s\n%s", code, out, errOut)
+	}
+
+	code, out, _ = runAuditCmd(t, "audit", "btg", "--data", dir)
+	if code != exitOK || !strings.Contains(out, "AuditEvent/4 ") || !strings.Contains(out, "PENDING REVIEW") || !strings.Contains(out, `reason="emergency"`) {
+		t.Fatalf("btg list: exit %d\n%s", code, out)
+	}
+	if code, _, errOut := runAuditCmd(t, "audit", "btg", "review", "--data", dir, "--id", "4"); code != exitUsage {
+		t.Fatalf("review without note: exit %d %s", code, errOut)
+	}
+	if code, out, errOut := runAuditCmd(t, "audit", "btg", "review", "--data", dir, "--id", "4", "--reviewer", "po", "--note", "justified"); code != exitOK {
+		t.Fatalf("review: exit %d\n%s\n%s", code, out, errOut)
+	}
+	if code, out, _ := runAuditCmd(t, "audit", "btg", "--data", dir); code != exitOK || !strings.Contains(out, "no break-the-glass accesses awaiting review") {
+		t.Fatalf("btg after review: %d\n%s", code, out)
+	}
+
+	db, err := sql.Open("sqlite", filepath.Join(dir, config.SQLiteFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if _, err := db.Exec(`UPDATE audit_events SET body = CAST(replace(CAST(body AS TEXT), 'erdoc', 'nobody') AS BLOB) WHERE seq = 9`); err != nil {
+		t.Fatal(err)
+	}
+	code, out, errOut = runAuditCmd(t, "audit", "verify", "--data", dir)
+	if code != exitTampered || !strings.Contains(errOut, "audit record 9 (AuditEvent/9)") {
+		t.Fatalf("verify after an edit: exit %d\n%s\n%s", code, out, errOut)
+	}
+	if code, _, _ := runAuditCmd(t, "audit", "nonsense"); code != exitUsage {
+		t.Fatalf("unknown subcommand: exit %d", code)
+	}
+}
