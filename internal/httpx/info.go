@@ -11,6 +11,38 @@ import (
 type RequestInfo struct {
 	ID          string
 	Interaction string // e.g. "read", "create", "search-type", "transaction"
+	// Facts is what the request touched, filled by the FHIR layer as it
+	// learns it; the audit wrapper turns it into AuditEvents.
+	Facts Facts
+}
+
+// Facts describes what one FHIR interaction (a request, or one entry of a
+// batch/transaction) touched, for its audit record. Nothing in it is a
+// resource body or a secret.
+type Facts struct {
+	// Interaction is the entry's interaction (entries only; a request's is
+	// RequestInfo.Interaction).
+	Interaction string
+	// Type, ID and Version name the resource (version read or written).
+	Type    string
+	ID      string
+	Version int64
+	// Operation is the operation name ("$access-log") of an operation.
+	Operation string
+	// Patients are the ids of the patients whose data was involved.
+	Patients []string
+	// Query is the raw query (searches, history, conditional
+	// interactions) as sent.
+	Query string
+	// Results is the number of resources returned (searches, history);
+	// -1 when not applicable.
+	Results int
+	// Status and Diag are an entry's outcome (entries only; a request's
+	// comes from its response).
+	Status int
+	Diag   string
+	// Entries are the facts of each batch/transaction entry.
+	Entries []Facts
 }
 
 type infoKey struct{}

@@ -65,6 +65,12 @@ type Principal struct {
 	// ExpiresAt is the token's expiry (zero = not bound). Decide denies at
 	// or after it, as a second line behind bearer validation.
 	ExpiresAt time.Time
+	// TokenID is the token's jti: the audit log identifies the
+	// authorization by it (never by the token itself).
+	TokenID string
+	// PurposeText is a free-text reason given with the purpose of use (a
+	// break-the-glass justification); audited.
+	PurposeText string
 }
 
 // Reference is a "Type/id" target.
