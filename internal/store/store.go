@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/fhirguard/fhirguard/internal/fhir"
+	"github.com/fhirguard/fhirguard/internal/search"
 )
 
 // Sentinel errors. Backends return these (possibly wrapped), never driver
@@ -142,4 +143,40 @@ type IndexEntries struct {
 type Coding struct {
 	System string
 	Code   string
+}
+
+// Searcher is implemented by stores that run FHIR searches (the SQL
+// backends). Search runs q — with its Narrow predicates applied to every
+// match, the total, each page and every included resource — from the
+// position at (nil = the first page; at comes from a verified cursor, see
+// search.CursorCodec).
+type Searcher interface {
+	Search(ctx context.Context, q *search.Query, at *search.Cursor) (*SearchResult, error)
+}
+
+// SearchTx is implemented by the Tx of stores that are Searchers: a search
+// inside the write transaction, seeing its earlier writes (conditional
+// create, update and delete decide on it atomically).
+type SearchTx interface {
+	Search(ctx context.Context, q *search.Query, at *search.Cursor) (*SearchResult, error)
+}
+
+// SearchResult is one page of a search.
+type SearchResult struct {
+	// Matches are the page's resources in the search order (at most
+	// q.Count).
+	Matches []*fhir.Resource
+	// Includes are the resources added by _include and _revinclude
+	// (every :iterate round), each once and never one of Matches.
+	Includes []*fhir.Resource
+	// IncludesTruncated is true when more resources would have been
+	// included than the store's bound allows.
+	IncludesTruncated bool
+	// Total is the number of matches over all pages, -1 when not computed
+	// (_total=none).
+	Total int
+	// Next and Prev are the positions of the following and the preceding
+	// page (nil when there is none), to be encoded with
+	// search.CursorCodec.Encode.
+	Next, Prev *search.Cursor
 }

@@ -19,6 +19,7 @@ func (dialect) Name() string      { return "sqlite" }
 func (dialect) SerialKey() string { return "INTEGER PRIMARY KEY AUTOINCREMENT" }
 func (dialect) RowKey() string    { return "INTEGER PRIMARY KEY" }
 func (dialect) Blob() string      { return "BLOB" }
+func (dialect) Clustered() string { return " WITHOUT ROWID" }
 
 // LockRow is empty: there is one writer connection and BEGIN IMMEDIATE
 // takes the database write lock up front.

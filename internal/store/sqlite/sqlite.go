@@ -78,11 +78,13 @@ type Store struct {
 	wdb    *sql.DB
 	wconn  *sql.Conn
 	wstmts *sqlstore.Prepared
+	wdyn   *sqlstore.StmtCache // statements built at run time, on the writer
 	rdb    *sql.DB
 	rstmts *sqlstore.Prepared
 	// waudit and raudit run the audit log's statements (audit.go).
 	waudit *sqlstore.AuditDB
 	raudit *sqlstore.AuditDB
+	rdyn   *sqlstore.StmtCache // statements built at run time, on the readers
 
 	maxBatch   int
 	mu         sync.RWMutex // guards sending on jobs against closing it
@@ -186,6 +188,7 @@ func Open(ctx context.Context, opts Options) (_ *Store, err error) {
 	if s.wstmts, err = sqlstore.Prepare(ctx, s.wconn, dialect{}, sqlstore.WriteQueries); err != nil {
 		return nil, fmt.Errorf("sqlite: writer: %w", err)
 	}
+	s.wdyn = sqlstore.NewStmtCache(s.wconn, dynStatements)
 
 	rq := url.Values{"_pragma": {"busy_timeout(" + busy + ")", "query_only(1)"}}
 	if s.rdb, err = sql.Open("sqlite", opts.Path+"?"+rq.Encode()); err != nil {
@@ -198,9 +201,7 @@ func Open(ctx context.Context, opts Options) (_ *Store, err error) {
 	if s.rstmts, err = sqlstore.Prepare(ctx, s.rdb, dialect{}, sqlstore.ReadQueries); err != nil {
 		return nil, fmt.Errorf("sqlite: readers: %w", err)
 	}
-	if err := s.openAudit(ctx); err != nil {
-		return nil, err
-	}
+	s.rdyn = sqlstore.NewStmtCache(s.rdb, dynStatements)
 
 	go s.writeLoop()
 	s.log.Info("store opened", "path", opts.Path, "schema_version", version,
@@ -215,6 +216,9 @@ func (s *Store) migrate(ctx context.Context) (int, error) {
 		return 0, fmt.Errorf("sqlite: migrate: begin: %w", err)
 	}
 	v, err := sqlstore.Migrate(ctx, s.wconn, dialect{}, sqlstore.Millis(s.core.Clock.Now()))
+	if err == nil {
+		err = s.core.LoadSearchParams(ctx, s.wconn)
+	}
 	if err != nil {
 		_, _ = s.wconn.ExecContext(context.WithoutCancel(ctx), "ROLLBACK")
 		return 0, fmt.Errorf("sqlite: %w", err)
@@ -315,8 +319,14 @@ func (s *Store) closeHandles() error {
 	if s.rstmts != nil {
 		errs = append(errs, s.rstmts.Close())
 	}
+	if s.rdyn != nil {
+		errs = append(errs, s.rdyn.Close())
+	}
 	if s.wstmts != nil {
 		errs = append(errs, s.wstmts.Close())
+	}
+	if s.wdyn != nil {
+		errs = append(errs, s.wdyn.Close())
 	}
 	if s.rdb != nil {
 		errs = append(errs, s.rdb.Close())

@@ -109,9 +109,20 @@ func (s *Store) writeLoop() {
 // transaction); Tx methods check the caller's ctx between statements.
 func wctx(ctx context.Context) context.Context { return context.WithoutCancel(ctx) }
 
-// writerRunner runs the writer's prepared statements without caller
-// cancellation.
-type writerRunner struct{ p *sqlstore.Prepared }
+// writerRunner runs the writer's prepared statements (and, through dyn,
+// the statements built at run time) without caller cancellation.
+type writerRunner struct {
+	p   *sqlstore.Prepared
+	dyn sqlstore.DynConn
+}
+
+func (w writerRunner) ExecSQL(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	return w.dyn.ExecSQL(wctx(ctx), query, args...)
+}
+
+func (w writerRunner) QuerySQL(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	return w.dyn.QuerySQL(wctx(ctx), query, args...)
+}
 
 func (w writerRunner) Exec(ctx context.Context, q sqlstore.Query, args ...any) (sql.Result, error) {
 	return w.p.Exec(wctx(ctx), q, args...)
@@ -175,7 +186,7 @@ func (s *Store) attempt(jobs []*job) ([]result, error) {
 	if err := s.exec("BEGIN IMMEDIATE"); err != nil {
 		return results, busyErr(fmt.Errorf("store: begin write transaction: %w", err))
 	}
-	runner := writerRunner{s.wstmts}
+	runner := writerRunner{p: s.wstmts, dyn: sqlstore.DynConn{Conn: s.wconn, Cache: s.wdyn}}
 	for i, j := range jobs {
 		if err := j.ctx.Err(); err != nil {
 			results[i].err = err

@@ -46,6 +46,7 @@ func Encode(typ string, data map[string]any) ([]byte, error) {
 type PreparedWrite struct {
 	typ, id string
 	entries *store.IndexEntries
+	search  *searchRows
 	body    []byte
 }
 
@@ -64,6 +65,9 @@ func (c *Core) Prepare(w *store.Write) error {
 			return fmt.Errorf("store: prepare %s/%s: index: %w", w.Type, w.ID, err)
 		}
 		p.entries = e
+		if p.search, err = c.searchRows(w.Type, w.Data); err != nil {
+			return fmt.Errorf("store: prepare %s/%s: %w", w.Type, w.ID, err)
+		}
 	}
 	ph := c.placeholders()
 	stampRaw(w.Data, w.Type, w.ID, ph.version, ph.updated)

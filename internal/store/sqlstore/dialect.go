@@ -27,6 +27,10 @@ type Dialect interface {
 	RowKey() string
 	// Blob is the column type of raw bytes (BLOB, BYTEA).
 	Blob() string
+	// Clustered is appended to the CREATE TABLE of a table whose rows are
+	// stored in primary-key order (SQLite: " WITHOUT ROWID"; "" where the
+	// engine has no such option).
+	Clustered() string
 	// LockRow is appended to a single-row SELECT inside a write
 	// transaction to lock that row ("" where the engine serializes writers,
 	// " FOR UPDATE" in PostgreSQL).

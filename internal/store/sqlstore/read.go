@@ -28,6 +28,11 @@ type Core struct {
 
 	phOnce sync.Once
 	ph     placeholders
+	// params is the search parameter dictionary (LoadSearchParams); nil
+	// until loaded.
+	params *paramDict
+	// inserts are the multi-row INSERTs of the search value tables.
+	inserts insertSQLs
 }
 
 // Read returns the current version of typ/id (a tombstone with

@@ -1,8 +1,89 @@
 package sqlstore
 
-// searchMigrations returns the schema steps of the search module (the search issue),
-// oldest first. Only that area edits this file.
+import "strings"
+
+// searchMigrations returns the schema steps of the search module, oldest
+// first. Only the search area edits this file.
+//
+// Layout (version 1):
+//
+//   - search_params: the dictionary of indexed parameters. pid is a small
+//     integer for (base, code): base is the resource type, or "Resource"
+//     for the resource-independent parameters (_tag, _profile, ...);
+//     composite components are (type, "composite$i"). Rows are added when a
+//     store opens (LoadSearchParams) and never change or go away, so a pid
+//     is stable for the life of the database.
+//   - one table per value type (sp_string, sp_token, sp_ref, sp_date,
+//     sp_number, sp_quantity, sp_uri), keyed by (rid, n): rid is the
+//     resource, n the row's ordinal within that resource and table. The
+//     rows are stored in key order (Dialect.Clustered), so a resource's rows
+//     are contiguous: replacing them on update is one range delete, and the
+//     predicates that test one candidate resource ("EXISTS ... WHERE
+//     rid = r.rid") read one short range. One secondary index per value
+//     type serves the predicates that find resources by value.
+//   - grp is 0 for a parameter's own rows; the rows of one composite
+//     combination (a component each) share grp > 0.
+//
+// Dates are integer milliseconds since the Unix epoch (UTC), lo inclusive,
+// hi exclusive; numbers and quantities are doubles (lo/hi NULL for an open
+// Range end), with the exact decimal text kept beside.
 func searchMigrations(d Dialect) []Migration {
-	_ = d
-	return nil
+	r := strings.NewReplacer("{rowkey}", d.RowKey(), "{clustered}", d.Clustered())
+	table := func(name, cols string) string {
+		return r.Replace(`CREATE TABLE ` + name + ` (
+	rid BIGINT NOT NULL,
+	n INTEGER NOT NULL,
+	pid INTEGER NOT NULL,
+	grp INTEGER NOT NULL,
+	` + cols + `,
+	PRIMARY KEY (rid, n)
+){clustered}`)
+	}
+	return []Migration{{
+		Module:  "search",
+		Version: 1,
+		Name:    "search parameter dictionary and value tables",
+		Stmts: []string{
+			r.Replace(`CREATE TABLE search_params (
+	pid {rowkey},
+	base TEXT NOT NULL,
+	code TEXT NOT NULL,
+	UNIQUE (base, code)
+)`),
+			table("sp_string", `norm TEXT NOT NULL,
+	exact TEXT NOT NULL`),
+			`CREATE INDEX sp_string_value ON sp_string (pid, norm)`,
+			table("sp_token", `system TEXT NOT NULL,
+	code TEXT NOT NULL,
+	text_norm TEXT NOT NULL,
+	type_system TEXT NOT NULL,
+	type_code TEXT NOT NULL`),
+			`CREATE INDEX sp_token_value ON sp_token (pid, code, system)`,
+			table("sp_ref", `target_type TEXT NOT NULL,
+	target_id TEXT NOT NULL,
+	version TEXT NOT NULL,
+	url TEXT NOT NULL,
+	ident_system TEXT NOT NULL,
+	ident_value TEXT NOT NULL`),
+			`CREATE INDEX sp_ref_target ON sp_ref (pid, target_id, target_type)`,
+			`CREATE INDEX sp_ref_url ON sp_ref (pid, url) WHERE url <> ''`,
+			`CREATE INDEX sp_ref_ident ON sp_ref (pid, ident_value) WHERE ident_value <> ''`,
+			table("sp_date", `lo BIGINT NOT NULL,
+	hi BIGINT NOT NULL`),
+			`CREATE INDEX sp_date_lo ON sp_date (pid, lo)`,
+			`CREATE INDEX sp_date_hi ON sp_date (pid, hi)`,
+			table("sp_number", `val DOUBLE PRECISION NOT NULL,
+	exact TEXT NOT NULL`),
+			`CREATE INDEX sp_number_value ON sp_number (pid, val)`,
+			table("sp_quantity", `lo DOUBLE PRECISION,
+	hi DOUBLE PRECISION,
+	exact TEXT NOT NULL,
+	system TEXT NOT NULL,
+	code TEXT NOT NULL,
+	unit TEXT NOT NULL`),
+			`CREATE INDEX sp_quantity_value ON sp_quantity (pid, lo)`,
+			table("sp_uri", `uri TEXT NOT NULL`),
+			`CREATE INDEX sp_uri_value ON sp_uri (pid, uri)`,
+		},
+	}}
 }

@@ -117,18 +117,22 @@ func (t *Tx) Put(ctx context.Context, w store.Write) (*store.WriteResult, error)
 	ms := Millis(lu)
 	var (
 		entries *store.IndexEntries
+		srows   *searchRows
 		body    []byte
 	)
 	if p, ok := w.Prepared.(*PreparedWrite); ok && p != nil {
 		if p.typ != w.Type || p.id != w.ID {
 			return nil, fmt.Errorf("store: put %s/%s: prepared for %s/%s", w.Type, w.ID, p.typ, p.id)
 		}
-		entries, body = p.entries, p.fill(t.c.placeholders(), version, lu)
+		entries, srows, body = p.entries, p.search, p.fill(t.c.placeholders(), version, lu)
 	} else {
 		Stamp(w.Data, w.Type, w.ID, version, lu)
 		if t.c.Indexer != nil {
 			if entries, err = t.c.Indexer.Index(w.Type, w.Data); err != nil {
 				return nil, fmt.Errorf("store: put %s/%s: index: %w", w.Type, w.ID, err)
+			}
+			if srows, err = t.c.searchRows(w.Type, w.Data); err != nil {
+				return nil, fmt.Errorf("store: put %s/%s: %w", w.Type, w.ID, err)
 			}
 		}
 		if body, err = Encode(w.Type, w.Data); err != nil {
@@ -150,6 +154,9 @@ func (t *Tx) Put(ctx context.Context, w store.Write) (*store.WriteResult, error)
 	}
 	if err := t.replaceIndex(ctx, rid, w.Type, cur.exists, entries); err != nil {
 		return nil, t.writeErr("index", w.Type, w.ID, err)
+	}
+	if err := t.replaceSearch(ctx, rid, cur.exists, srows); err != nil {
+		return nil, t.writeErr("search index", w.Type, w.ID, err)
 	}
 	return &store.WriteResult{
 		Resource: &fhir.Resource{Type: w.Type, ID: w.ID, VersionID: version, LastUpdated: lu, Body: body},
@@ -192,6 +199,9 @@ func (t *Tx) Delete(ctx context.Context, typ, id string, ifMatch int64) (*store.
 	}
 	if err := t.replaceIndex(ctx, cur.rid, typ, true, nil); err != nil {
 		return nil, t.writeErr("index", typ, id, err)
+	}
+	if err := t.replaceSearch(ctx, cur.rid, true, nil); err != nil {
+		return nil, t.writeErr("search index", typ, id, err)
 	}
 	return &store.WriteResult{
 		Resource: &fhir.Resource{Type: typ, ID: id, VersionID: version, LastUpdated: lu, Deleted: true},

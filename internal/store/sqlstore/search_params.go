@@ -1,0 +1,187 @@
+package sqlstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+
+	"github.com/fhirguard/fhirguard/internal/fhir"
+	"github.com/fhirguard/fhirguard/internal/fhir/searchparam"
+)
+
+// paramKey names one indexed parameter in the search_params dictionary.
+type paramKey struct{ base, code string }
+
+// paramDict maps parameter keys to their pids. It is built once by
+// LoadSearchParams and read-only afterwards.
+type paramDict struct {
+	ids map[paramKey]int64
+	// refs lists, per resource type, the pids of its reference parameters
+	// (for _include=Type:* and _revinclude=Type:*).
+	refs map[string][]int64
+}
+
+// keyFor returns the dictionary key of parameter code on resource type
+// typ: resource-independent parameters are keyed under "Resource".
+func keyFor(typ, code string) (paramKey, bool) {
+	p, ok := searchparam.Lookup(typ, code)
+	if !ok || p.Expression == "" || p.Type == searchparam.TypeSpecial {
+		return paramKey{}, false
+	}
+	switch p.Base {
+	case "Resource":
+		return paramKey{"Resource", code}, true
+	case "DomainResource":
+		return paramKey{}, false
+	}
+	return paramKey{typ, code}, true
+}
+
+// componentCode is the dictionary code of the i-th component of a
+// composite parameter.
+func componentCode(code string, i int) string { return code + "$" + strconv.Itoa(i) }
+
+// searchParamKeys lists every key the indexer can produce rows for.
+func searchParamKeys() []paramKey {
+	var out []paramKey
+	seen := map[paramKey]bool{}
+	add := func(k paramKey) {
+		if !seen[k] {
+			seen[k] = true
+			out = append(out, k)
+		}
+	}
+	for _, typ := range fhir.ResourceTypes() {
+		for _, p := range searchparam.ForType(typ) {
+			k, ok := keyFor(typ, p.Code)
+			if !ok {
+				continue
+			}
+			add(k)
+			for i := range p.Components {
+				add(paramKey{k.base, componentCode(k.code, i)})
+			}
+		}
+	}
+	return out
+}
+
+// LoadSearchParams makes sure every parameter this program indexes has a
+// row in search_params and loads the dictionary into c. Backends call it
+// when they open, after Migrate and before any write, in a transaction
+// that excludes concurrent migrators.
+func (c *Core) LoadSearchParams(ctx context.Context, ex Execer) error {
+	ids, err := readParams(ctx, ex)
+	if err != nil {
+		return err
+	}
+	keys := searchParamKeys()
+	missing := 0
+	for _, k := range keys {
+		if _, ok := ids[k]; ok {
+			continue
+		}
+		missing++
+		if _, err := ex.ExecContext(ctx, `INSERT INTO search_params (base, code) VALUES ($1, $2) ON CONFLICT (base, code) DO NOTHING`, k.base, k.code); err != nil {
+			return fmt.Errorf("sqlstore: register search parameter %s.%s: %w", k.base, k.code, err)
+		}
+	}
+	if missing > 0 {
+		if ids, err = readParams(ctx, ex); err != nil {
+			return err
+		}
+	}
+	d := &paramDict{ids: ids, refs: map[string][]int64{}}
+	for _, typ := range fhir.ResourceTypes() {
+		for _, p := range searchparam.ForType(typ) {
+			if p.Type != searchparam.TypeReference {
+				continue
+			}
+			if id, ok := d.pid(typ, p.Code); ok {
+				d.refs[typ] = append(d.refs[typ], id)
+			}
+		}
+	}
+	for _, k := range keys {
+		if _, ok := ids[k]; !ok {
+			return fmt.Errorf("sqlstore: search parameter %s.%s has no pid after registration", k.base, k.code)
+		}
+	}
+	c.params = d
+	return nil
+}
+
+func readParams(ctx context.Context, ex Execer) (map[paramKey]int64, error) {
+	rows, err := ex.QueryContext(ctx, `SELECT pid, base, code FROM search_params`)
+	if err != nil {
+		return nil, fmt.Errorf("sqlstore: read search parameters: %w", err)
+	}
+	defer rows.Close()
+	ids := map[paramKey]int64{}
+	for rows.Next() {
+		var id int64
+		var k paramKey
+		if err := rows.Scan(&id, &k.base, &k.code); err != nil {
+			return nil, fmt.Errorf("sqlstore: read search parameters: %w", err)
+		}
+		ids[k] = id
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("sqlstore: read search parameters: %w", err)
+	}
+	return ids, nil
+}
+
+// errNoParams is returned when a search or an indexed write runs on a Core
+// whose dictionary was never loaded.
+var errNoParams = errors.New("sqlstore: search parameters not loaded (LoadSearchParams)")
+
+// pid returns the pid of parameter code on type typ.
+func (d *paramDict) pid(typ, code string) (int64, bool) {
+	k, ok := keyFor(typ, code)
+	if !ok {
+		return 0, false
+	}
+	id, ok := d.ids[k]
+	return id, ok
+}
+
+// pids returns the distinct pids of code over types (each type that has
+// it), in order.
+func (d *paramDict) pids(types []string, code string) []int64 {
+	var out []int64
+	for _, t := range types {
+		if id, ok := d.pid(t, code); ok && !containsID(out, id) {
+			out = append(out, id)
+		}
+	}
+	return out
+}
+
+// componentPIDs returns, per component, the distinct pids of composite
+// parameter code over types.
+func (d *paramDict) componentPIDs(types []string, code string, n int) [][]int64 {
+	out := make([][]int64, n)
+	for _, t := range types {
+		k, ok := keyFor(t, code)
+		if !ok {
+			continue
+		}
+		for i := range n {
+			if id, ok := d.ids[paramKey{k.base, componentCode(k.code, i)}]; ok && !containsID(out[i], id) {
+				out[i] = append(out[i], id)
+			}
+		}
+	}
+	return out
+}
+
+func containsID(list []int64, id int64) bool {
+	for _, x := range list {
+		if x == id {
+			return true
+		}
+	}
+	return false
+}

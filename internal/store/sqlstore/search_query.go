@@ -1,0 +1,626 @@
+package sqlstore
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/fhirguard/fhirguard/internal/fhir"
+	"github.com/fhirguard/fhirguard/internal/fhir/searchparam"
+	"github.com/fhirguard/fhirguard/internal/search"
+	"github.com/fhirguard/fhirguard/internal/store"
+)
+
+// DefaultMaxIncludes bounds the resources _include and _revinclude add to
+// one page (every :iterate round included).
+const DefaultMaxIncludes = 1000
+
+// maxIterate bounds the :iterate rounds after the first.
+const maxIterate = 4
+
+// hit is one selected resource row.
+type hit struct {
+	rid     int64
+	typ, id string
+	version int64
+	keys    []any // sort values
+}
+
+// Search runs q on r (a Runner bound to one read transaction, so the
+// total, the page and the includes agree) from position at (nil = first
+// page). See store.Searcher.
+func (c *Core) Search(ctx context.Context, r DynRunner, q *search.Query, at *search.Cursor) (*store.SearchResult, error) {
+	if c.params == nil {
+		return nil, errNoParams
+	}
+	if q.Contained != "" && q.Contained != search.ContainedFalse {
+		return nil, errNotSupported("searching contained resources (_contained) is not supported")
+	}
+	for _, t := range q.Types {
+		if !fhir.IsResourceType(t) {
+			return nil, errNotSupported("unknown resource type %q", t)
+		}
+	}
+	if at != nil && len(at.Keys) != len(q.Sort) {
+		return nil, fhir.Errorf(fhir.IssueInvalid, "invalid paging cursor: it belongs to a different search")
+	}
+	snapshot := int64(0)
+	if at != nil {
+		snapshot = at.Snapshot
+	} else {
+		if err := queryRow(ctx, r, `SELECT COALESCE(MAX(rid), 0) FROM resources`, nil, &snapshot); err != nil {
+			return nil, fmt.Errorf("store: search snapshot: %w", err)
+		}
+	}
+	res := &store.SearchResult{Total: -1}
+	if q.Count > 0 {
+		hits, err := c.page(ctx, r, q, at, snapshot)
+		if err != nil {
+			return nil, err
+		}
+		if err := c.finishPage(ctx, r, q, at, snapshot, hits, res); err != nil {
+			return nil, err
+		}
+	}
+	if q.Total != search.TotalNone && res.Total < 0 {
+		n, err := c.count(ctx, r, q, snapshot)
+		if err != nil {
+			return nil, err
+		}
+		res.Total = n
+	}
+	return res, nil
+}
+
+// finishPage turns the fetched rows into the page, its neighbours'
+// positions, the bodies and the includes.
+func (c *Core) finishPage(ctx context.Context, r DynRunner, q *search.Query, at *search.Cursor, snapshot int64, hits []hit, res *store.SearchResult) error {
+	more := len(hits) > q.Count
+	if more {
+		hits = hits[:q.Count]
+	}
+	prev := at != nil && at.Direction == search.Prev
+	if prev {
+		slices.Reverse(hits)
+	}
+	pos := func(h hit, d search.Direction) *search.Cursor {
+		cur := &search.Cursor{Direction: d, Snapshot: snapshot, Type: h.typ, ID: h.id}
+		for _, k := range h.keys {
+			cur.Keys = append(cur.Keys, encodeKey(k))
+		}
+		return cur
+	}
+	if len(hits) > 0 {
+		first, last := hits[0], hits[len(hits)-1]
+		switch {
+		case prev:
+			res.Next = pos(last, search.Next)
+			if more {
+				res.Prev = pos(first, search.Prev)
+			}
+		default:
+			if more {
+				res.Next = pos(last, search.Next)
+			}
+			if at != nil {
+				res.Prev = pos(first, search.Prev)
+			}
+		}
+	}
+	if at == nil && !more && q.Total != search.TotalNone {
+		res.Total = len(hits) // the whole result is on the first page
+	}
+	var err error
+	if res.Matches, err = c.bodies(ctx, r, hits); err != nil {
+		return err
+	}
+	if len(q.Include) > 0 || len(q.RevInclude) > 0 {
+		inc, truncated, err := c.includes(ctx, r, q, hits)
+		if err != nil {
+			return err
+		}
+		res.IncludesTruncated = truncated
+		if res.Includes, err = c.bodies(ctx, r, inc); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func queryRow(ctx context.Context, r DynRunner, query string, args []any, dest ...any) error {
+	rows, err := r.QuerySQL(ctx, query, args...)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	if !rows.Next() {
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		return fmt.Errorf("no row")
+	}
+	if err := rows.Scan(dest...); err != nil {
+		return err
+	}
+	return rows.Close()
+}
+
+// base compiles the conditions every match satisfies (type, not deleted,
+// created by the snapshot, the clauses, the compartment, the narrowing)
+// on alias r.
+func (c *Core) base(b *builder, q *search.Query, snapshot int64) ([]string, error) {
+	var conds []string
+	switch len(q.Types) {
+	case 0:
+	case 1:
+		conds = append(conds, "r.type = "+b.arg(q.Types[0]))
+	default:
+		conds = append(conds, "r.type IN "+list(b, q.Types))
+	}
+	conds = append(conds, "r.deleted = 0", "r.rid <= "+b.arg(snapshot))
+	drive := true
+	if q.Compartment != nil {
+		conds = append(conds, "r.rid IN (SELECT cc.rid FROM compartment cc WHERE cc.patient_id = "+b.arg(q.Compartment.ID)+")")
+		drive = false
+	}
+	types := q.Types
+	f, err := b.resourceFilter("r", types, q.Where, drive)
+	if err != nil {
+		return nil, err
+	}
+	return append(conds, f...), nil
+}
+
+// sortExpr is the SQL value of sort key k for resource alias r.
+func (c *Core) sortExpr(b *builder, types []string, k search.SortKey) string {
+	switch k.Code {
+	case "_id":
+		return "r.id"
+	case "_lastUpdated":
+		return "r.last_updated"
+	}
+	tab, ok := tableFor(k.Type)
+	if !ok {
+		return "NULL"
+	}
+	pids := c.params.pids(types, k.Code)
+	if len(pids) == 0 {
+		return "NULL"
+	}
+	agg := "MIN"
+	if k.Descending {
+		agg = "MAX"
+	}
+	x := b.newAlias("k")
+	col, extra := "", ""
+	switch tab {
+	case tString:
+		col = x + ".norm"
+	case tToken:
+		col, extra = x+".code", " AND "+x+".code <> ''"
+	case tRef:
+		col = "CASE WHEN " + x + ".url <> '' THEN " + x + ".url ELSE " + x + ".target_type || '/' || " + x + ".target_id END"
+	case tDate:
+		col = x + ".lo"
+	case tNumber:
+		col = x + ".val"
+	case tQuantity:
+		col = "COALESCE(" + x + ".lo, " + x + ".hi)"
+	case tURI:
+		col = x + ".uri"
+	}
+	return "(SELECT " + agg + "(" + col + ") FROM " + spTables[tab].name + " " + x + " WHERE " + x + ".rid = r.rid AND " +
+		in(b, x+".pid", pids) + " AND " + x + ".grp = 0" + extra + ")"
+}
+
+// page selects up to Count+1 rows from position at, in page order (for a
+// Prev position: reversed).
+func (c *Core) page(ctx context.Context, r DynRunner, q *search.Query, at *search.Cursor, snapshot int64) ([]hit, error) {
+	b := &builder{d: c.params, narrow: q.Narrow}
+	reverse := at != nil && at.Direction == search.Prev
+	single := len(q.Types) == 1
+	var sb strings.Builder
+	// Order: each sort key (ascending: NULLs last; descending: NULLs
+	// first), then type and id ascending; reversed for a Prev page.
+	desc := make([]bool, len(q.Sort))
+	for i, k := range q.Sort {
+		desc[i] = k.Descending != reverse
+	}
+	tieDesc := reverse
+	if len(q.Sort) == 0 {
+		sb.WriteString("SELECT r.rid, r.type, r.id, r.version FROM resources r WHERE ")
+		conds, err := c.base(b, q, snapshot)
+		if err != nil {
+			return nil, err
+		}
+		if at != nil {
+			conds = append(conds, b.tieAfter("r", single, at, tieDesc))
+		}
+		sb.WriteString(strings.Join(conds, " AND "))
+		sb.WriteString(" ORDER BY ")
+		sb.WriteString(tieOrder("r", single, tieDesc))
+	} else {
+		sb.WriteString("SELECT m.rid, m.type, m.id, m.version")
+		for i := range q.Sort {
+			sb.WriteString(", m.k" + strconv.Itoa(i))
+		}
+		sb.WriteString(" FROM (SELECT r.rid AS rid, r.type AS type, r.id AS id, r.version AS version")
+		for i, k := range q.Sort {
+			sb.WriteString(", " + c.sortExpr(b, q.Types, k) + " AS k" + strconv.Itoa(i))
+		}
+		sb.WriteString(" FROM resources r WHERE ")
+		conds, err := c.base(b, q, snapshot)
+		if err != nil {
+			return nil, err
+		}
+		sb.WriteString(strings.Join(conds, " AND "))
+		sb.WriteString(") m")
+		if at != nil {
+			after, err := b.keysetAfter(q.Sort, desc, single, at, tieDesc)
+			if err != nil {
+				return nil, err
+			}
+			sb.WriteString(" WHERE " + after)
+		}
+		sb.WriteString(" ORDER BY ")
+		for i := range q.Sort {
+			k := "m.k" + strconv.Itoa(i)
+			if desc[i] {
+				sb.WriteString("(" + k + " IS NULL) DESC, " + k + " DESC, ")
+			} else {
+				sb.WriteString("(" + k + " IS NULL), " + k + ", ")
+			}
+		}
+		sb.WriteString(tieOrder("m", single, tieDesc))
+	}
+	sb.WriteString(" LIMIT " + b.arg(q.Count+1))
+	rows, err := r.QuerySQL(ctx, sb.String(), b.args...)
+	if err != nil {
+		return nil, fmt.Errorf("store: search: %w", err)
+	}
+	defer rows.Close()
+	var out []hit
+	for rows.Next() {
+		h := hit{keys: make([]any, len(q.Sort))}
+		dest := []any{&h.rid, &h.typ, &h.id, &h.version}
+		for i := range h.keys {
+			dest = append(dest, &h.keys[i])
+		}
+		if err := rows.Scan(dest...); err != nil {
+			return nil, fmt.Errorf("store: search: %w", err)
+		}
+		out = append(out, h)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("store: search: %w", err)
+	}
+	return out, nil
+}
+
+// count runs the total.
+func (c *Core) count(ctx context.Context, r DynRunner, q *search.Query, snapshot int64) (int, error) {
+	b := &builder{d: c.params, narrow: q.Narrow}
+	conds, err := c.base(b, q, snapshot)
+	if err != nil {
+		return 0, err
+	}
+	var n int
+	if err := queryRow(ctx, r, "SELECT COUNT(*) FROM resources r WHERE "+strings.Join(conds, " AND "), b.args, &n); err != nil {
+		return 0, fmt.Errorf("store: search count: %w", err)
+	}
+	return n, nil
+}
+
+func tieOrder(a string, single, desc bool) string {
+	d := ""
+	if desc {
+		d = " DESC"
+	}
+	if single {
+		return a + ".id" + d
+	}
+	return a + ".type" + d + ", " + a + ".id" + d
+}
+
+// tieAfter is "(type, id) after the cursor's row" in the tiebreak order.
+func (b *builder) tieAfter(a string, single bool, at *search.Cursor, desc bool) string {
+	op := " > "
+	if desc {
+		op = " < "
+	}
+	if single {
+		return a + ".id" + op + b.arg(at.ID)
+	}
+	return "(" + a + ".type" + op + b.arg(at.Type) + " OR (" + a + ".type = " + b.arg(at.Type) + " AND " + a + ".id" + op + b.arg(at.ID) + "))"
+}
+
+// keysetAfter is "the row sorts strictly after the cursor's row" for the
+// sort keys m.k0, m.k1, ... (desc per key, NULLs last ascending and first
+// descending) followed by the tiebreak.
+func (b *builder) keysetAfter(keys []search.SortKey, desc []bool, single bool, at *search.Cursor, tieDesc bool) (string, error) {
+	expr := b.tieAfter("m", single, at, tieDesc)
+	for i := len(keys) - 1; i >= 0; i-- {
+		k := "m.k" + strconv.Itoa(i)
+		v, null, err := decodeKey(at.Keys[i])
+		if err != nil {
+			return "", err
+		}
+		var strict, equal string
+		switch {
+		case null && !desc[i]:
+			strict, equal = "", k+" IS NULL"
+		case null && desc[i]:
+			strict, equal = k+" IS NOT NULL", k+" IS NULL"
+		case !desc[i]:
+			strict, equal = "("+k+" > "+b.arg(v)+" OR "+k+" IS NULL)", k+" = "+b.arg(v)
+		default:
+			strict, equal = k+" < "+b.arg(v), k+" = "+b.arg(v)
+		}
+		e := "(" + equal + " AND " + expr + ")"
+		if strict != "" {
+			e = "(" + strict + " OR " + e + ")"
+		}
+		expr = e
+	}
+	return expr, nil
+}
+
+// encodeKey turns a scanned sort value into a cursor key: the first byte
+// says the type (i integer, f float, s text).
+func encodeKey(v any) search.KeyValue {
+	switch v := v.(type) {
+	case nil:
+		return search.KeyValue{Null: true}
+	case int64:
+		return search.KeyValue{Text: "i" + strconv.FormatInt(v, 10)}
+	case float64:
+		return search.KeyValue{Text: "f" + strconv.FormatFloat(v, 'g', -1, 64)}
+	case []byte:
+		return search.KeyValue{Text: "s" + string(v)}
+	case string:
+		return search.KeyValue{Text: "s" + v}
+	}
+	return search.KeyValue{Text: "s" + fmt.Sprint(v)}
+}
+
+func decodeKey(k search.KeyValue) (any, bool, error) {
+	if k.Null {
+		return nil, true, nil
+	}
+	bad := fhir.Errorf(fhir.IssueInvalid, "invalid paging cursor: malformed or modified")
+	if k.Text == "" {
+		return nil, false, bad
+	}
+	body := k.Text[1:]
+	switch k.Text[0] {
+	case 'i':
+		n, err := strconv.ParseInt(body, 10, 64)
+		if err != nil {
+			return nil, false, bad
+		}
+		return n, false, nil
+	case 'f':
+		f, err := strconv.ParseFloat(body, 64)
+		if err != nil {
+			return nil, false, bad
+		}
+		return f, false, nil
+	case 's':
+		return body, false, nil
+	}
+	return nil, false, bad
+}
+
+// bodies reads the current version of each hit, in order.
+func (c *Core) bodies(ctx context.Context, r DynRunner, hits []hit) ([]*fhir.Resource, error) {
+	if len(hits) == 0 {
+		return nil, nil
+	}
+	b := &builder{}
+	rids := make([]int64, len(hits))
+	for i, h := range hits {
+		rids[i] = h.rid
+	}
+	rows, err := r.QuerySQL(ctx, "SELECT v.rid, v.version, v.last_updated, v.body FROM resources r JOIN versions v ON v.rid = r.rid AND v.version = r.version WHERE "+
+		in(b, "r.rid", rids), b.args...)
+	if err != nil {
+		return nil, fmt.Errorf("store: search bodies: %w", err)
+	}
+	defer rows.Close()
+	byRID := make(map[int64]*fhir.Resource, len(hits))
+	for rows.Next() {
+		var rid, ms int64
+		res := &fhir.Resource{}
+		if err := rows.Scan(&rid, &res.VersionID, &ms, &res.Body); err != nil {
+			return nil, fmt.Errorf("store: search bodies: %w", err)
+		}
+		res.LastUpdated = FromMillis(ms)
+		byRID[rid] = res
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("store: search bodies: %w", err)
+	}
+	out := make([]*fhir.Resource, 0, len(hits))
+	for _, h := range hits {
+		res, ok := byRID[h.rid]
+		if !ok || res.Body == nil {
+			continue // deleted between the page query and now: cannot happen in one read transaction
+		}
+		res.Type, res.ID = h.typ, h.id
+		out = append(out, res)
+	}
+	return out, nil
+}
+
+// includes runs _include and _revinclude (with :iterate rounds) from the
+// page's matches and returns the added resources, each once.
+func (c *Core) includes(ctx context.Context, r DynRunner, q *search.Query, matches []hit) ([]hit, bool, error) {
+	seen := make(map[int64]bool, len(matches))
+	for _, h := range matches {
+		seen[h.rid] = true
+	}
+	var added []hit
+	frontier := matches
+	for round := 0; round <= maxIterate && len(frontier) > 0; round++ {
+		var next []hit
+		run := func(inc search.Include, rev bool) error {
+			if round > 0 && !inc.Iterate {
+				return nil
+			}
+			var found []hit
+			var err error
+			if rev {
+				found, err = c.revInclude(ctx, r, q.Narrow, inc, frontier)
+			} else {
+				found, err = c.include(ctx, r, q.Narrow, inc, frontier)
+			}
+			if err != nil {
+				return err
+			}
+			for _, h := range found {
+				if !seen[h.rid] {
+					seen[h.rid] = true
+					next = append(next, h)
+				}
+			}
+			return nil
+		}
+		for _, inc := range q.Include {
+			if err := run(inc, false); err != nil {
+				return nil, false, err
+			}
+		}
+		for _, inc := range q.RevInclude {
+			if err := run(inc, true); err != nil {
+				return nil, false, err
+			}
+		}
+		added = append(added, next...)
+		if len(added) > DefaultMaxIncludes {
+			return added[:DefaultMaxIncludes], true, nil
+		}
+		frontier = next
+	}
+	return added, false, nil
+}
+
+// refPIDs are the pids of reference parameter code of typ ("*" = all).
+func (c *Core) refPIDs(typ, code string) []int64 {
+	if code == "*" {
+		return c.params.refs[typ]
+	}
+	return c.params.pids([]string{typ}, code)
+}
+
+func (c *Core) include(ctx context.Context, r DynRunner, narrow *search.Narrowing, inc search.Include, from []hit) ([]hit, error) {
+	var rids []int64
+	for _, h := range from {
+		if h.typ == inc.SourceType {
+			rids = append(rids, h.rid)
+		}
+	}
+	pids := c.refPIDs(inc.SourceType, inc.Param)
+	if len(rids) == 0 || len(pids) == 0 {
+		return nil, nil
+	}
+	b := &builder{d: c.params, narrow: narrow}
+	var targets []string
+	if inc.TargetType != "" {
+		targets = []string{inc.TargetType}
+	}
+	conds := []string{in(b, "x.rid", rids), in(b, "x.pid", pids), "t.deleted = 0"}
+	if inc.TargetType != "" {
+		conds = append(conds, "t.type = "+b.arg(inc.TargetType))
+	}
+	n, err := b.narrowing("t", targets)
+	if err != nil {
+		return nil, err
+	}
+	conds = append(conds, n...)
+	return c.hits(ctx, r, b, "SELECT DISTINCT t.rid, t.type, t.id, t.version FROM sp_ref x JOIN resources t ON t.type = x.target_type AND t.id = x.target_id WHERE "+
+		strings.Join(conds, " AND ")+" LIMIT "+b.arg(DefaultMaxIncludes+1))
+}
+
+func (c *Core) revInclude(ctx context.Context, r DynRunner, narrow *search.Narrowing, inc search.Include, to []hit) ([]hit, error) {
+	pids := c.refPIDs(inc.SourceType, inc.Param)
+	if len(pids) == 0 {
+		return nil, nil
+	}
+	var targets []string
+	if p, ok := searchparam.Lookup(inc.SourceType, inc.Param); ok && inc.Param != "*" {
+		targets = p.Targets
+	}
+	byType := map[string][]string{}
+	var order []string
+	for _, h := range to {
+		if inc.TargetType != "" && h.typ != inc.TargetType {
+			continue
+		}
+		if len(targets) > 0 && !slices.Contains(targets, h.typ) {
+			continue
+		}
+		if _, ok := byType[h.typ]; !ok {
+			order = append(order, h.typ)
+		}
+		byType[h.typ] = append(byType[h.typ], h.id)
+	}
+	var out []hit
+	for _, typ := range order {
+		b := &builder{d: c.params, narrow: narrow}
+		conds := []string{in(b, "x.pid", pids), "x.target_type = " + b.arg(typ), in(b, "x.target_id", byType[typ]), "s.deleted = 0",
+			"s.type = " + b.arg(inc.SourceType)}
+		n, err := b.narrowing("s", []string{inc.SourceType})
+		if err != nil {
+			return nil, err
+		}
+		conds = append(conds, n...)
+		found, err := c.hits(ctx, r, b, "SELECT DISTINCT s.rid, s.type, s.id, s.version FROM sp_ref x JOIN resources s ON s.rid = x.rid WHERE "+
+			strings.Join(conds, " AND ")+" LIMIT "+b.arg(DefaultMaxIncludes+1))
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, found...)
+	}
+	return out, nil
+}
+
+func (c *Core) hits(ctx context.Context, r DynRunner, b *builder, query string) ([]hit, error) {
+	rows, err := r.QuerySQL(ctx, query, b.args...)
+	if err != nil {
+		return nil, fmt.Errorf("store: search includes: %w", err)
+	}
+	defer rows.Close()
+	var out []hit
+	for rows.Next() {
+		var h hit
+		if err := rows.Scan(&h.rid, &h.typ, &h.id, &h.version); err != nil {
+			return nil, fmt.Errorf("store: search includes: %w", err)
+		}
+		out = append(out, h)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("store: search includes: %w", err)
+	}
+	return out, nil
+}
+
+// Search runs a search inside the write transaction (conditional
+// interactions); it sees the transaction's earlier writes.
+func (t *Tx) Search(ctx context.Context, q *search.Query, at *search.Cursor) (*store.SearchResult, error) {
+	if err := t.check(ctx); err != nil {
+		return nil, err
+	}
+	dr, ok := t.r.(DynRunner)
+	if !ok {
+		return nil, fmt.Errorf("store: search in a transaction: the runner cannot run it")
+	}
+	res, err := t.c.Search(ctx, dr, q, at)
+	if err != nil {
+		if _, client := fhir.AsError(err); !client {
+			return nil, t.fail(err)
+		}
+	}
+	return res, err
+}

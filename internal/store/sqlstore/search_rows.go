@@ -1,0 +1,408 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"math"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/fhirguard/fhirguard/internal/index"
+)
+
+// RowIndexer is implemented by indexers that also produce the typed
+// search-parameter rows of a resource (internal/index.Indexer). With an
+// indexer that does not, the store keeps no search rows: only _id and
+// _lastUpdated are searchable.
+type RowIndexer interface {
+	Rows(typ string, data map[string]any) (*index.Rows, error)
+}
+
+// DynRunner runs statements whose text is built at run time (searches,
+// multi-row index inserts). Implementations may keep their prepared form
+// by text (StmtCache). The search SQL never contains request values: they
+// are always bound arguments.
+type DynRunner interface {
+	ExecSQL(ctx context.Context, query string, args ...any) (sql.Result, error)
+	QuerySQL(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+}
+
+// spTable is one search value table.
+type spTable int
+
+const (
+	tString spTable = iota
+	tToken
+	tRef
+	tDate
+	tNumber
+	tQuantity
+	tURI
+	numTables
+)
+
+// spTables are the names and value columns (after rid, n, pid, grp) of the
+// value tables, in spTable order.
+var spTables = [numTables]struct {
+	name string
+	cols []string
+}{
+	tString:   {"sp_string", []string{"norm", "exact"}},
+	tToken:    {"sp_token", []string{"system", "code", "text_norm", "type_system", "type_code"}},
+	tRef:      {"sp_ref", []string{"target_type", "target_id", "version", "url", "ident_system", "ident_value"}},
+	tDate:     {"sp_date", []string{"lo", "hi"}},
+	tNumber:   {"sp_number", []string{"val", "exact"}},
+	tQuantity: {"sp_quantity", []string{"lo", "hi", "exact", "system", "code", "unit"}},
+	tURI:      {"sp_uri", []string{"uri"}},
+}
+
+// rowsPerInsert is the number of rows one INSERT statement writes.
+const rowsPerInsert = 32
+
+// searchRows are the search-index rows of one resource version, ready to
+// insert: per table the flattened values of each row's columns after rid
+// (n, pid, grp, then the value columns).
+type searchRows struct {
+	vals [numTables][]any
+	n    [numTables]int
+}
+
+func (s *searchRows) add(t spTable, pid, grp int64, vals ...any) {
+	s.vals[t] = append(s.vals[t], int64(s.n[t]), pid, grp)
+	s.vals[t] = append(s.vals[t], vals...)
+	s.n[t]++
+}
+
+// total is the number of rows over every table.
+func (s *searchRows) total() int {
+	n := 0
+	for _, k := range s.n {
+		n += k
+	}
+	return n
+}
+
+// dateMillis returns [lo, hi) in milliseconds, widened outward to whole
+// milliseconds so that a range never becomes empty.
+func dateMillis(lo, hi time.Time) (int64, int64) {
+	l := lo.UnixMilli()
+	h := hi.UnixMilli()
+	if hi.Sub(time.UnixMilli(h)) > 0 {
+		h++
+	}
+	if h <= l {
+		h = l + 1
+	}
+	return l, h
+}
+
+// searchRows computes the rows of a resource (nil when the indexer makes
+// none).
+func (c *Core) searchRows(typ string, data map[string]any) (*searchRows, error) {
+	ri, ok := c.Indexer.(RowIndexer)
+	if !ok {
+		return nil, nil
+	}
+	if c.params == nil {
+		return nil, errNoParams
+	}
+	rows, err := ri.Rows(typ, data)
+	if err != nil {
+		return nil, fmt.Errorf("search rows: %w", err)
+	}
+	out := &searchRows{}
+	d := c.params
+	cache := map[string]int64{}
+	pid := func(code string) (int64, bool) {
+		if id, ok := cache[code]; ok {
+			return id, id != 0
+		}
+		id, _ := d.pid(typ, code)
+		cache[code] = id
+		return id, id != 0
+	}
+	for _, r := range rows.Strings {
+		if id, ok := pid(r.Param); ok {
+			out.add(tString, id, 0, r.Norm, r.Exact)
+		}
+	}
+	for _, r := range rows.Tokens {
+		if r.Param == "_id" || (r.Code == "" && r.TextNorm == "") {
+			continue // _id is the resources table's
+		}
+		if id, ok := pid(r.Param); ok {
+			out.add(tToken, id, 0, r.System, r.Code, r.TextNorm, r.TypeSystem, r.TypeCode)
+		}
+	}
+	for _, r := range rows.References {
+		if id, ok := pid(r.Param); ok {
+			out.add(tRef, id, 0, r.TargetType, r.TargetID, r.Version, r.URL, r.IdentifierSystem, r.IdentifierValue)
+		}
+	}
+	for _, r := range rows.Dates {
+		if r.Param == "_lastUpdated" {
+			continue // the resources table's
+		}
+		if id, ok := pid(r.Param); ok {
+			lo, hi := dateMillis(r.Low, r.High)
+			out.add(tDate, id, 0, lo, hi)
+		}
+	}
+	for _, r := range rows.Numbers {
+		if id, ok := pid(r.Param); ok && !math.IsInf(r.Float, 0) && !math.IsNaN(r.Float) {
+			out.add(tNumber, id, 0, r.Float, r.Value)
+		}
+	}
+	for i := range rows.Quantities {
+		if id, ok := pid(rows.Quantities[i].Param); ok {
+			addQuantity(out, id, 0, &rows.Quantities[i])
+		}
+	}
+	for _, r := range rows.URIs {
+		if id, ok := pid(r.Param); ok {
+			out.add(tURI, id, 0, r.URI)
+		}
+	}
+	for g, cr := range rows.Composites {
+		grp := int64(g + 1)
+		k, ok := keyFor(typ, cr.Param)
+		if !ok {
+			continue
+		}
+		for j, v := range cr.Components {
+			id, ok := d.ids[paramKey{k.base, componentCode(k.code, j)}]
+			if !ok {
+				continue
+			}
+			switch {
+			case v.String != nil:
+				out.add(tString, id, grp, v.String.Norm, v.String.Exact)
+			case v.Token != nil:
+				out.add(tToken, id, grp, v.Token.System, v.Token.Code, v.Token.TextNorm, v.Token.TypeSystem, v.Token.TypeCode)
+			case v.Reference != nil:
+				r := v.Reference
+				out.add(tRef, id, grp, r.TargetType, r.TargetID, r.Version, r.URL, r.IdentifierSystem, r.IdentifierValue)
+			case v.Date != nil:
+				lo, hi := dateMillis(v.Date.Low, v.Date.High)
+				out.add(tDate, id, grp, lo, hi)
+			case v.Number != nil:
+				out.add(tNumber, id, grp, v.Number.Float, v.Number.Value)
+			case v.Quantity != nil:
+				addQuantity(out, id, grp, v.Quantity)
+			case v.URI != nil:
+				out.add(tURI, id, grp, v.URI.URI)
+			}
+		}
+	}
+	return out, nil
+}
+
+func addQuantity(out *searchRows, id, grp int64, q *index.QuantityRow) {
+	var lo, hi any
+	if q.HasLow {
+		lo = q.Low
+	}
+	if q.HasHigh {
+		hi = q.High
+	}
+	out.add(tQuantity, id, grp, lo, hi, q.Value, q.System, q.Code, q.Unit)
+}
+
+// insertSQL returns the INSERT of n rows into table t: rid is $1 for
+// every row.
+func insertSQL(t spTable, n int) string {
+	tab := spTables[t]
+	var b strings.Builder
+	b.WriteString("INSERT INTO ")
+	b.WriteString(tab.name)
+	b.WriteString(" (rid, n, pid, grp, ")
+	b.WriteString(strings.Join(tab.cols, ", "))
+	b.WriteString(") VALUES ")
+	arg := 2
+	width := 3 + len(tab.cols)
+	for i := range n {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString("($1")
+		for range width {
+			b.WriteString(", $")
+			b.WriteString(strconv.Itoa(arg))
+			arg++
+		}
+		b.WriteString(")")
+	}
+	return b.String()
+}
+
+// insertSQLs holds insertSQL for every table and row count up to
+// rowsPerInsert, built once.
+type insertSQLs struct {
+	once sync.Once
+	sql  [numTables][rowsPerInsert + 1]string
+}
+
+func (s *insertSQLs) get(t spTable, n int) string {
+	s.once.Do(func() {
+		for tt := range numTables {
+			for k := 1; k <= rowsPerInsert; k++ {
+				s.sql[tt][k] = insertSQL(tt, k)
+			}
+		}
+	})
+	return s.sql[t][n]
+}
+
+// replaceSearch replaces the search rows of rid with rows (nil = none).
+// hadRows says whether the resource existed before (its old rows must go).
+func (t *Tx) replaceSearch(ctx context.Context, rid int64, hadRows bool, rows *searchRows) error {
+	if !hadRows && (rows == nil || rows.total() == 0) {
+		return nil
+	}
+	dr, ok := t.r.(DynRunner)
+	if !ok {
+		if _, indexes := t.c.Indexer.(RowIndexer); indexes {
+			return fmt.Errorf("search rows: the write runner cannot run them")
+		}
+		return nil
+	}
+	if hadRows {
+		for tab := range numTables {
+			if _, err := dr.ExecSQL(ctx, `DELETE FROM `+spTables[tab].name+` WHERE rid = $1`, rid); err != nil {
+				return fmt.Errorf("clear %s: %w", spTables[tab].name, err)
+			}
+		}
+	}
+	if rows == nil {
+		return nil
+	}
+	for tab := range numTables {
+		width := 3 + len(spTables[tab].cols)
+		vals := rows.vals[tab]
+		for len(vals) > 0 {
+			k := min(len(vals)/width, rowsPerInsert)
+			args := make([]any, 0, 1+k*width)
+			args = append(args, rid)
+			args = append(args, vals[:k*width]...)
+			if _, err := dr.ExecSQL(ctx, t.c.inserts.get(tab, k), args...); err != nil {
+				return fmt.Errorf("insert %s rows: %w", spTables[tab].name, err)
+			}
+			vals = vals[k*width:]
+		}
+	}
+	return nil
+}
+
+// StmtCache keeps prepared statements by their text, up to a bound (then
+// statements run unprepared). Safe for concurrent use.
+type StmtCache struct {
+	p   Preparer
+	max int
+
+	mu sync.Mutex
+	m  map[string]*sql.Stmt
+}
+
+// NewStmtCache returns a cache preparing on p (a *sql.DB or *sql.Conn),
+// holding at most max statements.
+func NewStmtCache(p Preparer, max int) *StmtCache {
+	return &StmtCache{p: p, max: max, m: map[string]*sql.Stmt{}}
+}
+
+// Get returns the prepared statement for query, or nil (and no error)
+// when the cache is full.
+func (c *StmtCache) Get(ctx context.Context, query string) (*sql.Stmt, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if st, ok := c.m[query]; ok {
+		return st, nil
+	}
+	if len(c.m) >= c.max {
+		return nil, nil
+	}
+	st, err := c.p.PrepareContext(ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	c.m[query] = st
+	return st, nil
+}
+
+// Close closes every cached statement.
+func (c *StmtCache) Close() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var first error
+	for k, st := range c.m {
+		if err := st.Close(); err != nil && first == nil {
+			first = err
+		}
+		delete(c.m, k)
+	}
+	return first
+}
+
+// DynTx is a DynRunner inside a *sql.Tx, with statements prepared through
+// Cache (a cache on the transaction's database).
+type DynTx struct {
+	Tx    *sql.Tx
+	Cache *StmtCache
+}
+
+// ExecSQL runs query in the transaction.
+func (d DynTx) ExecSQL(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	st, err := d.Cache.Get(ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	if st == nil {
+		return d.Tx.ExecContext(ctx, query, args...)
+	}
+	return d.Tx.StmtContext(ctx, st).ExecContext(ctx, args...)
+}
+
+// QuerySQL runs query in the transaction.
+func (d DynTx) QuerySQL(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	st, err := d.Cache.Get(ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	if st == nil {
+		return d.Tx.QueryContext(ctx, query, args...)
+	}
+	return d.Tx.StmtContext(ctx, st).QueryContext(ctx, args...)
+}
+
+// DynConn is a DynRunner on one connection (a backend's single writer
+// connection inside its own transaction), with statements cached on it.
+type DynConn struct {
+	Conn  *sql.Conn
+	Cache *StmtCache
+}
+
+// ExecSQL runs query on the connection.
+func (d DynConn) ExecSQL(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	st, err := d.Cache.Get(ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	if st == nil {
+		return d.Conn.ExecContext(ctx, query, args...)
+	}
+	return st.ExecContext(ctx, args...)
+}
+
+// QuerySQL runs query on the connection.
+func (d DynConn) QuerySQL(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	st, err := d.Cache.Get(ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	if st == nil {
+		return d.Conn.QueryContext(ctx, query, args...)
+	}
+	return st.QueryContext(ctx, args...)
+}

@@ -1,0 +1,545 @@
+package sqlstore
+
+import (
+	"slices"
+	"strings"
+
+	"github.com/fhirguard/fhirguard/internal/fhir"
+	"github.com/fhirguard/fhirguard/internal/fhir/searchparam"
+	"github.com/fhirguard/fhirguard/internal/search"
+)
+
+// How a clause is compiled against a resource alias a:
+//
+//   - as the driver, "a.rid IN (SELECT rid ...)" (or "a.id IN (...)"): the
+//     engine walks the value index to the few matching resources;
+//   - as a filter, "EXISTS (SELECT 1 ... WHERE x.rid = a.rid ...)": a probe
+//     of the candidate's own rows (the value tables are clustered by rid).
+//
+// Each resource filter has at most one driver (driverRank picks the clause
+// most likely to be selective); every other clause is a filter, so the
+// engine never materializes a large, unselective value set.
+
+// never is the rank of a clause that must not drive.
+const never = 1 << 10
+
+// lowSelectivity are token parameters with few distinct codes: as a driver
+// they would visit a large share of a type.
+var lowSelectivity = map[string]bool{
+	"gender": true, "status": true, "category": true, "active": true, "class": true,
+	"clinical-status": true, "verification-status": true, "intent": true, "priority": true,
+	"_tag": true, "_security": true, "criticality": true, "type": true, "deceased": true,
+}
+
+// driverRank orders clauses by how selective they are likely to be (lower
+// is better); never = unusable as a driver.
+func driverRank(c *search.Clause) int {
+	switch c.Kind() {
+	case search.KindMissing:
+		if c.Missing || c.Code == "_id" || c.Code == "_lastUpdated" {
+			return never
+		}
+		return 9
+	case search.KindChain, search.KindHas:
+		return 3
+	}
+	if c.Modifier == search.ModNot {
+		return never
+	}
+	switch c.Code {
+	case "_id":
+		return 0
+	case "_lastUpdated":
+		return never // a column of the resource itself
+	}
+	for _, v := range c.Values {
+		switch v := v.(type) {
+		case search.DateValue:
+			if v.Prefix == search.PrefixNe {
+				return never
+			}
+		case search.NumberValue:
+			if v.Prefix == search.PrefixNe {
+				return never
+			}
+		case search.QuantityValue:
+			if v.Number.Prefix == search.PrefixNe {
+				return never
+			}
+		case search.TokenValue:
+			if v.Mode == search.SystemGiven && v.Code == "" {
+				return 8
+			}
+		}
+	}
+	switch c.Type {
+	case searchparam.TypeReference:
+		return 1
+	case searchparam.TypeComposite:
+		return 2
+	case searchparam.TypeToken:
+		if c.Modifier == search.ModText {
+			return 8
+		}
+		if lowSelectivity[c.Code] {
+			return 6
+		}
+		return 2
+	case searchparam.TypeString:
+		switch c.Modifier {
+		case search.ModExact:
+			return 2
+		case search.ModContains:
+			return 8
+		}
+		return 3
+	case searchparam.TypeURI:
+		if c.Modifier == search.ModNone {
+			return 2
+		}
+		return 5
+	case searchparam.TypeDate, searchparam.TypeNumber, searchparam.TypeQuantity:
+		return 5
+	}
+	return 7
+}
+
+// resourceFilter returns the conditions restricting resource alias a (of
+// one of types; nil = not known) to those matching every clause, and
+// narrowing them. With drive, the most selective clause is compiled as the
+// driver; extra are conditions already decided (e.g. a compartment
+// driver), and driven says one of them drives.
+func (b *builder) resourceFilter(a string, types []string, clauses []search.Clause, drive bool) ([]string, error) {
+	b.depth++
+	defer func() { b.depth-- }()
+	if b.depth > maxFilterDepth {
+		return nil, &fhir.Error{Code: fhir.IssueTooCostly, Diag: "search too complex: too many nested chains, _has and restrictions"}
+	}
+	best := -1
+	if drive {
+		rank := never
+		for i := range clauses {
+			if r := driverRank(&clauses[i]); r < rank {
+				best, rank = i, r
+			}
+		}
+	}
+	var out []string
+	if best >= 0 {
+		s, err := b.clause(a, types, &clauses[best], true)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, s)
+	}
+	for i := range clauses {
+		if i == best {
+			continue
+		}
+		s, err := b.clause(a, types, &clauses[i], false)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, s)
+	}
+	n, err := b.narrowing(a, types)
+	if err != nil {
+		return nil, err
+	}
+	return append(out, n...), nil
+}
+
+// clause compiles one clause on resource alias a.
+func (b *builder) clause(a string, types []string, c *search.Clause, driver bool) (string, error) {
+	switch c.Kind() {
+	case search.KindHas:
+		return b.has(a, types, c.Has, driver)
+	case search.KindChain:
+		return b.chain(a, types, c, driver)
+	case search.KindMissing:
+		return b.missing(a, types, c, driver)
+	}
+	switch c.Code {
+	case "_id":
+		ids := make([]string, 0, len(c.Values))
+		for _, v := range c.Values {
+			if tv, ok := v.(search.TokenValue); ok {
+				ids = append(ids, tv.Code)
+			}
+		}
+		s := in(b, a+".id", ids)
+		if c.Modifier == search.ModNot {
+			s = "NOT (" + s + ")"
+		}
+		return s, nil
+	case "_lastUpdated":
+		var ors []string
+		for _, v := range c.Values {
+			dv, ok := v.(search.DateValue)
+			if !ok {
+				return "", errNotSupported("search parameter %q: expected a date", c.Name)
+			}
+			ors = append(ors, "("+b.dateCond(a+".last_updated", "("+a+".last_updated + 1)", dv)+")")
+		}
+		return "(" + strings.Join(ors, " OR ") + ")", nil
+	}
+	if c.Type == searchparam.TypeComposite {
+		return b.composite(a, types, c, driver)
+	}
+	tab, ok := tableFor(c.Type)
+	if !ok {
+		return "", errNotSupported("search parameter %q of type %s is not supported", c.Name, c.Type)
+	}
+	pids := b.d.pids(types, c.Code)
+	if len(pids) == 0 {
+		return "", errNotSupported("search parameter %q is not indexed", c.Name)
+	}
+	x := b.newAlias("x")
+	from := spTables[tab].name + " " + x
+	var conds []string
+	for _, v := range c.Values {
+		cond, err := b.valueCond(x, c.Type, c, v)
+		if err != nil {
+			return "", err
+		}
+		conds = append(conds, in(b, x+".pid", pids)+" AND "+cond)
+	}
+	if len(conds) == 0 {
+		return "1 = 1", nil
+	}
+	switch {
+	case c.Modifier == search.ModNot:
+		return "NOT EXISTS (SELECT 1 FROM " + from + " WHERE " + x + ".rid = " + a + ".rid AND (" + orJoin(conds) + "))", nil
+	case driver:
+		return a + ".rid IN (" + unionRIDs(x+".rid", from, conds) + ")", nil
+	}
+	return "EXISTS (SELECT 1 FROM " + from + " WHERE " + x + ".rid = " + a + ".rid AND (" + orJoin(conds) + "))", nil
+}
+
+func orJoin(conds []string) string {
+	if len(conds) == 1 {
+		return conds[0]
+	}
+	return "(" + strings.Join(conds, ") OR (") + ")"
+}
+
+// unionRIDs selects col from "from" for each condition, as one UNION ALL
+// (each branch can use its own index range).
+func unionRIDs(col, from string, conds []string) string {
+	parts := make([]string, len(conds))
+	for i, c := range conds {
+		parts[i] = "SELECT " + col + " FROM " + from + " WHERE " + c
+	}
+	return strings.Join(parts, " UNION ALL ")
+}
+
+// composite compiles a composite clause: all components of one value must
+// match rows of the same combination (same rid and grp).
+func (b *builder) composite(a string, types []string, c *search.Clause, driver bool) (string, error) {
+	var from string
+	var aliases []string
+	var conds []string
+	for vi, v := range c.Values {
+		cv, ok := v.(search.CompositeValue)
+		if !ok {
+			return "", errNotSupported("search parameter %q: expected a composite value", c.Name)
+		}
+		pids := b.d.componentPIDs(types, c.Code, len(cv.Parts))
+		if vi == 0 {
+			for range cv.Parts {
+				aliases = append(aliases, b.newAlias("c"))
+			}
+		} else if len(cv.Parts) != len(aliases) {
+			return "", errNotSupported("search parameter %q: values with different components", c.Name)
+		}
+		var parts, joins []string
+		for i, p := range cv.Parts {
+			tab, ok := tableFor(p.Type)
+			if !ok || len(pids[i]) == 0 {
+				return "", errNotSupported("search parameter %q: component %q is not indexed", c.Name, p.Code)
+			}
+			x := aliases[i]
+			if i == 0 {
+				joins = append(joins, spTables[tab].name+" "+x)
+			} else {
+				joins = append(joins, "JOIN "+spTables[tab].name+" "+x+" ON "+x+".rid = "+aliases[0]+".rid AND "+x+".grp = "+aliases[0]+".grp")
+			}
+			sub := &search.Clause{Name: c.Name, Code: p.Code, Type: p.Type}
+			cond, err := b.valueCond(x, p.Type, sub, p.Value)
+			if err != nil {
+				return "", err
+			}
+			parts = append(parts, in(b, x+".pid", pids[i])+" AND "+x+".grp > 0 AND "+cond)
+		}
+		f := strings.Join(joins, " ")
+		if vi == 0 {
+			from = f
+		} else if f != from {
+			return "", errNotSupported("search parameter %q: values with different component types", c.Name)
+		}
+		conds = append(conds, strings.Join(parts, " AND "))
+	}
+	if len(conds) == 0 {
+		return "1 = 1", nil
+	}
+	if driver {
+		return a + ".rid IN (" + unionRIDs(aliases[0]+".rid", from, conds) + ")", nil
+	}
+	return "EXISTS (SELECT 1 FROM " + from + " WHERE " + aliases[0] + ".rid = " + a + ".rid AND (" + orJoin(conds) + "))", nil
+}
+
+// missing compiles :missing.
+func (b *builder) missing(a string, types []string, c *search.Clause, driver bool) (string, error) {
+	switch c.Code {
+	case "_id", "_lastUpdated":
+		if c.Missing {
+			return "1 = 0", nil
+		}
+		return "1 = 1", nil
+	}
+	var tab spTable
+	var pids []int64
+	if c.Type == searchparam.TypeComposite {
+		comp := b.d.componentPIDs(types, c.Code, 1)
+		p, _ := searchparam.Lookup(firstType(types), c.Code)
+		if p == nil || len(p.Components) == 0 {
+			return "", errNotSupported("search parameter %q is not indexed", c.Name)
+		}
+		cp, _ := searchparam.Lookup(firstType(types), p.Components[0].Code)
+		if cp == nil {
+			return "", errNotSupported("search parameter %q is not indexed", c.Name)
+		}
+		var ok bool
+		if tab, ok = tableFor(cp.Type); !ok {
+			return "", errNotSupported("search parameter %q is not indexed", c.Name)
+		}
+		pids = comp[0]
+	} else {
+		var ok bool
+		if tab, ok = tableFor(c.Type); !ok {
+			return "", errNotSupported("search parameter %q of type %s is not supported", c.Name, c.Type)
+		}
+		pids = b.d.pids(types, c.Code)
+	}
+	if len(pids) == 0 {
+		if c.Missing {
+			return "1 = 1", nil
+		}
+		return "1 = 0", nil
+	}
+	x := b.newAlias("x")
+	from := spTables[tab].name + " " + x
+	if !c.Missing && driver {
+		return a + ".rid IN (SELECT " + x + ".rid FROM " + from + " WHERE " + in(b, x+".pid", pids) + ")", nil
+	}
+	s := "EXISTS (SELECT 1 FROM " + from + " WHERE " + x + ".rid = " + a + ".rid AND " + in(b, x+".pid", pids) + ")"
+	if c.Missing {
+		s = "NOT " + s
+	}
+	return s, nil
+}
+
+func firstType(types []string) string {
+	if len(types) == 0 {
+		return "Resource"
+	}
+	return types[0]
+}
+
+// chain compiles a chained parameter: the reference points to a resource
+// of one of the links' types that matches the link's clause (and is
+// visible under the narrowing).
+func (b *builder) chain(a string, types []string, c *search.Clause, driver bool) (string, error) {
+	pids := b.d.pids(types, c.Code)
+	if len(pids) == 0 {
+		return "", errNotSupported("search parameter %q is not indexed", c.Name)
+	}
+	if driver {
+		var branches []string
+		for i := range c.Chain {
+			l := &c.Chain[i]
+			x, t := b.newAlias("x"), b.newAlias("t")
+			inner, err := b.resourceFilter(t, []string{l.Type}, []search.Clause{l.Where}, true)
+			if err != nil {
+				return "", err
+			}
+			branches = append(branches, "SELECT "+x+".rid FROM resources "+t+" JOIN sp_ref "+x+" ON "+x+".target_type = "+t+".type AND "+x+".target_id = "+t+".id"+
+				" WHERE "+in(b, x+".pid", pids)+" AND "+t+".type = "+b.arg(l.Type)+" AND "+t+".deleted = 0"+andAll(inner))
+		}
+		return a + ".rid IN (" + strings.Join(branches, " UNION ALL ") + ")", nil
+	}
+	x, t := b.newAlias("x"), b.newAlias("t")
+	var linkTypes []string
+	var ors []string
+	for i := range c.Chain {
+		l := &c.Chain[i]
+		linkTypes = append(linkTypes, l.Type)
+		b.depth++
+		inner, err := b.clause(t, []string{l.Type}, &l.Where, false)
+		b.depth--
+		if err != nil {
+			return "", err
+		}
+		ors = append(ors, t+".type = "+b.arg(l.Type)+" AND "+inner)
+	}
+	narrow, err := b.narrowing(t, linkTypes)
+	if err != nil {
+		return "", err
+	}
+	return "EXISTS (SELECT 1 FROM sp_ref " + x + " JOIN resources " + t + " ON " + t + ".type = " + x + ".target_type AND " + t + ".id = " + x + ".target_id" +
+		" WHERE " + x + ".rid = " + a + ".rid AND " + in(b, x+".pid", pids) + " AND " + t + ".deleted = 0 AND (" + orJoin(ors) + ")" + andAll(narrow) + ")", nil
+}
+
+// has compiles a reverse chain: some visible resource of h.Type refers to
+// a through h.Ref and matches h.Where.
+func (b *builder) has(a string, types []string, h *search.Has, driver bool) (string, error) {
+	pids := b.d.pids([]string{h.Type}, h.Ref)
+	if len(pids) == 0 {
+		return "", errNotSupported("search parameter _has:%s:%s is not indexed", h.Type, h.Ref)
+	}
+	x, s := b.newAlias("x"), b.newAlias("s")
+	inner, err := b.resourceFilter(s, []string{h.Type}, []search.Clause{h.Where}, driver)
+	if err != nil {
+		return "", err
+	}
+	if driver && len(types) == 1 {
+		return a + ".id IN (SELECT " + x + ".target_id FROM resources " + s + " JOIN sp_ref " + x + " ON " + x + ".rid = " + s + ".rid" +
+			" WHERE " + in(b, x+".pid", pids) + " AND " + x + ".target_type = " + b.arg(types[0]) + " AND " + s + ".deleted = 0" + andAll(inner) + ")", nil
+	}
+	return "EXISTS (SELECT 1 FROM sp_ref " + x + " JOIN resources " + s + " ON " + s + ".rid = " + x + ".rid" +
+		" WHERE " + in(b, x+".pid", pids) + " AND " + x + ".target_id = " + a + ".id AND " + x + ".target_type = " + a + ".type AND " +
+		s + ".deleted = 0" + andAll(inner) + ")", nil
+}
+
+func andAll(conds []string) string {
+	if len(conds) == 0 {
+		return ""
+	}
+	return " AND " + strings.Join(conds, " AND ")
+}
+
+// narrowing returns the policy predicates on resource alias a, whose type
+// is one of types (nil = any type).
+func (b *builder) narrowing(a string, types []string) ([]string, error) {
+	n := b.narrow
+	if n == nil || n.IsZero() {
+		return nil, nil
+	}
+	known := len(types) > 0
+	allIn := func(set []string) bool {
+		if !known {
+			return false
+		}
+		for _, t := range types {
+			if !slices.Contains(set, t) {
+				return false
+			}
+		}
+		return true
+	}
+	noneIn := func(set []string) bool {
+		if !known {
+			return false
+		}
+		for _, t := range types {
+			if slices.Contains(set, t) {
+				return false
+			}
+		}
+		return true
+	}
+	mayBe := func(t string) bool { return !known || slices.Contains(types, t) }
+	var out []string
+	if n.RestrictTypes && !allIn(n.AllowedTypes) {
+		out = append(out, in(b, a+".type", n.AllowedTypes))
+	}
+	if n.RestrictPatients {
+		members := searchparam.CompartmentTypes("Patient")
+		if !noneIn(members) {
+			member := "1 = 0"
+			if len(n.Patients) > 0 {
+				member = "EXISTS (SELECT 1 FROM compartment nc WHERE nc.rid = " + a + ".rid AND " + in(b, "nc.patient_id", n.Patients) + ")"
+			}
+			if allIn(members) {
+				out = append(out, member)
+			} else {
+				out = append(out, "("+a+".type NOT IN "+list(b, members)+" OR "+member+")")
+			}
+		}
+	}
+	for _, r := range n.Restrictions {
+		if !mayBe(r.Type) {
+			continue
+		}
+		var alts []string
+		open := false
+		for _, cs := range r.AnyOf {
+			if len(cs) == 0 {
+				open = true
+				break
+			}
+			conds, err := b.restrictionClauses(a, r.Type, cs)
+			if err != nil {
+				return nil, err
+			}
+			alts = append(alts, strings.Join(conds, " AND "))
+		}
+		if open {
+			continue
+		}
+		cond := "1 = 0"
+		if len(alts) > 0 {
+			cond = orJoin(alts)
+		}
+		if known && len(types) == 1 {
+			out = append(out, "("+cond+")")
+		} else {
+			out = append(out, "("+a+".type <> "+b.arg(r.Type)+" OR ("+cond+"))")
+		}
+	}
+	if len(n.ExcludeLabels) > 0 {
+		var ors []string
+		for _, l := range n.ExcludeLabels {
+			ors = append(ors, "nl.system = "+b.arg(l.System)+" AND nl.code = "+b.arg(l.Code))
+		}
+		out = append(out, "NOT EXISTS (SELECT 1 FROM labels nl WHERE nl.rid = "+a+".rid AND ("+orJoin(ors)+"))")
+	}
+	if len(n.ExcludeIDs) > 0 {
+		byType := map[string][]string{}
+		var order []string
+		for _, ref := range n.ExcludeIDs {
+			t, id, ok := strings.Cut(ref, "/")
+			if !ok || !mayBe(t) {
+				continue
+			}
+			if _, seen := byType[t]; !seen {
+				order = append(order, t)
+			}
+			byType[t] = append(byType[t], id)
+		}
+		for _, t := range order {
+			out = append(out, "NOT ("+a+".type = "+b.arg(t)+" AND "+in(b, a+".id", byType[t])+")")
+		}
+	}
+	return out, nil
+}
+
+// restrictionClauses compiles the clauses of one alternative of a
+// Restriction on alias a (all filters; the narrowing is not re-applied to
+// the alias itself, but is to chain and _has targets).
+func (b *builder) restrictionClauses(a, typ string, cs []search.Clause) ([]string, error) {
+	b.depth++
+	defer func() { b.depth-- }()
+	if b.depth > maxFilterDepth {
+		return nil, &fhir.Error{Code: fhir.IssueTooCostly, Diag: "search too complex: too many nested chains, _has and restrictions"}
+	}
+	out := make([]string, 0, len(cs))
+	for i := range cs {
+		s, err := b.clause(a, []string{typ}, &cs[i], false)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, s)
+	}
+	return out, nil
+}

@@ -1,0 +1,3 @@
+package storetest
+
+var pagingCases, includeCases, narrowCases, searchWriteCases []testCase
