@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -31,5 +32,61 @@ func TestKeysRotate(t *testing.T) {
 	}
 	if code, _, _ := runAdmin(t, "", "keys", "rotate", "--data", dir, "--retain", "-1s"); code != exitUsage {
 		t.Fatalf("fail/bad-retain: code %d", code)
+	}
+}
+
+func TestAuthAdminCommands(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	nd := filepath.Join(dir, "seed.ndjson")
+	if err := os.WriteFile(nd, []byte(`{"resourceType":"Patient","id":"pA"}
+{"resourceType":"Practitioner","id":"drA"}
+`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	data := filepath.Join(dir, "data")
+	if code, out, errs := runAdmin(t, "", "import", "--data", data, "--quiet", nd); code != exitOK {
+		t.Fatalf("import: %d %s %s", code, out, errs)
+	}
+
+	for _, tc := range []struct {
+		name  string
+		stdin string
+		args  []string
+		code  int
+		out   string
+	}{
+		{"ok/user-patient", "pw-alice\n", []string{"user", "add", "--data", data, "--username", "alice", "--password-stdin", "--fhir-user", "Patient/pA"}, exitOK, "user alice added"},
+		{"ok/user-practitioner-roles", "pw-dr\n", []string{"user", "add", "--data", data, "--username", "drA", "--password-stdin", "--fhir-user", "Practitioner/drA", "--role", "clinician", "--role", "break-glass"}, exitOK, "user drA added"},
+		{"fail/user-duplicate", "x\n", []string{"user", "add", "--data", data, "--username", "alice", "--password-stdin", "--fhir-user", "Patient/pA"}, exitError, ""},
+		{"fail/user-fhiruser-missing", "x\n", []string{"user", "add", "--data", data, "--username", "bob", "--password-stdin", "--fhir-user", "Practitioner/missing"}, exitError, ""},
+		{"fail/user-fhiruser-type", "x\n", []string{"user", "add", "--data", data, "--username", "bob", "--password-stdin", "--fhir-user", "Observation/o1"}, exitError, ""},
+		{"fail/user-unknown-role", "x\n", []string{"user", "add", "--data", data, "--username", "bob", "--password-stdin", "--fhir-user", "Patient/pA", "--role", "god"}, exitError, ""},
+		{"fail/user-empty-password", "\n", []string{"user", "add", "--data", data, "--username", "bob", "--password-stdin", "--fhir-user", "Patient/pA"}, exitError, ""},
+		{"fail/user-no-password-stdin", "", []string{"user", "add", "--data", data, "--username", "bob", "--fhir-user", "Patient/pA"}, exitUsage, ""},
+		{"ok/client-public", `{"client_id":"app1","client_name":"App One","redirect_uris":["http://127.0.0.1:9/cb"],"token_endpoint_auth_method":"none"}`,
+			[]string{"client", "add", "--data", data, "--json", "-"}, exitOK, `"client_id": "app1"`},
+		{"ok/client-confidential", `{"client_id":"app2","redirect_uris":["https://app2.example/cb"],"grant_types":["authorization_code","refresh_token"]}`,
+			[]string{"client", "add", "--data", data, "--json", "-"}, exitOK, `"client_secret": "`},
+		{"fail/client-duplicate", `{"client_id":"app1","redirect_uris":["https://x.example/cb"],"token_endpoint_auth_method":"none"}`,
+			[]string{"client", "add", "--data", data, "--json", "-"}, exitError, ""},
+		{"fail/client-http-redirect", `{"redirect_uris":["http://evil.example/cb"],"token_endpoint_auth_method":"none"}`,
+			[]string{"client", "add", "--data", data, "--json", "-"}, exitError, ""},
+		{"fail/client-no-json", "", []string{"client", "add", "--data", data}, exitUsage, ""},
+		{"ok/client-token", "", []string{"client", "token", "--data", data}, exitOK, ""},
+		{"ok/launch", "", []string{"launch", "--data", data, "--client-id", "app1", "--user", "drA", "--patient", "pA"}, exitOK, ""},
+		{"fail/launch-unknown-client", "", []string{"launch", "--data", data, "--client-id", "nope", "--user", "drA", "--patient", "pA"}, exitError, ""},
+		{"fail/launch-unknown-patient", "", []string{"launch", "--data", data, "--client-id", "app1", "--user", "drA", "--patient", "zz"}, exitError, ""},
+		{"fail/launch-unknown-encounter", "", []string{"launch", "--data", data, "--client-id", "app1", "--user", "drA", "--patient", "pA", "--encounter", "e9"}, exitError, ""},
+	} {
+		code, out, errs := runAdmin(t, tc.stdin, tc.args...)
+		if code != tc.code || !strings.Contains(out, tc.out) {
+			t.Errorf("%s: code %d (want %d)\nstdout: %s\nstderr: %s", tc.name, code, tc.code, out, errs)
+		}
+		if tc.name == "ok/client-token" || tc.name == "ok/launch" {
+			if v := strings.TrimSpace(out); len(v) < 30 || strings.ContainsAny(v, " \n") {
+				t.Errorf("%s: want one opaque value, got %q", tc.name, out)
+			}
+		}
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/fhirguard/fhirguard/internal/config"
 	"github.com/fhirguard/fhirguard/internal/keys"
 	"github.com/fhirguard/fhirguard/internal/server"
+	"github.com/fhirguard/fhirguard/internal/store"
 	"github.com/fhirguard/fhirguard/internal/store/sqlstore"
 )
 
@@ -18,6 +19,12 @@ import (
 // the command's own, defined by define) and opens the auth store of the
 // configured data. close must be called.
 func adminStore(ctx context.Context, name string, args []string, env environment, define func(fs *flag.FlagSet)) (a *sqlstore.Auth, fs *flag.FlagSet, closeFn func(), code int) {
+	a, _, fs, closeFn, code = adminStores(ctx, name, args, env, define)
+	return a, fs, closeFn, code
+}
+
+// adminStores is adminStore also returning the FHIR store.
+func adminStores(ctx context.Context, name string, args []string, env environment, define func(fs *flag.FlagSet)) (a *sqlstore.Auth, st store.Store, fs *flag.FlagSet, closeFn func(), code int) {
 	fs = flag.NewFlagSet("fhirguard "+name, flag.ContinueOnError)
 	fs.SetOutput(env.stderr)
 	fl := config.BindFlags(fs)
@@ -26,32 +33,32 @@ func adminStore(ctx context.Context, name string, args []string, env environment
 	}
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
-			return nil, fs, nil, exitOK
+			return nil, nil, fs, nil, exitOK
 		}
-		return nil, fs, nil, exitUsage
+		return nil, nil, fs, nil, exitUsage
 	}
 	if fs.NArg() > 0 {
 		fmt.Fprintf(env.stderr, "fhirguard %s: unexpected arguments: %s\n", name, strings.Join(fs.Args(), " "))
-		return nil, fs, nil, exitUsage
+		return nil, nil, fs, nil, exitUsage
 	}
 	cfg, err := config.Load(fl, env.lookupEnv, env.readFile)
 	if err != nil {
 		fmt.Fprintf(env.stderr, "fhirguard %s: %v\n", name, err)
-		return nil, fs, nil, exitError
+		return nil, nil, fs, nil, exitError
 	}
 	logger := server.NewLogger(env.stderr, config.Log{Level: "warn", Format: cfg.Log.Format})
-	st, err := server.OpenStore(ctx, cfg, clock.System{}, logger)
+	st, err = server.OpenStore(ctx, cfg, clock.System{}, logger)
 	if err != nil {
 		fmt.Fprintf(env.stderr, "fhirguard %s: %v\n", name, err)
-		return nil, fs, nil, exitError
+		return nil, nil, fs, nil, exitError
 	}
 	a, err = server.AuthStore(st)
 	if err != nil {
 		_ = st.Close()
 		fmt.Fprintf(env.stderr, "fhirguard %s: %v\n", name, err)
-		return nil, fs, nil, exitError
+		return nil, nil, fs, nil, exitError
 	}
-	return a, fs, func() { _ = st.Close() }, exitOK
+	return a, st, fs, func() { _ = st.Close() }, exitOK
 }
 
 // runKeys is `fhirguard keys rotate --data DIR [--retain D]`: new signing
