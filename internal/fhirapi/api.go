@@ -12,6 +12,7 @@ import (
 	"github.com/fhirguard/fhirguard/internal/fhir"
 	"github.com/fhirguard/fhirguard/internal/fhir/validate"
 	"github.com/fhirguard/fhirguard/internal/httpx"
+	"github.com/fhirguard/fhirguard/internal/policy"
 	"github.com/fhirguard/fhirguard/internal/store"
 )
 
@@ -32,6 +33,15 @@ type Options struct {
 	BaseURL          string
 	MaxBundleEntries int // default DefaultMaxBundleEntries
 	Logger           *slog.Logger
+	// AuditLog, when set, is served as read-only AuditEvent resources and
+	// through Patient/{id}/$access-log (audit.go).
+	AuditLog store.AuditStore
+	// Provenance makes every create, update, patch and delete write a
+	// Provenance in the same transaction (provenance.go).
+	Provenance bool
+	// Principal returns the request's authenticated caller (the
+	// Provenance agent); nil = none known.
+	Principal func(ctx context.Context) (*policy.Principal, bool)
 }
 
 // API serves the FHIR REST interactions. Build it with New; it is safe for
@@ -44,6 +54,9 @@ type API struct {
 	maxEntries int
 	log        *slog.Logger
 	capability []byte // CapabilityStatement JSON, built once
+	auditLog   store.AuditStore
+	provenance bool
+	principal  func(ctx context.Context) (*policy.Principal, bool)
 	// newID returns server-assigned ids (resources and Bundles):
 	// randomUUID, replaced only by this package's golden tests.
 	newID func() string
@@ -79,6 +92,9 @@ func New(opts Options) (*API, error) {
 		maxEntries: opts.MaxBundleEntries,
 		log:        opts.Logger,
 		newID:      randomUUID,
+		auditLog:   opts.AuditLog,
+		provenance: opts.Provenance,
+		principal:  opts.Principal,
 	}
 	if a.maxEntries == 0 {
 		a.maxEntries = DefaultMaxBundleEntries
@@ -113,9 +129,16 @@ func (a *API) ServeFHIR(w http.ResponseWriter, r *http.Request) error {
 		httpx.SetInteraction(r, q.Interaction)
 	}
 	if err != nil {
+		a.noteFacts(r.Context(), q, nil, err, nil)
 		return err
 	}
+	if err := a.parseXProvenance(r, q); err != nil {
+		a.noteFacts(r.Context(), q, nil, err, nil)
+		return err
+	}
+	before := a.patientsBefore(r.Context(), q)
 	resp, err := a.Execute(r.Context(), q)
+	a.noteFacts(r.Context(), q, resp, err, before)
 	if err != nil {
 		return err
 	}
@@ -124,6 +147,12 @@ func (a *API) ServeFHIR(w http.ResponseWriter, r *http.Request) error {
 
 // Execute runs one parsed Request against the store.
 func (a *API) Execute(ctx context.Context, q *Request) (*Response, error) {
+	if err := refuseReadOnly(q); err != nil {
+		return nil, err
+	}
+	if q.Type == "AuditEvent" {
+		return a.auditEvents(ctx, q)
+	}
 	switch q.Interaction {
 	case Capabilities:
 		return &Response{Status: http.StatusOK, Body: a.capability}, nil
@@ -156,6 +185,8 @@ func (a *API) Execute(ctx context.Context, q *Request) (*Response, error) {
 		return a.transaction(ctx, q)
 	case SearchType, SearchSystem, SearchCompart:
 		return nil, errNotImplemented("search is not supported yet")
+	case Operation:
+		return a.operation(ctx, q)
 	default:
 		return nil, fhir.Errorf(fhir.IssueNotSupported, "interaction %q is not supported", q.Interaction)
 	}
@@ -193,14 +224,24 @@ func unsupportedConditional(q *Request) error {
 // write runs a create, update, patch or delete inside tx.
 func (a *API) write(ctx context.Context, tx store.Tx, q *Request) (*Response, error) {
 	switch q.Interaction {
-	case Create:
-		return a.create(ctx, tx, q)
-	case Update:
-		return a.update(ctx, tx, q)
-	case Patch:
-		return a.patch(ctx, tx, q)
-	case Delete:
-		return a.delete(ctx, tx, q)
+	case Create, Update, Patch, Delete:
+	default:
+		return nil, fmt.Errorf("fhirapi: %q is not a write", q.Interaction)
 	}
-	return nil, fmt.Errorf("fhirapi: %q is not a write", q.Interaction)
+	var resp *Response
+	var err error
+	switch q.Interaction {
+	case Create:
+		resp, err = a.create(ctx, tx, q)
+	case Update:
+		resp, err = a.update(ctx, tx, q)
+	case Patch:
+		resp, err = a.patch(ctx, tx, q)
+	case Delete:
+		resp, err = a.delete(ctx, tx, q)
+	}
+	if err == nil && a.provenance {
+		err = a.writeProvenance(ctx, tx, q, resp)
+	}
+	return resp, err
 }

@@ -56,6 +56,7 @@ func (a *API) transaction(ctx context.Context, q *Request) (*Response, error) {
 			}
 		}
 	}
+	before := a.entryPatientsBefore(ctx, b)
 	err := a.store.Tx(ctx, func(tx store.Tx) error {
 		clear(results)
 		later = later[:0]
@@ -75,6 +76,7 @@ func (a *API) transaction(ctx context.Context, q *Request) (*Response, error) {
 		}
 		return nil
 	})
+	a.noteTransactionEntries(ctx, b, results, err, before)
 	if err != nil {
 		if _, ok := fhir.AsError(err); ok || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 			return nil, err
@@ -143,9 +145,12 @@ func (a *API) batch(ctx context.Context, q *Request) (*Response, error) {
 		e := b.Entries[i]
 		if e.Err != nil {
 			failures[i] = e.Err
+			a.noteEntry(ctx, e.Req, nil, e.Err, nil)
 			continue
 		}
+		before := a.patientsBefore(ctx, e.Req)
 		resp, err := a.Execute(ctx, e.Req)
+		a.noteEntry(ctx, e.Req, resp, err, before)
 		if err != nil {
 			if ctx.Err() != nil {
 				return nil, fmt.Errorf("batch entry %d: %w", i, ctx.Err())

@@ -21,6 +21,8 @@ type capResource struct {
 	ConditionalRead   string    `json:"conditionalRead"`
 	ConditionalUpdate bool      `json:"conditionalUpdate"`
 	ConditionalDelete string    `json:"conditionalDelete"`
+	// Operation lists the type's operations (audit.go).
+	Operation []capOperation `json:"operation,omitempty"`
 }
 
 type capRest struct {
@@ -70,6 +72,7 @@ func buildCapability(base string, now time.Time) ([]byte, error) {
 			ConditionalUpdate: false,
 			ConditionalDelete: "not-supported",
 		})
+		auditCapability(&rest.Resource[len(rest.Resource)-1])
 	}
 	cs := capabilityStatement{
 		ResourceType:   "CapabilityStatement",

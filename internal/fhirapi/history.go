@@ -152,7 +152,7 @@ func (a *API) history(ctx context.Context, q *Request) (*Response, error) {
 	if err != nil {
 		return nil, fmt.Errorf("encode history bundle: %w", err)
 	}
-	return &Response{Status: http.StatusOK, Body: body}, nil
+	return &Response{Status: http.StatusOK, Body: body, Count: len(entries)}, nil
 }
 
 // historyEntry describes one version. The store does not record whether a

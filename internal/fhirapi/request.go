@@ -74,6 +74,10 @@ type Request struct {
 	Before int64
 	// Bundle is the parsed batch or transaction (batch/transaction only).
 	Bundle *BundleRequest
+	// Operation is the name ("$access-log") of an operation.
+	Operation string
+	// xProvenance is the client's X-Provenance resource for a write.
+	xProvenance map[string]any
 
 	// prepared is the store write of a create or update, indexed and
 	// serialized by store.Prepare before the write transaction (see
@@ -215,7 +219,14 @@ func route(method string, segs []string, query url.Values) (*Request, error) {
 		return q, nil
 	case n == 3 && strings.HasPrefix(segs[2], "$"):
 		q.Interaction = Operation
-		return q, fhir.Errorf(fhir.IssueNotFound, "unknown operation %q on %s", segs[2], q.Type)
+		if !knownOperation(q.Type, segs[2]) {
+			return q, fhir.Errorf(fhir.IssueNotFound, "unknown operation %q on %s", segs[2], q.Type)
+		}
+		q.Operation = segs[2]
+		if method != http.MethodGet && method != http.MethodHead {
+			return q, errMethod(method, "GET")
+		}
+		return q, nil
 	case n == 3 && q.Type == "Patient" && (fhir.IsResourceType(segs[2]) || segs[2] == "*"):
 		q.Interaction = SearchCompart
 		if method != http.MethodGet && method != http.MethodHead {

@@ -25,6 +25,9 @@ type Response struct {
 	// Bundle.entry.response.outcome, not .resource).
 	Body      []byte
 	IsOutcome bool
+	// Count is the number of resources in a searchset or history Bundle
+	// (for the audit record).
+	Count int
 }
 
 // etag returns W/"n".

@@ -202,6 +202,9 @@ func Open(ctx context.Context, opts Options) (_ *Store, err error) {
 		return nil, fmt.Errorf("sqlite: readers: %w", err)
 	}
 	s.rdyn = sqlstore.NewStmtCache(s.rdb, dynStatements)
+	if err := s.openAudit(ctx); err != nil {
+		return nil, err
+	}
 
 	go s.writeLoop()
 	s.log.Info("store opened", "path", opts.Path, "schema_version", version,

@@ -1,0 +1,178 @@
+package audit
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+
+	"github.com/fhirguard/fhirguard/internal/fhir"
+	"github.com/fhirguard/fhirguard/internal/httpx"
+	"github.com/fhirguard/fhirguard/internal/policy"
+)
+
+// RecordAll records several events and returns once all are committed (nil)
+// or any failed. They are queued together, so they usually share one
+// commit.
+func (r *Recorder) RecordAll(ctx context.Context, evs []Event) error {
+	if len(evs) == 1 {
+		return r.Record(ctx, evs[0])
+	}
+	ps := make([]*pending, len(evs))
+	for i := range evs {
+		enc, err := encode(&evs[i], r.src)
+		if err != nil {
+			r.failed.Add(1)
+			return err
+		}
+		ps[i] = &pending{enc: enc, done: make(chan error, 1)}
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.timeout)
+	defer cancel()
+	r.mu.RLock()
+	if r.closed {
+		r.mu.RUnlock()
+		return ErrClosed
+	}
+	for i, p := range ps {
+		select {
+		case r.queue <- p:
+		default:
+			r.mu.RUnlock()
+			r.failed.Add(int64(len(ps) - i))
+			// Those already queued are still recorded; the request fails.
+			return ErrQueueFull
+		}
+	}
+	r.mu.RUnlock()
+	var errs []error
+	for _, p := range ps {
+		select {
+		case err := <-p.done:
+			if err != nil {
+				errs = append(errs, err)
+			}
+		case <-ctx.Done():
+			r.failed.Add(1)
+			return fmt.Errorf("%w (%s)", ErrTimeout, r.timeout)
+		}
+	}
+	if len(errs) > 0 {
+		r.failed.Add(int64(len(errs)))
+		return errors.Join(errs...)
+	}
+	return nil
+}
+
+// MultiSink records several events at once (*Recorder implements it).
+type MultiSink interface {
+	RecordAll(ctx context.Context, evs []Event) error
+}
+
+// HTTP audits FHIR HTTP requests: Wrap buffers a handler's response, records
+// the request's AuditEvents from its httpx.RequestInfo facts, and sends the
+// response only when they are committed; otherwise the client gets a 503
+// and none of the response (AUDIT-07).
+type HTTP struct {
+	Sink   MultiSink
+	Source Source
+	// Principal returns the request's authenticated caller (authn); nil
+	// means every request is anonymous.
+	Principal func(ctx context.Context) (*policy.Principal, bool)
+	// ClientIP returns the requester's address (default: the peer address
+	// of RemoteAddr; a trusted-proxy aware function replaces it).
+	ClientIP func(r *http.Request) string
+}
+
+// Wrap returns h audited. Use it inside httpx.Wrap, so that the errors it
+// returns are rendered by the one renderer.
+func (a *HTTP) Wrap(h httpx.HandlerFunc) httpx.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		bw := &bufferedWriter{header: http.Header{}}
+		herr := h(bw, r)
+		req := RESTRequest{Path: r.URL.Path, RawQuery: r.URL.RawQuery}
+		if info := httpx.Info(r.Context()); info != nil {
+			req.RequestID, req.Interaction, req.Facts = info.ID, info.Interaction, info.Facts
+		}
+		if a.Principal != nil {
+			if p, ok := a.Principal(r.Context()); ok {
+				req.Principal = p
+			}
+		}
+		if a.ClientIP != nil {
+			req.ClientIP = a.ClientIP(r)
+		} else {
+			req.ClientIP = ClientIP(r.RemoteAddr)
+		}
+		if herr != nil {
+			req.Status, req.Diag = errorStatus(herr)
+		} else {
+			req.Status = bw.statusOr200()
+		}
+		if err := a.Sink.RecordAll(r.Context(), RESTEvents(a.Source, req)); err != nil {
+			return Unavailable(err)
+		}
+		if herr != nil {
+			return herr
+		}
+		return bw.flush(w)
+	}
+}
+
+// errorStatus is the status and client-visible text the renderer will
+// give err.
+func errorStatus(err error) (int, string) {
+	if fe, ok := fhir.AsError(err); ok {
+		return fe.HTTPStatus(), fe.Diag
+	}
+	if httpx.IsBodyTooLarge(err) {
+		return http.StatusRequestEntityTooLarge, "request body too large"
+	}
+	return http.StatusInternalServerError, "internal server error"
+}
+
+// bufferedWriter holds a response until the audit record is committed.
+type bufferedWriter struct {
+	header http.Header
+	status int
+	body   bytes.Buffer
+}
+
+func (b *bufferedWriter) Header() http.Header { return b.header }
+
+func (b *bufferedWriter) WriteHeader(code int) {
+	if b.status == 0 && code >= 200 {
+		b.status = code
+	}
+}
+
+func (b *bufferedWriter) Write(p []byte) (int, error) {
+	if b.status == 0 {
+		b.status = http.StatusOK
+	}
+	return b.body.Write(p)
+}
+
+func (b *bufferedWriter) statusOr200() int {
+	if b.status == 0 {
+		return http.StatusOK
+	}
+	return b.status
+}
+
+// flush sends the held response.
+func (b *bufferedWriter) flush(w http.ResponseWriter) error {
+	h := w.Header()
+	for k, v := range b.header {
+		h[k] = v
+	}
+	w.WriteHeader(b.statusOr200())
+	if b.body.Len() == 0 {
+		return nil
+	}
+	if _, err := w.Write(b.body.Bytes()); err != nil {
+		return fmt.Errorf("write response body: %w", err)
+	}
+	return nil
+}

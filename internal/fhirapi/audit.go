@@ -1,0 +1,251 @@
+package fhirapi
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"slices"
+
+	"github.com/fhirguard/fhirguard/internal/audit"
+	"github.com/fhirguard/fhirguard/internal/fhir"
+	"github.com/fhirguard/fhirguard/internal/httpx"
+)
+
+// This file is the REST layer's side of the audit trail (owned by the
+// audit area): it fills the request's audit facts (httpx.RequestInfo.Facts)
+// that the audit wrapper records, serves the audit log as read-only
+// AuditEvent resources, and serves Patient/{id}/$access-log.
+
+// OpAccessLog is the accounting-of-disclosures operation on Patient.
+const OpAccessLog = "$access-log"
+
+// knownOperation reports whether fhirapi serves operation op on an
+// instance of typ.
+func knownOperation(typ, op string) bool {
+	return typ == "Patient" && op == OpAccessLog
+}
+
+// readOnlyType reports whether resources of typ are written only by the
+// server itself (AuditEvent, Provenance): create/update/patch/delete
+// through the API are refused with 405.
+func readOnlyType(typ string) bool { return typ == "AuditEvent" || typ == "Provenance" }
+
+// refuseReadOnly is the 405 for a write to a server-written type.
+func refuseReadOnly(q *Request) error {
+	switch q.Interaction {
+	case Create, Update, Patch, Delete:
+		if readOnlyType(q.Type) {
+			// A client registered as an audit source may one day POST
+			// AuditEvents (AUDIT-11): that check belongs to enforcement
+			// and would call the audit recorder here.
+			e := fhir.Errorf(fhir.IssueNotSupported, "%s resources are written only by the server and cannot be created, changed or deleted", q.Type)
+			e.Status = http.StatusMethodNotAllowed
+			e.Header = http.Header{"Allow": {"GET, HEAD"}}
+			return e
+		}
+	}
+	return nil
+}
+
+// auditSource is this server as the audit source/observer.
+func (a *API) auditSource() audit.Source { return audit.Source{Observer: a.base} }
+
+// auditEvents serves the AuditEvent type from the audit log.
+func (a *API) auditEvents(ctx context.Context, q *Request) (*Response, error) {
+	if a.auditLog == nil {
+		return nil, errNotImplemented("the audit log is not available on this server")
+	}
+	switch q.Interaction {
+	case Read, VRead:
+		if q.Interaction == VRead && q.Version != 1 {
+			return nil, fhir.Errorf(fhir.IssueNotFound, "AuditEvent/%s has only version 1", q.ID)
+		}
+		body, recorded, err := audit.ReadEvent(ctx, a.auditLog, q.ID)
+		if err != nil {
+			return nil, err
+		}
+		return &Response{Status: http.StatusOK, Body: body, VersionID: 1, LastModified: recorded}, nil
+	case SearchType:
+		res, err := audit.Search(ctx, a.auditLog, a.auditSource(), a.base, q.Query, a.clock.Now())
+		if err != nil {
+			return nil, err
+		}
+		addPatients(ctx, res.Patients...)
+		return &Response{Status: http.StatusOK, Body: res.Bundle, Count: res.Count}, nil
+	}
+	if err := refuseReadOnly(q); err != nil {
+		return nil, err
+	}
+	return nil, fhir.Errorf(fhir.IssueNotSupported, "AuditEvent supports read and search only")
+}
+
+// operation runs an instance operation.
+func (a *API) operation(ctx context.Context, q *Request) (*Response, error) {
+	if q.Type == "Patient" && q.Operation == OpAccessLog {
+		if a.auditLog == nil {
+			return nil, errNotImplemented("the audit log is not available on this server")
+		}
+		if _, err := a.store.Read(ctx, "Patient", q.ID); err != nil {
+			return nil, storeErr(q, nil, err)
+		}
+		res, err := audit.AccessLog(ctx, a.auditLog, a.auditSource(), a.base, q.ID, q.Query, a.clock.Now())
+		if err != nil {
+			return nil, err
+		}
+		return &Response{Status: http.StatusOK, Body: res.Bundle, Count: res.Count}, nil
+	}
+	return nil, fhir.Errorf(fhir.IssueNotFound, "unknown operation %q on %s", q.Operation, q.Type)
+}
+
+// addPatients adds patient ids to the request's audit facts.
+func addPatients(ctx context.Context, ids ...string) {
+	if info := httpx.Info(ctx); info != nil {
+		for _, id := range ids {
+			if id != "" && !slices.Contains(info.Facts.Patients, id) {
+				info.Facts.Patients = append(info.Facts.Patients, id)
+			}
+		}
+	}
+}
+
+// patientsBefore returns the patients of the resource a delete is about to
+// remove (afterwards its compartment rows are gone).
+func (a *API) patientsBefore(ctx context.Context, q *Request) []string {
+	if q == nil || q.Interaction != Delete || q.ID == "" {
+		return nil
+	}
+	return a.patientsOf(ctx, q.Type, q.ID)
+}
+
+// patientsOf returns the ids of the patients whose compartment holds
+// typ/id (a Patient is its own).
+func (a *API) patientsOf(ctx context.Context, typ, id string) []string {
+	if typ == "Patient" {
+		return []string{id}
+	}
+	if typ == "" || id == "" || readOnlyType(typ) {
+		return nil
+	}
+	facts, err := a.store.IndexFacts(ctx, typ, id)
+	if err != nil || facts == nil {
+		return nil
+	}
+	return facts.Patients
+}
+
+// facts describes what q touched, for its audit record.
+func (a *API) facts(ctx context.Context, q *Request, resp *Response, failed bool, before []string) httpx.Facts {
+	f := httpx.Facts{Results: -1}
+	if q == nil {
+		return f
+	}
+	f.Interaction, f.Type, f.ID, f.Operation = q.Interaction, q.Type, q.ID, q.Operation
+	if q.Query != nil {
+		f.Query = q.Query.Encode()
+	}
+	if resp != nil {
+		f.Version = resp.VersionID
+		if resp.Count > 0 || q.Interaction == SearchType || q.Interaction == SearchSystem ||
+			q.Interaction == SearchCompart || q.Interaction == HistoryInstance ||
+			q.Interaction == HistoryType || q.Interaction == HistorySystem || q.Interaction == Operation {
+			f.Results = resp.Count
+		}
+	}
+	switch {
+	case before != nil:
+		f.Patients = before
+	case q.Type == "Patient" && q.ID != "":
+		f.Patients = []string{q.ID}
+	case !failed && q.ID != "" && q.Interaction != Operation:
+		f.Patients = a.patientsOf(ctx, q.Type, q.ID)
+	}
+	return f
+}
+
+// noteFacts records the facts of the request q in its RequestInfo
+// (keeping what the execution added: patients, entries).
+func (a *API) noteFacts(ctx context.Context, q *Request, resp *Response, err error, before []string) {
+	info := httpx.Info(ctx)
+	if info == nil {
+		return
+	}
+	f := a.facts(ctx, q, resp, err != nil, before)
+	f.Patients = append(info.Facts.Patients, f.Patients...)
+	f.Entries = info.Facts.Entries
+	f.Interaction = ""
+	info.Facts = f
+}
+
+// noteEntry records the facts of one batch/transaction entry.
+func (a *API) noteEntry(ctx context.Context, q *Request, resp *Response, err error, before []string) {
+	info := httpx.Info(ctx)
+	if info == nil {
+		return
+	}
+	f := a.facts(ctx, q, resp, err != nil, before)
+	if resp != nil {
+		f.Status = resp.Status
+	}
+	if err != nil {
+		f.Status, f.Diag = http.StatusInternalServerError, "internal error in this entry"
+		if fe, ok := fhir.AsError(err); ok {
+			f.Status, f.Diag = fe.HTTPStatus(), fe.Diag
+		}
+	}
+	info.Facts.Entries = append(info.Facts.Entries, f)
+}
+
+// noteTransactionEntries records the entries of a transaction: each with
+// its own response when it committed, else with the failure of the whole.
+func (a *API) noteTransactionEntries(ctx context.Context, b *BundleRequest, results []*Response, txErr error, before [][]string) {
+	for i, e := range b.Entries {
+		var resp *Response
+		if txErr == nil {
+			resp = results[i]
+		}
+		err := txErr
+		if err == nil && resp == nil {
+			err = errors.New("no response")
+		}
+		q := e.Req
+		if q == nil {
+			q = &Request{}
+		}
+		a.noteEntry(ctx, q, resp, err, before[i])
+	}
+}
+
+// entryPatientsBefore returns, per entry, the patients of what a delete
+// entry is about to remove.
+func (a *API) entryPatientsBefore(ctx context.Context, b *BundleRequest) [][]string {
+	out := make([][]string, len(b.Entries))
+	for i, e := range b.Entries {
+		if e.Err == nil {
+			out[i] = a.patientsBefore(ctx, e.Req)
+		}
+	}
+	return out
+}
+
+// capOperation is a CapabilityStatement.rest.resource.operation.
+type capOperation struct {
+	Name       string `json:"name"`
+	Definition string `json:"definition"`
+}
+
+// auditCapability adjusts the capability of the types the audit area
+// serves: AuditEvent and Provenance are read-only, AuditEvent is searched
+// from the audit log, and Patient has $access-log.
+func auditCapability(r *capResource) {
+	switch r.Type {
+	case "AuditEvent":
+		r.Interaction = codes([]string{"read", "vread", "search-type"})
+		r.ReadHistory, r.UpdateCreate = false, false
+	case "Provenance":
+		r.Interaction = codes([]string{"read", "vread", "history-instance", "history-type"})
+		r.UpdateCreate = false
+	case "Patient":
+		r.Operation = append(r.Operation, capOperation{Name: "access-log",
+			Definition: "https://fhirguard.dev/OperationDefinition/Patient-access-log"})
+	}
+}

@@ -1,0 +1,181 @@
+package fhirapi
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/fhirguard/fhirguard/internal/fhir"
+	"github.com/fhirguard/fhirguard/internal/policy"
+	"github.com/fhirguard/fhirguard/internal/store"
+)
+
+// Provenance on writes (owned by the audit area): every create, update,
+// patch and delete writes a Provenance resource in the same store
+// transaction as the write, so one cannot exist without the other. A client
+// may send its own Provenance in the X-Provenance header; the server fills
+// in the target and the time and checks that the agent is the caller.
+
+// HeaderXProvenance carries a client-authored Provenance for a write.
+const HeaderXProvenance = "X-Provenance"
+
+// maxXProvenance bounds the X-Provenance header.
+const maxXProvenance = 16 << 10
+
+// Code systems of the Provenance the server writes.
+const (
+	systemDataOperation = "http://terminology.hl7.org/CodeSystem/v3-DataOperation"
+	systemProvAgentType = "http://terminology.hl7.org/CodeSystem/provenance-participant-type"
+)
+
+// activityCode is the v3-DataOperation code of a write interaction.
+func activityCode(interaction string) (code, display string) {
+	switch interaction {
+	case Create:
+		return "CREATE", "create"
+	case Delete:
+		return "DELETE", "delete"
+	}
+	return "UPDATE", "revise"
+}
+
+// parseXProvenance reads and checks the X-Provenance header of a write.
+func (a *API) parseXProvenance(r *http.Request, q *Request) error {
+	raw := r.Header.Get(HeaderXProvenance)
+	if raw == "" || q == nil {
+		return nil
+	}
+	switch q.Interaction {
+	case Create, Update, Patch, Delete:
+	default:
+		return fhir.Errorf(fhir.IssueInvalid, "X-Provenance is only accepted on create, update, patch and delete")
+	}
+	if !a.provenance {
+		return fhir.Errorf(fhir.IssueNotSupported, "X-Provenance is not supported on this server")
+	}
+	if len(raw) > maxXProvenance {
+		return fhir.Errorf(fhir.IssueTooCostly, "X-Provenance is larger than %d bytes", maxXProvenance)
+	}
+	prov, err := fhir.ParseResource([]byte(raw))
+	if err != nil {
+		return fmt.Errorf("X-Provenance: %w", err)
+	}
+	if rt, _ := prov["resourceType"].(string); rt != "Provenance" {
+		return fhir.Errorf(fhir.IssueInvalid, "X-Provenance must hold a Provenance resource")
+	}
+	// The server decides target, recorded and id.
+	delete(prov, "id")
+	delete(prov, "meta")
+	prov["target"] = []any{map[string]any{"reference": q.Type + "/" + q.ID}}
+	prov["recorded"] = instant(a.clock.Now())
+	if err := a.validate("Provenance", prov); err != nil {
+		return fmt.Errorf("X-Provenance: %w", err)
+	}
+	if err := a.checkProvenanceAgent(r.Context(), prov); err != nil {
+		return err
+	}
+	q.xProvenance = prov
+	return nil
+}
+
+// checkProvenanceAgent requires that an X-Provenance names the caller: at
+// least one agent is the caller's fhirUser, and no agent is another user.
+func (a *API) checkProvenanceAgent(ctx context.Context, prov map[string]any) error {
+	p, ok := a.callerPrincipal(ctx)
+	if !ok || p.FHIRUser == "" {
+		return nil // no user identity to compare (dev mode, backend client)
+	}
+	agents, _ := prov["agent"].([]any)
+	self := false
+	for i, ag := range agents {
+		m, _ := ag.(map[string]any)
+		who, _ := m["who"].(map[string]any)
+		ref, _ := who["reference"].(string)
+		switch {
+		case ref == p.FHIRUser:
+			self = true
+		case strings.HasPrefix(ref, "Practitioner/") || strings.HasPrefix(ref, "Patient/") ||
+			strings.HasPrefix(ref, "RelatedPerson/") || strings.HasPrefix(ref, "PractitionerRole/"):
+			return &fhir.Error{Code: fhir.IssueProcessing, Status: http.StatusUnprocessableEntity,
+				Diag: fmt.Sprintf("X-Provenance agent %s is not the caller (%s)", ref, p.FHIRUser),
+				Expr: []string{"Provenance.agent[" + strconv.Itoa(i) + "].who"}}
+		}
+	}
+	if !self {
+		return &fhir.Error{Code: fhir.IssueProcessing, Status: http.StatusUnprocessableEntity,
+			Diag: "X-Provenance must name the caller " + p.FHIRUser + " as an agent", Expr: []string{"Provenance.agent"}}
+	}
+	return nil
+}
+
+func (a *API) callerPrincipal(ctx context.Context) (*policy.Principal, bool) {
+	if a.principal == nil {
+		return nil, false
+	}
+	p, ok := a.principal(ctx)
+	return p, ok && p != nil
+}
+
+// writeProvenance writes the Provenance of a committed-with-tx write.
+func (a *API) writeProvenance(ctx context.Context, tx store.Tx, q *Request, resp *Response) error {
+	if resp == nil || resp.VersionID <= 0 || readOnlyType(q.Type) {
+		return nil
+	}
+	code, display := activityCode(q.Interaction)
+	target := q.Type + "/" + q.ID + "/_history/" + strconv.FormatInt(resp.VersionID, 10)
+	prov := q.xProvenance
+	if prov == nil {
+		prov = map[string]any{
+			"resourceType": "Provenance",
+			"agent":        a.provenanceAgents(ctx),
+		}
+	} else {
+		prov = cloneMap(prov)
+	}
+	prov["target"] = []any{map[string]any{"reference": target}}
+	prov["recorded"] = instant(resp.LastModified)
+	if _, ok := prov["activity"]; !ok {
+		prov["activity"] = map[string]any{"coding": []any{map[string]any{
+			"system": systemDataOperation, "code": code, "display": display}}}
+	}
+	id := a.newID()
+	if _, err := tx.Put(ctx, store.Write{Type: "Provenance", ID: id, Data: prov, CreateOnly: true}); err != nil {
+		return fmt.Errorf("write Provenance of %s: %w", target, err)
+	}
+	return nil
+}
+
+// provenanceAgents are the agents of a server-written Provenance: the user
+// and the client when known, else this server as a device.
+func (a *API) provenanceAgents(ctx context.Context) []any {
+	agentType := func(code, display string) map[string]any {
+		return map[string]any{"coding": []any{map[string]any{"system": systemProvAgentType, "code": code, "display": display}}}
+	}
+	var out []any
+	if p, ok := a.callerPrincipal(ctx); ok {
+		{
+			if p.FHIRUser != "" {
+				out = append(out, map[string]any{"type": agentType("author", "Author"), "who": map[string]any{"reference": p.FHIRUser}})
+			}
+			if p.ClientID != "" {
+				out = append(out, map[string]any{"type": agentType("performer", "Performer"),
+					"who": map[string]any{"identifier": map[string]any{"value": p.ClientID}, "display": "client " + p.ClientID}})
+			}
+		}
+	}
+	if len(out) == 0 {
+		out = append(out, map[string]any{"type": agentType("assembler", "Assembler"),
+			"who": map[string]any{"identifier": map[string]any{"system": "urn:ietf:rfc:3986", "value": a.base}, "display": "fhirguard server"}})
+	}
+	return out
+}
+
+func cloneMap(m map[string]any) map[string]any {
+	out := make(map[string]any, len(m))
+	for k, v := range m {
+		out[k] = v
+	}
+	return out
+}
