@@ -25,9 +25,9 @@ func requireFHIR(t *testing.T, p *proc) {
 	}
 }
 
-func fetch(t *testing.T, url string) (int, []byte) {
+func fetch(t *testing.T, p *proc, url string) (int, []byte) {
 	t.Helper()
-	resp, err := http.Get(url)
+	resp, err := authGet(p, url)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -56,7 +56,10 @@ func TestKillDurability(t *testing.T) {
 	var all []created
 	for i := range n {
 		res := fmt.Sprintf(`{"resourceType":"Patient","active":true,"name":[{"family":"Durable%d","given":["Kim"]}],"birthDate":"1970-01-%02d","extension":[{"url":"http://example.org/x","valueDecimal":1.50}]}`, i, i%28+1)
-		resp, err := http.Post(p.url+"/fhir/Patient", "application/fhir+json", strings.NewReader(res))
+		req, _ := http.NewRequest(http.MethodPost, p.url+"/fhir/Patient", strings.NewReader(res))
+		req.Header.Set("Content-Type", "application/fhir+json")
+		req.Header.Set("Authorization", "Bearer "+p.token)
+		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -75,7 +78,7 @@ func TestKillDurability(t *testing.T) {
 	}
 	// The body read back before the crash is the reference.
 	for i := range all {
-		code, b := fetch(t, all[i].loc)
+		code, b := fetch(t, p, all[i].loc)
 		if code != 200 {
 			t.Fatalf("read before kill: %d %s", code, b)
 		}
@@ -90,7 +93,7 @@ func TestKillDurability(t *testing.T) {
 	p2 := startProc(t, "--dev", "--data", data, "--addr", "127.0.0.1:0")
 	for i, c := range all {
 		loc := strings.Replace(c.loc, p.url, p2.url, 1)
-		code, b := fetch(t, loc)
+		code, b := fetch(t, p2, loc)
 		if code != 200 || !bytes.Equal(b, c.body) {
 			t.Fatalf("resource %d after kill -9: %d\n got %s\nwant %s", i, code, b, c.body)
 		}
@@ -110,7 +113,7 @@ func TestSIGTERMFinishesInFlight(t *testing.T) {
 	requireFHIR(t, p)
 
 	body := []byte(`{"resourceType":"Patient","name":[{"family":"InFlight"}]}`)
-	conn, br := rawPost(t, p.url, "/fhir/Patient", body, 10)
+	conn, br := rawPost(t, p.url, p.token, "/fhir/Patient", body, 10)
 	time.Sleep(200 * time.Millisecond) // the request is now active
 	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
@@ -145,7 +148,7 @@ func TestSIGTERMFinishesInFlight(t *testing.T) {
 		t.Fatalf("no id: %s", b)
 	}
 	p2 := startProc(t, "--dev", "--data", data, "--addr", "127.0.0.1:0")
-	if code, rb := fetch(t, p2.url+"/fhir/Patient/"+created.ID); code != 200 {
+	if code, rb := fetch(t, p2, p2.url+"/fhir/Patient/"+created.ID); code != 200 {
 		t.Fatalf("after restart: %d %s", code, rb)
 	}
 }

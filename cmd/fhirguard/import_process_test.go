@@ -37,16 +37,16 @@ func TestImportWhileServing(t *testing.T) {
 		t.Fatalf("stdout: %s", stdout)
 	}
 	for _, path := range []string{"/fhir/Patient/imp-1", "/fhir/Observation/imp-obs"} {
-		status, body := fetch(t, p.url+path)
+		status, body := fetch(t, p, p.url+path)
 		if status != http.StatusOK {
 			t.Fatalf("GET %s from the running server: %d %s", path, status, body)
 		}
 	}
-	if status, _ := fetch(t, p.url+"/fhir/Patient/imp-2"); status != http.StatusNotFound {
+	if status, _ := fetch(t, p, p.url+"/fhir/Patient/imp-2"); status != http.StatusNotFound {
 		t.Fatalf("rejected resource readable: %d", status)
 	}
 	// The decimal keeps its precision through import.
-	if _, body := fetch(t, p.url+"/fhir/Observation/imp-obs"); !strings.Contains(string(body), `"value":72.0`) {
+	if _, body := fetch(t, p, p.url+"/fhir/Observation/imp-obs"); !strings.Contains(string(body), `"value":72.0`) {
 		t.Fatalf("decimal changed: %s", body)
 	}
 }

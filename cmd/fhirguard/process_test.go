@@ -45,6 +45,7 @@ func TestMain(m *testing.M) {
 type proc struct {
 	cmd    *exec.Cmd
 	url    string
+	token  string // an access token for system/*.cruds (set when --data is given)
 	mu     sync.Mutex
 	stderr bytes.Buffer
 	done   chan error
@@ -114,6 +115,9 @@ func startProc(t *testing.T, args ...string) *proc {
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == 200 {
+				if data := argAfter(args, "--data"); data != "" {
+					p.token = procToken(t, p, data)
+				}
 				return p
 			}
 		}
@@ -122,6 +126,16 @@ func startProc(t *testing.T, args ...string) *proc {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+}
+
+// argAfter returns the value following flag in args ("" if absent).
+func argAfter(args []string, flag string) string {
+	for i, a := range args {
+		if a == flag && i+1 < len(args) {
+			return args[i+1]
+		}
+	}
+	return ""
 }
 
 // wait waits for the process to exit and returns its exit code.
@@ -185,8 +199,6 @@ func TestCommandLine(t *testing.T) {
 		wantCode int
 		wantOut  []string // substrings of stdout+stderr
 	}{
-		{"fail/serve-without-dev", []string{"serve", "--data", data, "--addr", "127.0.0.1:0"}, 1,
-			[]string{"no authorization server yet: the FHIR API would be open; start with --dev on a loopback address"}},
 		{"fail/serve-dev-non-loopback", []string{"serve", "--dev", "--data", data, "--addr", "0.0.0.0:0", "--insecure-http"}, 1,
 			[]string{`--dev on the non-loopback address "0.0.0.0:0"`}},
 		{"fail/serve-plain-http-non-loopback", []string{"serve", "--dev", "--data", data, "--addr", "0.0.0.0:0"}, 1,
@@ -239,7 +251,7 @@ func TestDevWarns(t *testing.T) {
 
 // rawPost opens a connection and sends the headers and the first part of a
 // POST body; the caller sends the rest later.
-func rawPost(t *testing.T, base, path string, body []byte, split int) (net.Conn, *bufio.Reader) {
+func rawPost(t *testing.T, base, token, path string, body []byte, split int) (net.Conn, *bufio.Reader) {
 	t.Helper()
 	host := strings.TrimPrefix(base, "http://")
 	c, err := net.Dial("tcp", host)
@@ -247,8 +259,8 @@ func rawPost(t *testing.T, base, path string, body []byte, split int) (net.Conn,
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { c.Close() })
-	head := fmt.Sprintf("POST %s HTTP/1.1\r\nHost: %s\r\nContent-Type: application/fhir+json\r\nContent-Length: %d\r\n\r\n",
-		path, host, len(body))
+	head := fmt.Sprintf("POST %s HTTP/1.1\r\nHost: %s\r\nAuthorization: Bearer %s\r\nContent-Type: application/fhir+json\r\nContent-Length: %d\r\n\r\n",
+		path, host, token, len(body))
 	if _, err := io.WriteString(c, head); err != nil {
 		t.Fatal(err)
 	}

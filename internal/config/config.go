@@ -46,8 +46,9 @@ type Config struct {
 	// BaseURL is the public server root {B} (FHIR base is {B}/fhir); empty
 	// = derived from Addr and TLS.
 	BaseURL string `yaml:"base_url"`
-	// Dev enables development mode (open FHIR API on loopback only while
-	// no authorization server exists).
+	// Dev enables development mode: open dynamic client registration (no
+	// initial access token) and demo-friendly defaults; loopback addresses
+	// only. Every FHIR request still needs a valid access token.
 	Dev bool `yaml:"dev"`
 	// InsecureHTTP allows plain HTTP on a non-loopback address
 	// (TRANSPORT-03).
@@ -61,6 +62,15 @@ type Config struct {
 	TLS   TLS   `yaml:"tls"`
 	Store Store `yaml:"store"`
 	Redis Redis `yaml:"redis"`
+	Auth  Auth  `yaml:"auth"`
+}
+
+// Auth configures the authorization server.
+type Auth struct {
+	// JWKSURIHosts are the hosts (host or host:port) whose https jwks_uri
+	// a client may register; the server fetches keys from nowhere else
+	// (SSRF guard, AUTHN-09).
+	JWKSURIHosts []string `yaml:"jwks_uri_hosts"`
 }
 
 // Log configures the process logger.
@@ -212,6 +222,12 @@ func (c *Config) Validate() error {
 		add("store.type", "must be sqlite or postgres, got %q", c.Store.Type)
 	}
 
+	for i, h := range c.Auth.JWKSURIHosts {
+		if h == "" || strings.ContainsAny(h, "/ ?#@") {
+			add(fmt.Sprintf("auth.jwks_uri_hosts[%d]", i), "must be a host or host:port, got %q", h)
+		}
+	}
+
 	if c.Redis.URL != "" {
 		if err := checkURL(c.Redis.URL, "redis", "rediss"); err != nil {
 			add("redis.url", "%v", err)
@@ -223,12 +239,13 @@ func (c *Config) Validate() error {
 // ErrExposure marks the errors of CheckExposure.
 var ErrExposure = errors.New("refusing to serve")
 
-// CheckExposure is the rule for what may be served today (pure, no I/O):
+// CheckExposure is the rule for what may be served (pure, no I/O):
 //
-//   - no authorization server exists yet, so the FHIR data API would be
-//     open: serving requires Dev AND a loopback address;
+//   - Dev (open client registration) only on a loopback address;
 //   - plain HTTP on a non-loopback address requires InsecureHTTP
 //     (TRANSPORT-03).
+//
+// The FHIR API itself always requires an access token.
 func (c *Config) CheckExposure() error {
 	host, _, err := splitAddr(c.Addr)
 	if err != nil {
@@ -239,11 +256,8 @@ func (c *Config) CheckExposure() error {
 	if !c.TLS.Enabled() && !loop && !c.InsecureHTTP {
 		errs = append(errs, fmt.Errorf("%w: plain HTTP on the non-loopback address %q: use --tls-cert/--tls-key (or --tls-self-signed), or opt in with --insecure-http", ErrExposure, c.Addr))
 	}
-	switch {
-	case !c.Dev:
-		errs = append(errs, fmt.Errorf("%w: no authorization server yet: the FHIR API would be open; start with --dev on a loopback address", ErrExposure))
-	case !loop:
-		errs = append(errs, fmt.Errorf("%w: --dev on the non-loopback address %q: no authorization server yet, so the FHIR API would be open to the network; start with --dev on a loopback address", ErrExposure, c.Addr))
+	if c.Dev && !loop {
+		errs = append(errs, fmt.Errorf("%w: --dev on the non-loopback address %q: development mode opens client registration to anyone who can connect; use --dev only on a loopback address", ErrExposure, c.Addr))
 	}
 	return errors.Join(errs...)
 }

@@ -40,7 +40,7 @@ func BindFlags(fs *flag.FlagSet) *Flags {
 	fs.StringVar(&f.addr, "addr", d.Addr, "listen address host:port")
 	fs.StringVar(&f.data, "data", d.DataDir, "data directory (the SQLite database lives inside)")
 	fs.StringVar(&f.baseURL, "base-url", "", "public server root URL {B}; the FHIR base is {B}/fhir (default: derived from --addr)")
-	fs.BoolVar(&f.dev, "dev", false, "development mode: open FHIR API, loopback addresses only")
+	fs.BoolVar(&f.dev, "dev", false, "development mode: open client registration, loopback addresses only")
 	fs.StringVar(&f.db, "db", "", "database: postgres://… (not yet supported) or sqlite:PATH (default: sqlite in --data)")
 	fs.StringVar(&f.redis, "redis", "", "redis://… for state shared by replicas (not yet supported)")
 	fs.StringVar(&f.tlsCert, "tls-cert", "", "TLS certificate chain, PEM file")

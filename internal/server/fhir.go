@@ -30,6 +30,11 @@ func (s *Server) mountFHIR(mux *http.ServeMux, wrap func(httpx.HandlerFunc) http
 	if err != nil {
 		return fmt.Errorf("build the FHIR API: %w", err)
 	}
-	api.Mount(mux, wrap)
+	// Every FHIR request passes bearer-token validation first.
+	sub := http.NewServeMux()
+	api.Mount(sub, wrap)
+	h := s.requireToken(sub)
+	mux.Handle(fhirPath, h)
+	mux.Handle(fhirPath+"/", h)
 	return nil
 }

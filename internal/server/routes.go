@@ -26,6 +26,10 @@ func (s *Server) routes(extra []RouteFunc) (*http.ServeMux, error) {
 		return nil, err
 	}
 
+	// The authorization server: discovery under the FHIR base, OAuth
+	// endpoints under {B}/auth (RFC 6749 JSON errors, HTML pages).
+	s.auth.az.Mount(mux, fhirPath)
+
 	// Operations.
 	mux.Handle("/healthz", wrapFHIR(s.healthz))
 	mux.Handle("/metrics", wrapFHIR(s.serveMetrics))

@@ -39,6 +39,7 @@ type options struct {
 	clock           clock.Clock
 	shutdownTimeout time.Duration
 	routes          []RouteFunc
+	jwksClient      *http.Client
 }
 
 // RouteFunc mounts extra routes on the server's mux; wrap renders errors as
@@ -70,7 +71,9 @@ type Server struct {
 	tls     *tls.Config
 	selfSig *x509.Certificate
 	root    string
+	auth    *authParts
 
+	jwksClient      *http.Client
 	shutdownTimeout time.Duration
 	closeOnce       sync.Once
 	closeErr        error
@@ -101,7 +104,7 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, opts ...Op
 		return nil, fmt.Errorf("redis (--redis): %w; a single instance keeps its state in the data directory", ErrNotSupported)
 	}
 
-	s := &Server{cfg: cfg, log: logger, clock: o.clock, shutdownTimeout: o.shutdownTimeout}
+	s := &Server{cfg: cfg, log: logger, clock: o.clock, shutdownTimeout: o.shutdownTimeout, jwksClient: o.jwksClient}
 	defer func() {
 		if err != nil {
 			_ = s.Close()
@@ -123,6 +126,9 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, opts ...Op
 		s.root = deriveRoot(cfg.Addr, s.ln.Addr(), s.tls != nil)
 	}
 	s.metrics = httpx.NewMetrics()
+	if err := s.buildAuth(ctx); err != nil {
+		return nil, err
+	}
 
 	mux, err := s.routes(o.routes)
 	if err != nil {
@@ -241,7 +247,7 @@ func (s *Server) logStart() {
 		s.log.Warn("plain HTTP on a non-loopback address (--insecure-http): traffic, tokens and health data are readable on the network; use TLS")
 	}
 	if s.cfg.Dev {
-		s.log.Warn("development mode: no authorization server yet, the FHIR API is open to anyone who can reach " + s.ln.Addr().String())
+		s.log.Warn("development mode: open client registration (no initial access token needed) on " + s.ln.Addr().String())
 	}
 }
 

@@ -125,8 +125,6 @@ func TestNewRefuses(t *testing.T) {
 		edit func(c *config.Config)
 		want string
 	}{
-		{"fail/no-dev", func(c *config.Config) { c.Dev = false },
-			"no authorization server yet: the FHIR API would be open; start with --dev on a loopback address"},
 		{"fail/dev-non-loopback", func(c *config.Config) { c.Addr = "0.0.0.0:0"; c.InsecureHTTP = true },
 			`--dev on the non-loopback address "0.0.0.0:0"`},
 		{"fail/plain-http-non-loopback", func(c *config.Config) { c.Addr = "0.0.0.0:0" }, "--insecure-http"},

@@ -29,12 +29,28 @@ type TestServer struct {
 	DataDir string
 	// Server is the running instance.
 	Server *server.Server
-	// Client talks to the server (it trusts a self-signed certificate).
+	// Client talks to the server (it trusts a self-signed certificate) and
+	// sends an access token of the backend client DefaultClientID with
+	// DefaultScope on every FHIR request that has no Authorization header.
 	Client *http.Client
+	// Anonymous talks to the server without any token.
+	Anonymous *http.Client
+	// Backend is the client whose tokens Client sends.
+	Backend *Backend
 	// Config is the configuration the server runs with.
 	Config config.Config
 
 	logs *lockedBuffer
+	base http.RoundTripper
+}
+
+// transport is the base transport of every client (trusting a self-signed
+// certificate).
+func (ts *TestServer) transport() http.RoundTripper {
+	if ts.base == nil {
+		ts.base = http.DefaultTransport.(*http.Transport).Clone()
+	}
+	return ts.base
 }
 
 // Option adjusts the server a test starts.
@@ -93,14 +109,15 @@ func Start(t testing.TB, opts ...Option) *TestServer {
 		DataDir:  st.cfg.DataDir,
 		Server:   srv,
 		Config:   st.cfg,
-		Client:   &http.Client{Timeout: 60 * time.Second},
 		logs:     logs,
 	}
 	if cert := srv.SelfSignedCert(); cert != nil {
 		pool := x509.NewCertPool()
 		pool.AddCert(cert)
-		ts.Client.Transport = &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}}
+		ts.base = &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}}
 	}
+	ts.Anonymous = &http.Client{Timeout: 60 * time.Second, Transport: ts.transport()}
+	ts.Client = &http.Client{Timeout: 60 * time.Second, Transport: ts.transport()}
 	t.Cleanup(func() {
 		cancel()
 		select {
@@ -112,7 +129,12 @@ func Start(t testing.TB, opts ...Option) *TestServer {
 			t.Errorf("servertest: server did not stop")
 		}
 		ts.Client.CloseIdleConnections()
+		ts.Anonymous.CloseIdleConnections()
 	})
+	if ts.Backend, err = ts.RegisterBackend(DefaultClientID, DefaultScope); err != nil {
+		t.Fatalf("servertest: %v", err)
+	}
+	ts.Client = ts.Backend.HTTPClient(DefaultScope)
 	return ts
 }
 
