@@ -125,6 +125,11 @@ func (a *API) Mount(mux *http.ServeMux, wrap func(httpx.HandlerFunc) http.Handle
 // into a Request and executes it.
 func (a *API) ServeFHIR(w http.ResponseWriter, r *http.Request) error {
 	q, err := a.ParseHTTP(r)
+	if q != nil && err != nil {
+		if rerr := refuseReadOnly(q); rerr != nil {
+			err = rerr // 405 before any complaint about the body
+		}
+	}
 	if q != nil && q.Interaction != "" {
 		httpx.SetInteraction(r, q.Interaction)
 	}

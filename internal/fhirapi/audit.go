@@ -154,7 +154,7 @@ func (a *API) facts(ctx context.Context, q *Request, resp *Response, failed bool
 	switch {
 	case before != nil:
 		f.Patients = before
-	case q.Type == "Patient" && q.ID != "":
+	case q.Type == "Patient" && q.ID != "" && !(failed && q.Interaction == Create):
 		f.Patients = []string{q.ID}
 	case !failed && q.ID != "" && q.Interaction != Operation:
 		f.Patients = a.patientsOf(ctx, q.Type, q.ID)

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/http"
 
+	"github.com/fhirguard/fhirguard/internal/authn"
 	"github.com/fhirguard/fhirguard/internal/fhir/validate"
 	"github.com/fhirguard/fhirguard/internal/fhirapi"
 	"github.com/fhirguard/fhirguard/internal/httpx"
@@ -26,10 +27,14 @@ func (s *Server) mountFHIR(mux *http.ServeMux, wrap func(httpx.HandlerFunc) http
 		BaseURL:          s.FHIRBase(),
 		MaxBundleEntries: s.cfg.MaxBundleEntries,
 		Logger:           s.log,
+		AuditLog:         s.audit.backend,
+		Provenance:       true,
+		Principal:        authn.FromContext,
 	})
 	if err != nil {
 		return fmt.Errorf("build the FHIR API: %w", err)
 	}
+	wrap = s.auditWrap(wrap)
 	// Every FHIR request passes bearer-token validation first.
 	sub := http.NewServeMux()
 	api.Mount(sub, wrap)

@@ -19,6 +19,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/fhirguard/fhirguard/internal/audit"
 	"github.com/fhirguard/fhirguard/internal/clock"
 	"github.com/fhirguard/fhirguard/internal/config"
 	"github.com/fhirguard/fhirguard/internal/httpx"
@@ -39,6 +40,7 @@ type options struct {
 	clock           clock.Clock
 	shutdownTimeout time.Duration
 	routes          []RouteFunc
+	auditSink       func(audit.MultiSink) audit.MultiSink
 	jwksClient      *http.Client
 }
 
@@ -66,6 +68,7 @@ type Server struct {
 	clock   clock.Clock
 	store   store.Store
 	metrics *httpx.Metrics
+	audit   *auditParts // audit.go
 	ln      net.Listener
 	http    *http.Server
 	tls     *tls.Config
@@ -124,6 +127,9 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, opts ...Op
 	s.root = cfg.NormalizedBaseURL()
 	if s.root == "" {
 		s.root = deriveRoot(cfg.Addr, s.ln.Addr(), s.tls != nil)
+	}
+	if err := s.buildAudit(ctx, o.auditSink); err != nil {
+		return nil, err
 	}
 	s.metrics = httpx.NewMetrics()
 	if err := s.buildAuth(ctx); err != nil {
@@ -222,6 +228,9 @@ func (s *Server) Close() error {
 			if err := s.ln.Close(); err != nil && !errors.Is(err, net.ErrClosed) {
 				errs = append(errs, fmt.Errorf("close listener: %w", err))
 			}
+		}
+		if err := s.closeAudit(); err != nil {
+			errs = append(errs, err)
 		}
 		if s.store != nil {
 			if err := s.store.Close(); err != nil {

@@ -1,0 +1,316 @@
+package server_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"sync/atomic"
+	"testing"
+
+	"github.com/fhirguard/fhirguard/internal/audit"
+	"github.com/fhirguard/fhirguard/internal/server"
+	"github.com/fhirguard/fhirguard/internal/server/servertest"
+	"github.com/fhirguard/fhirguard/internal/store"
+)
+
+// auditedEvent is what a test checks of a recorded AuditEvent.
+type auditedEvent struct {
+	Subtype  string
+	Action   string
+	Outcome  string
+	Patients []string
+	Entities []string // data entities (versioned references)
+	Query    bool
+	Results  string
+}
+
+func parseEvent(t *testing.T, body []byte) auditedEvent {
+	t.Helper()
+	var doc struct {
+		Subtype []struct{ Code string } `json:"subtype"`
+		Action  string                  `json:"action"`
+		Outcome string                  `json:"outcome"`
+		Entity  []struct {
+			What *struct {
+				Reference string `json:"reference"`
+			} `json:"what"`
+			Role *struct{ Code string } `json:"role"`
+			Query  string                 `json:"query"`
+			Detail []struct {
+				Type        string `json:"type"`
+				ValueString string `json:"valueString"`
+			} `json:"detail"`
+		} `json:"entity"`
+	}
+	if err := json.Unmarshal(body, &doc); err != nil {
+		t.Fatalf("AuditEvent JSON: %v\n%s", err, body)
+	}
+	ev := auditedEvent{Action: doc.Action, Outcome: doc.Outcome}
+	if len(doc.Subtype) > 0 {
+		ev.Subtype = doc.Subtype[0].Code
+	}
+	for _, e := range doc.Entity {
+		switch {
+		case e.Role != nil && e.Role.Code == "1":
+			ev.Patients = append(ev.Patients, e.What.Reference)
+		case e.Role != nil && e.Role.Code == "4":
+			ev.Entities = append(ev.Entities, e.What.Reference)
+		case e.Role != nil && e.Role.Code == "24":
+			ev.Query = e.Query != ""
+		case e.Role != nil && e.Role.Code == "3":
+			for _, d := range e.Detail {
+				if d.Type == "result-count" {
+					ev.Results = d.ValueString
+				}
+			}
+		}
+	}
+	return ev
+}
+
+// auditLog follows the server's audit log.
+type auditLog struct {
+	st   store.AuditStore
+	last int64
+}
+
+// since returns the events recorded since the previous call.
+func (l *auditLog) since(t *testing.T) []auditedEvent {
+	t.Helper()
+	recs, err := l.st.AuditScan(context.Background(), l.last, 1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []auditedEvent
+	for _, r := range recs {
+		out = append(out, parseEvent(t, r.Body))
+		l.last = r.Seq
+	}
+	return out
+}
+
+func do(t *testing.T, ts *servertest.TestServer, method, path, body string, hdr ...string) (int, []byte, http.Header) {
+	t.Helper()
+	var rd io.Reader
+	if body != "" {
+		rd = strings.NewReader(body)
+	}
+	req, err := http.NewRequest(method, ts.FHIRBase+path, rd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Accept", "application/fhir+json")
+	if body != "" {
+		req.Header.Set("Content-Type", "application/fhir+json")
+	}
+	for i := 0; i+1 < len(hdr); i += 2 {
+		req.Header.Set(hdr[i], hdr[i+1])
+	}
+	resp, err := ts.Client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, b, resp.Header
+}
+
+const obsBody = `{"resourceType":"Observation","status":"final","code":{"text":"pulse"},"subject":{"reference":"Patient/pA"}}`
+
+// TestEveryInteractionIsAudited runs every REST interaction, successful and
+// failing, and checks the exact AuditEvents each one produced.
+func TestEveryInteractionIsAudited(t *testing.T) {
+	ts := servertest.Start(t)
+	log := &auditLog{st: ts.Server.AuditLog()}
+	patient := `{"resourceType":"Patient","id":"pA","name":[{"family":"Alpha"}]}`
+	bundle := func(typ string) string {
+		return `{"resourceType":"Bundle","type":"` + typ + `","entry":[
+{"fullUrl":"urn:uuid:0f3c1f4e-7c1a-4d1e-9a57-1b2b3c4d5e6f","resource":` + obsBody + `,"request":{"method":"POST","url":"Observation"}},
+{"request":{"method":"GET","url":"Patient/pA"}}]}`
+	}
+	type want struct {
+		subtype, action, outcome string
+		patient                  string // "" = none
+		entity                   string // prefix of the data entity ("" = none)
+		query                    bool
+	}
+	tests := []struct {
+		name         string
+		method, path string
+		body         string
+		hdr          []string
+		status       int
+		want         []want
+	}{
+		{"ok/capabilities", "GET", "/metadata", "", nil, 200, []want{{"capabilities", "E", "0", "", "", false}}},
+		{"ok/update-create", "PUT", "/Patient/pA", patient, nil, 201, []want{{"update", "U", "0", "Patient/pA", "Patient/pA/_history/1", false}}},
+		{"ok/read", "GET", "/Patient/pA", "", nil, 200, []want{{"read", "R", "0", "Patient/pA", "Patient/pA/_history/1", false}}},
+		{"ok/vread", "GET", "/Patient/pA/_history/1", "", nil, 200, []want{{"vread", "R", "0", "Patient/pA", "Patient/pA/_history/1", false}}},
+		{"ok/update", "PUT", "/Patient/pA", patient, nil, 200, []want{{"update", "U", "0", "Patient/pA", "Patient/pA/_history/2", false}}},
+		{"ok/patch", "PATCH", "/Patient/pA", `[{"op":"add","path":"/active","value":true}]`, []string{"Content-Type", "application/json-patch+json"}, 200,
+			[]want{{"patch", "U", "0", "Patient/pA", "Patient/pA/_history/3", false}}},
+		{"ok/create-observation", "POST", "/Observation", obsBody, nil, 201, []want{{"create", "C", "0", "Patient/pA", "Observation/", false}}},
+		{"ok/history-instance", "GET", "/Patient/pA/_history", "", nil, 200, []want{{"history-instance", "E", "0", "Patient/pA", "Patient/pA", true}}},
+		{"ok/history-type", "GET", "/Patient/_history?_count=2", "", nil, 200, []want{{"history-type", "E", "0", "", "", true}}},
+		{"ok/access-log", "GET", "/Patient/pA/$access-log?_count=5", "", nil, 200, []want{{"operation", "E", "0", "Patient/pA", "", false}}},
+		{"ok/batch", "POST", "", bundle("batch"), nil, 200, []want{
+			{"create", "C", "0", "Patient/pA", "Observation/", false},
+			{"read", "R", "0", "Patient/pA", "Patient/pA/_history/3", false},
+			{"batch", "E", "0", "", "", false}}},
+		{"ok/transaction", "POST", "", bundle("transaction"), nil, 200, []want{
+			{"create", "C", "0", "Patient/pA", "Observation/", false},
+			{"read", "R", "0", "Patient/pA", "Patient/pA/_history/3", false},
+			{"transaction", "E", "0", "", "", false}}},
+		{"ok/audit-search", "GET", "/AuditEvent?patient=pA&_count=3", "", nil, 200, []want{{"search-type", "E", "0", "Patient/pA", "", true}}},
+		{"fail/read-unknown", "GET", "/Patient/nobody", "", nil, 404, []want{{"read", "R", "4", "Patient/nobody", "", false}}},
+		{"fail/create-invalid", "POST", "/Patient", `{"resourceType":"Patient","birthDate":"yesterday"}`, nil, 400, []want{{"create", "C", "4", "", "", false}}},
+		{"fail/update-stale", "PUT", "/Patient/pA", patient, []string{"If-Match", `W/"1"`}, 412, []want{{"update", "U", "4", "Patient/pA", "", false}}},
+		{"fail/auditevent-update", "PUT", "/AuditEvent/1", `{"resourceType":"AuditEvent"}`, nil, 405, []want{{"update", "U", "4", "", "", false}}},
+		{"fail/auditevent-delete", "DELETE", "/AuditEvent/1", "", nil, 405, []want{{"delete", "D", "4", "", "", false}}},
+		{"fail/provenance-delete", "DELETE", "/Provenance/x", "", nil, 405, []want{{"delete", "D", "4", "", "", false}}},
+		{"fail/unknown-operation", "GET", "/Patient/pA/$nope", "", nil, 404, []want{{"operation", "E", "4", "Patient/pA", "", false}}},
+		{"fail/transaction-entry-fails", "POST", "", `{"resourceType":"Bundle","type":"transaction","entry":[
+{"request":{"method":"GET","url":"Patient/nobody"}}]}`, nil, 404, []want{
+			{"read", "R", "4", "Patient/nobody", "", false},
+			{"transaction", "E", "4", "", "", false}}},
+		{"ok/delete", "DELETE", "/Patient/pA", "", nil, 200, []want{{"delete", "D", "0", "Patient/pA", "Patient/pA/_history/", false}}},
+	}
+	log.since(t) // skip anything recorded at start-up
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			status, body, _ := do(t, ts, tc.method, tc.path, tc.body, tc.hdr...)
+			if status != tc.status {
+				t.Fatalf("status %d, want %d: %s", status, tc.status, body)
+			}
+			got := log.since(t)
+			if len(got) != len(tc.want) {
+				t.Fatalf("%d AuditEvents, want %d: %+v", len(got), len(tc.want), got)
+			}
+			for i, w := range tc.want {
+				g := got[i]
+				if g.Subtype != w.subtype || g.Action != w.action || g.Outcome != w.outcome || g.Query != w.query {
+					t.Errorf("event %d: %+v, want %+v", i, g, w)
+				}
+				if (w.patient == "") != (len(g.Patients) == 0) || (w.patient != "" && g.Patients[0] != w.patient) {
+					t.Errorf("event %d: patients %v, want %q", i, g.Patients, w.patient)
+				}
+				if w.entity != "" && (len(g.Entities) == 0 || !strings.HasPrefix(g.Entities[0], w.entity)) {
+					t.Errorf("event %d: entities %v, want %q…", i, g.Entities, w.entity)
+				}
+			}
+		})
+	}
+}
+
+// flakySink fails every record while fail is set.
+type flakySink struct {
+	next audit.MultiSink
+	fail atomic.Bool
+}
+
+func (f *flakySink) RecordAll(ctx context.Context, evs []audit.Event) error {
+	if f.fail.Load() {
+		return errors.New("audit device unavailable")
+	}
+	return f.next.RecordAll(ctx, evs)
+}
+
+// TestAuditFailsClosed: when the audit record cannot be written, the
+// request fails with 503 and none of the data leaves.
+func TestAuditFailsClosed(t *testing.T) {
+	sink := &flakySink{}
+	ts := servertest.Start(t, servertest.WithServerOptions(server.WithAuditSink(func(next audit.MultiSink) audit.MultiSink {
+		sink.next = next
+		return sink
+	})))
+	if status, body, _ := do(t, ts, "PUT", "/Patient/pA", `{"resourceType":"Patient","id":"pA","name":[{"family":"Secretname"}]}`); status != 201 {
+		t.Fatalf("create: %d %s", status, body)
+	}
+	sink.fail.Store(true)
+	for _, path := range []string{"/Patient/pA", "/Patient/pA/_history/1", "/Patient/pA/_history", "/Patient/pA/$access-log"} {
+		status, body, hdr := do(t, ts, "GET", path, "")
+		if status != http.StatusServiceUnavailable || hdr.Get("Retry-After") == "" {
+			t.Errorf("GET %s with a failing audit: %d (Retry-After %q), want 503 with Retry-After", path, status, hdr.Get("Retry-After"))
+		}
+		if bytes.Contains(body, []byte("Secretname")) || hdr.Get("ETag") != "" || hdr.Get("Last-Modified") != "" {
+			t.Errorf("GET %s leaked data with a failing audit: %s %v", path, body, hdr)
+		}
+		if !bytes.Contains(body, []byte("OperationOutcome")) {
+			t.Errorf("GET %s: want an OperationOutcome, got %s", path, body)
+		}
+	}
+	sink.fail.Store(false)
+	if status, body, _ := do(t, ts, "GET", "/Patient/pA", ""); status != 200 || !bytes.Contains(body, []byte("Secretname")) {
+		t.Fatalf("after recovery: %d %s", status, body)
+	}
+}
+
+// TestProvenanceForEveryWrite: each write of a 50-entry transaction has its
+// Provenance, committed with it; a failing transaction leaves none.
+func TestProvenanceForEveryWrite(t *testing.T) {
+	ts := servertest.Start(t)
+	provCount := func() int {
+		status, body, _ := do(t, ts, "GET", "/Provenance/_history?_count=0", "")
+		if status != 200 {
+			t.Fatalf("Provenance history: %d %s", status, body)
+		}
+		var b struct{ Total int }
+		if err := json.Unmarshal(body, &b); err != nil {
+			t.Fatal(err)
+		}
+		return b.Total
+	}
+	var entries []string
+	for i := 0; i < 50; i++ {
+		entries = append(entries, fmt.Sprintf(`{"resource":{"resourceType":"Patient","id":"p%d"},"request":{"method":"PUT","url":"Patient/p%d"}}`, i, i))
+	}
+	tx := `{"resourceType":"Bundle","type":"transaction","entry":[` + strings.Join(entries, ",") + `]}`
+	if status, body, _ := do(t, ts, "POST", "", tx); status != 200 {
+		t.Fatalf("transaction: %d %s", status, body)
+	}
+	if n := provCount(); n != 50 {
+		t.Fatalf("%d Provenance after a 50-entry transaction, want 50", n)
+	}
+	// One more entry that fails: nothing of it (nor its Provenance) lands.
+	bad := `{"resourceType":"Bundle","type":"transaction","entry":[` + strings.Join(entries[:49], ",") +
+		`,{"request":{"method":"DELETE","url":"Patient/never-existed"}}]}`
+	if status, _, _ := do(t, ts, "POST", "", bad); status < 400 {
+		t.Fatalf("failing transaction answered %d", status)
+	}
+	if n := provCount(); n != 50 {
+		t.Fatalf("%d Provenance after a failed transaction, want still 50", n)
+	}
+	// A Provenance names the version written and the activity.
+	status, body, _ := do(t, ts, "GET", "/Provenance/_history?_count=1", "")
+	if status != 200 || !bytes.Contains(body, []byte(`"activity":{"coding":[{"code":"UPDATE"`)) && !bytes.Contains(body, []byte(`"code":"CREATE"`)) {
+		t.Fatalf("Provenance: %s", body)
+	}
+	if !bytes.Contains(body, []byte(`/_history/1"`)) {
+		t.Fatalf("Provenance target is not versioned: %s", body)
+	}
+}
+
+// TestXProvenance: a client-authored Provenance is stored with the server's
+// target; a malformed one is refused before anything is written.
+func TestXProvenance(t *testing.T) {
+	ts := servertest.Start(t)
+	xp := `{"resourceType":"Provenance","recorded":"2000-01-01T00:00:00Z","target":[{"reference":"Patient/other"}],"agent":[{"who":{"display":"lab device 7"}}],"reason":[{"text":"import from lab"}]}`
+	if status, body, _ := do(t, ts, "PUT", "/Patient/px", `{"resourceType":"Patient","id":"px"}`, "X-Provenance", xp); status != 201 {
+		t.Fatalf("PUT with X-Provenance: %d %s", status, body)
+	}
+	_, body, _ := do(t, ts, "GET", "/Provenance/_history", "")
+	if !bytes.Contains(body, []byte("import from lab")) || !bytes.Contains(body, []byte(`"Patient/px/_history/1"`)) || bytes.Contains(body, []byte("Patient/other")) {
+		t.Fatalf("stored Provenance: %s", body)
+	}
+	if status, body, _ := do(t, ts, "PUT", "/Patient/py", `{"resourceType":"Patient","id":"py"}`, "X-Provenance", `{"resourceType":"Patient"}`); status != 400 {
+		t.Fatalf("bad X-Provenance: %d %s", status, body)
+	}
+	if status, _, _ := do(t, ts, "GET", "/Patient/py", ""); status != 404 {
+		t.Fatalf("write with a bad X-Provenance was carried out: %d", status)
+	}
+}
