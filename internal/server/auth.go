@@ -40,7 +40,7 @@ func (s *Server) buildAuth(ctx context.Context) error {
 	}
 	az, err := authz.New(authz.Options{
 		Store: st, Resources: s.store, Keys: ks, Validator: v, Revocations: revs,
-		Clock: s.clock, Logger: s.log, Root: s.root, FHIRBase: s.FHIRBase(),
+		Clock: s.clock, Logger: s.log, Root: s.root, FHIRBase: s.FHIRBase(), Audit: s.AuditSink(),
 		Dev: s.cfg.Dev, JWKSURIHosts: s.cfg.Auth.JWKSURIHosts, HTTPClient: s.jwksClient,
 		SecureCookies: s.tls != nil || (len(s.root) > 8 && s.root[:8] == "https://"),
 	})
