@@ -211,8 +211,10 @@ func (c *Core) sortExpr(b *builder, types []string, k search.SortKey) string {
 	case tURI:
 		col = x + ".uri"
 	}
+	// "+pid": read the resource's own rows (rid), never walk the value
+	// index of the whole parameter (the MIN/MAX optimization would).
 	return "(SELECT " + agg + "(" + col + ") FROM " + spTables[tab].name + " " + x + " WHERE " + x + ".rid = r.rid AND " +
-		in(b, x+".pid", pids) + " AND " + x + ".grp = 0" + extra + ")"
+		in(b, "+"+x+".pid", pids) + " AND " + x + ".grp = 0" + extra + ")"
 }
 
 // page selects up to Count+1 rows from position at, in page order (for a
@@ -530,7 +532,7 @@ func (c *Core) include(ctx context.Context, r DynRunner, narrow *search.Narrowin
 	if inc.TargetType != "" {
 		targets = []string{inc.TargetType}
 	}
-	conds := []string{in(b, "x.rid", rids), in(b, "x.pid", pids), "t.deleted = 0"}
+	conds := []string{in(b, "x.rid", rids), in(b, "+x.pid", pids), "t.deleted = 0"}
 	if inc.TargetType != "" {
 		conds = append(conds, "t.type = "+b.arg(inc.TargetType))
 	}

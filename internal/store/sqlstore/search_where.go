@@ -196,13 +196,19 @@ func (b *builder) clause(a string, types []string, c *search.Clause, driver bool
 	}
 	x := b.newAlias("x")
 	from := spTables[tab].name + " " + x
+	// A filter probes the candidate's own rows (rid): "+pid" keeps the
+	// engine from walking the value index of the whole parameter instead.
+	pidCol := "+" + x + ".pid"
+	if driver && c.Modifier != search.ModNot {
+		pidCol = x + ".pid"
+	}
 	var conds []string
 	for _, v := range c.Values {
 		cond, err := b.valueCond(x, c.Type, c, v)
 		if err != nil {
 			return "", err
 		}
-		conds = append(conds, in(b, x+".pid", pids)+" AND "+cond)
+		conds = append(conds, in(b, pidCol, pids)+" AND "+cond)
 	}
 	if len(conds) == 0 {
 		return "1 = 1", nil
@@ -269,7 +275,11 @@ func (b *builder) composite(a string, types []string, c *search.Clause, driver b
 			if err != nil {
 				return "", err
 			}
-			parts = append(parts, in(b, x+".pid", pids[i])+" AND "+x+".grp > 0 AND "+cond)
+			pidCol := "+" + x + ".pid" // joined by rid and grp, or probed by rid
+			if i == 0 && driver {
+				pidCol = x + ".pid"
+			}
+			parts = append(parts, in(b, pidCol, pids[i])+" AND "+x+".grp > 0 AND "+cond)
 		}
 		f := strings.Join(joins, " ")
 		if vi == 0 {
@@ -332,7 +342,7 @@ func (b *builder) missing(a string, types []string, c *search.Clause, driver boo
 	if !c.Missing && driver {
 		return a + ".rid IN (SELECT " + x + ".rid FROM " + from + " WHERE " + in(b, x+".pid", pids) + ")", nil
 	}
-	s := "EXISTS (SELECT 1 FROM " + from + " WHERE " + x + ".rid = " + a + ".rid AND " + in(b, x+".pid", pids) + ")"
+	s := "EXISTS (SELECT 1 FROM " + from + " WHERE " + x + ".rid = " + a + ".rid AND " + in(b, "+"+x+".pid", pids) + ")"
 	if c.Missing {
 		s = "NOT " + s
 	}
@@ -387,7 +397,7 @@ func (b *builder) chain(a string, types []string, c *search.Clause, driver bool)
 		return "", err
 	}
 	return "EXISTS (SELECT 1 FROM sp_ref " + x + " JOIN resources " + t + " ON " + t + ".type = " + x + ".target_type AND " + t + ".id = " + x + ".target_id" +
-		" WHERE " + x + ".rid = " + a + ".rid AND " + in(b, x+".pid", pids) + " AND " + t + ".deleted = 0 AND (" + orJoin(ors) + ")" + andAll(narrow) + ")", nil
+		" WHERE " + x + ".rid = " + a + ".rid AND " + in(b, "+"+x+".pid", pids) + " AND " + t + ".deleted = 0 AND (" + orJoin(ors) + ")" + andAll(narrow) + ")", nil
 }
 
 // has compiles a reverse chain: some visible resource of h.Type refers to
