@@ -18,10 +18,6 @@ var (
 	_ store.AuditTx    = (*auditTx)(nil)
 )
 
-// CompactTable makes index-only tables WITHOUT ROWID (one B-tree instead of
-// two).
-func (dialect) CompactTable() string { return " WITHOUT ROWID" }
-
 // openAudit prepares the audit statements on the writer and the readers.
 func (s *Store) openAudit(ctx context.Context) error {
 	var err error

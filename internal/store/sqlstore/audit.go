@@ -93,9 +93,11 @@ FROM audit_refs r LEFT JOIN audit_btg b ON b.seq = r.seq WHERE r.k = $1 ORDER BY
 }
 
 // Multi-row inserts: a batch is inserted in chunks of these sizes (each a
-// prepared statement), which costs far less per row than one statement per
-// row.
-var auditChunks = []int{64, 16, 4, 1}
+// prepared statement), which costs less per row than one statement per
+// row. Chunks stay small: the SQLite driver resolves each numbered
+// parameter by a linear scan, so binding n parameters costs O(n²)
+// (measured: 8 rows per statement beat 1, 4, 16 and 64).
+var auditChunks = []int{8, 1}
 
 const (
 	eventCols  = 10

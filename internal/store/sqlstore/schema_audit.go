@@ -23,7 +23,7 @@ import "strings"
 //
 // Provenance needs no tables: it is stored as ordinary resources.
 func auditMigrations(d Dialect) []Migration {
-	r := strings.NewReplacer("{blob}", d.Blob(), "{compact}", compactTable(d))
+	r := strings.NewReplacer("{blob}", d.Blob(), "{compact}", d.Clustered())
 	return []Migration{{
 		Module:  "audit",
 		Version: 1,
@@ -77,17 +77,4 @@ func auditMigrations(d Dialect) []Migration {
 )`),
 		},
 	}}
-}
-
-// compactTabler is implemented by dialects with a clustered-key table form
-// (SQLite: WITHOUT ROWID) for tables that are only an index.
-type compactTabler interface {
-	CompactTable() string
-}
-
-func compactTable(d Dialect) string {
-	if c, ok := d.(compactTabler); ok {
-		return c.CompactTable()
-	}
-	return ""
 }
