@@ -57,6 +57,9 @@ type Config struct {
 	MaxBodyBytes int64 `yaml:"max_body_bytes"`
 	// MaxBundleEntries limits batch/transaction size.
 	MaxBundleEntries int `yaml:"max_bundle_entries"`
+	// DenyMode is the answer to a request the token does not permit:
+	// "403" (forbidden) or "404" (as if the target did not exist).
+	DenyMode string `yaml:"deny_mode"`
 
 	Log   Log   `yaml:"log"`
 	TLS   TLS   `yaml:"tls"`
@@ -123,6 +126,7 @@ func Default() Config {
 		DataDir:          DefaultDataDir,
 		MaxBodyBytes:     DefaultMaxBodyBytes,
 		MaxBundleEntries: DefaultMaxBundleEntries,
+		DenyMode:         "403",
 		Log:              Log{Level: "info", Format: "json"},
 		Store:            Store{Type: StoreSQLite},
 	}
@@ -161,6 +165,11 @@ func (c *Config) Validate() error {
 	}
 	if c.MaxBundleEntries <= 0 || c.MaxBundleEntries > maxMaxBundleEntries {
 		add("max_bundle_entries", "must be between 1 and %d, got %d", maxMaxBundleEntries, c.MaxBundleEntries)
+	}
+	switch c.DenyMode {
+	case "403", "404":
+	default:
+		add("deny_mode", "must be 403 or 404, got %q", c.DenyMode)
 	}
 	switch c.Log.Level {
 	case "debug", "info", "warn", "error":

@@ -42,6 +42,12 @@ type Options struct {
 	// Principal returns the request's authenticated caller (the
 	// Provenance agent); nil = none known.
 	Principal func(ctx context.Context) (*policy.Principal, bool)
+	// Enforce decides every interaction with policy.Decide (enforce.go);
+	// Indexer computes the patient compartment of bodies for it, DenyMode
+	// is the answer to a denial ("403", default, or "404").
+	Enforce  bool
+	Indexer  store.Indexer
+	DenyMode string
 }
 
 // API serves the FHIR REST interactions. Build it with New; it is safe for
@@ -57,6 +63,9 @@ type API struct {
 	auditLog   store.AuditStore
 	provenance bool
 	principal  func(ctx context.Context) (*policy.Principal, bool)
+	enforce    bool
+	indexer    store.Indexer
+	denyMode   string
 	// newID returns server-assigned ids (resources and Bundles):
 	// randomUUID, replaced only by this package's golden tests.
 	newID func() string
@@ -81,6 +90,14 @@ func New(opts Options) (*API, error) {
 	if opts.MaxBundleEntries < 0 {
 		errs = append(errs, fmt.Errorf("fhirapi: Options.MaxBundleEntries %d must not be negative", opts.MaxBundleEntries))
 	}
+	switch opts.DenyMode {
+	case "", DenyForbidden, DenyNotFound:
+	default:
+		errs = append(errs, fmt.Errorf("fhirapi: Options.DenyMode %q must be 403 or 404", opts.DenyMode))
+	}
+	if opts.Enforce && (opts.Principal == nil || opts.Indexer == nil) {
+		errs = append(errs, errors.New("fhirapi: Options.Enforce needs Principal and Indexer"))
+	}
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
 	}
@@ -95,6 +112,9 @@ func New(opts Options) (*API, error) {
 		auditLog:   opts.AuditLog,
 		provenance: opts.Provenance,
 		principal:  opts.Principal,
+		enforce:    opts.Enforce,
+		indexer:    opts.Indexer,
+		denyMode:   opts.DenyMode,
 	}
 	if a.maxEntries == 0 {
 		a.maxEntries = DefaultMaxBundleEntries
@@ -153,6 +173,10 @@ func (a *API) ServeFHIR(w http.ResponseWriter, r *http.Request) error {
 // Execute runs one parsed Request against the store.
 func (a *API) Execute(ctx context.Context, q *Request) (*Response, error) {
 	if err := refuseReadOnly(q); err != nil {
+		return nil, err
+	}
+	ctx, err := a.authorize(ctx, q)
+	if err != nil {
 		return nil, err
 	}
 	if q.Type == "AuditEvent" {
@@ -232,6 +256,11 @@ func (a *API) write(ctx context.Context, tx store.Tx, q *Request) (*Response, er
 	case Create, Update, Patch, Delete:
 	default:
 		return nil, fmt.Errorf("fhirapi: %q is not a write", q.Interaction)
+	}
+	if q.Interaction != Patch {
+		if err := a.checkWrite(ctx, tx, q); err != nil {
+			return nil, err
+		}
 	}
 	var resp *Response
 	var err error

@@ -116,6 +116,11 @@ func (a *API) txEntry(ctx context.Context, tx store.Tx, q *Request) (resp *Respo
 			return nil, true, nil
 		case err != nil && !(q.Interaction == VRead && isGone(err)):
 			return nil, false, storeErr(q, cur, err)
+		}
+		if err := a.authorizeRead(ctx, q, cur); err != nil {
+			return nil, false, err
+		}
+		switch {
 		case q.Interaction == Read:
 			return resourceResponse(http.StatusOK, cur), false, nil
 		case q.Version > cur.VersionID:

@@ -74,6 +74,9 @@ func (a *API) patch(ctx context.Context, tx store.Tx, q *Request) (*Response, er
 	}
 	pq := *q
 	pq.IfMatch = cur.VersionID
+	if err := a.checkPatched(ctx, q, cur, res); err != nil {
+		return nil, err
+	}
 	wr, err := tx.Put(ctx, store.Write{Type: q.Type, ID: q.ID, Data: res, IfMatch: cur.VersionID})
 	if err != nil {
 		return nil, storeErr(&pq, nil, err)

@@ -8,6 +8,7 @@ import (
 	"github.com/fhirguard/fhirguard/internal/fhir/validate"
 	"github.com/fhirguard/fhirguard/internal/fhirapi"
 	"github.com/fhirguard/fhirguard/internal/httpx"
+	"github.com/fhirguard/fhirguard/internal/index"
 )
 
 // fhirPath is the FHIR base path under the server root.
@@ -20,6 +21,10 @@ func (s *Server) mountFHIR(mux *http.ServeMux, wrap func(httpx.HandlerFunc) http
 	if err != nil {
 		return fmt.Errorf("load the FHIR validator: %w", err)
 	}
+	idx, err := index.New()
+	if err != nil {
+		return fmt.Errorf("indexer: %w", err)
+	}
 	api, err := fhirapi.New(fhirapi.Options{
 		Store:            s.store,
 		Validator:        v,
@@ -30,6 +35,9 @@ func (s *Server) mountFHIR(mux *http.ServeMux, wrap func(httpx.HandlerFunc) http
 		AuditLog:         s.audit.backend,
 		Provenance:       true,
 		Principal:        authn.FromContext,
+		Enforce:          true,
+		Indexer:          idx,
+		DenyMode:         s.cfg.DenyMode,
 	})
 	if err != nil {
 		return fmt.Errorf("build the FHIR API: %w", err)
