@@ -134,7 +134,7 @@ func encode(ev *Event, src Source) (*encoded, error) {
 		Source: jsonSource{
 			Site:     src.Site,
 			Observer: jsonReference{Identifier: &jsonIdentifier{Value: src.Observer}, Display: src.Name},
-			Type:     []Coding{SourceAppServer},
+			Type:     []Coding{bare(SourceAppServer)},
 		},
 	}
 	if t.Outcome == "" {
@@ -156,7 +156,7 @@ func encode(ev *Event, src Source) (*encoded, error) {
 			PurposeOfUse: cc(a.Purpose...),
 		}
 		if a.Type.Code != "" {
-			ja.Type = &jsonCC{Coding: []Coding{a.Type}}
+			ja.Type = &jsonCC{Coding: []Coding{bare(a.Type)}}
 		}
 		if a.Network != "" {
 			ja.Network = &jsonNetwork{Address: a.Network, Type: a.NetworkType}
@@ -171,11 +171,11 @@ func encode(ev *Event, src Source) (*encoded, error) {
 			Query:       e.Query,
 		}
 		if e.Type.Code != "" {
-			c := e.Type
+			c := bare(e.Type)
 			je.Type = &c
 		}
 		if e.Role.Code != "" {
-			c := e.Role
+			c := bare(e.Role)
 			je.Role = &c
 		}
 		for _, d := range e.Details {
@@ -263,7 +263,9 @@ func searchKeys(ev *Event, outcome Outcome) store.AuditRecord {
 	}
 	for _, a := range ev.Agents {
 		add(KeyAgent, a.Who)
-		add(KeyAgent, a.WhoID)
+		if a.NetworkType != networkTypeURI { // the server itself is in every event
+			add(KeyAgent, a.WhoID)
+		}
 		for _, p := range a.Policy {
 			add(KeyPolicy, p)
 		}
@@ -302,4 +304,11 @@ func searchKeys(ev *Event, outcome Outcome) store.AuditRecord {
 		add(KeyBTG, "1")
 	}
 	return k
+}
+
+// bare drops the display of a well-known coding: the stored events stay
+// small (every access is one record), and system|code say it all.
+func bare(c Coding) Coding {
+	c.Display = ""
+	return c
 }
