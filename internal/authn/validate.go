@@ -44,7 +44,8 @@ type Options struct {
 	Clock    clock.Clock
 	// Revocations is checked on every request (required).
 	Revocations *Revocations
-	// CacheSize bounds the verified-token cache (default 10,000).
+	// CacheSize bounds the verified-token cache (0 = 10,000; negative =
+	// no cache, every token verified every time).
 	CacheSize int
 	// Realm is the WWW-Authenticate realm (default "fhirguard").
 	Realm string
@@ -73,7 +74,7 @@ func NewValidator(o Options) (*Validator, error) {
 	if o.Clock == nil {
 		o.Clock = clock.System{}
 	}
-	if o.CacheSize <= 0 {
+	if o.CacheSize == 0 {
 		o.CacheSize = 10000
 	}
 	if o.Realm == "" {
@@ -94,15 +95,20 @@ func (v *Validator) Validate(ctx context.Context, token string) (*policy.Princip
 		return nil, nil, fmt.Errorf("%w: too long", ErrInvalid)
 	}
 	now := v.o.Clock.Now()
-	v.mu.RLock()
-	e := v.cache[token]
-	v.mu.RUnlock()
+	var e *entry
+	if v.o.CacheSize > 0 {
+		v.mu.RLock()
+		e = v.cache[token]
+		v.mu.RUnlock()
+	}
 	if e == nil {
 		var err error
 		if e, err = v.verify(ctx, token, now); err != nil {
 			return nil, nil, err
 		}
-		v.store(token, e, now)
+		if v.o.CacheSize > 0 {
+			v.store(token, e, now)
+		}
 	}
 	if !now.Before(e.exp.Add(Skew)) {
 		return nil, nil, ErrExpired
