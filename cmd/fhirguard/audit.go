@@ -26,7 +26,7 @@ func runAudit(ctx context.Context, args []string, env environment) int {
 		fmt.Fprintln(env.stderr, "usage: fhirguard audit verify [--data DIR | --db URL | --config FILE]")
 		fmt.Fprintln(env.stderr, "       fhirguard audit btg [--all] [--data DIR]            list break-the-glass accesses awaiting review")
 		fmt.Fprintln(env.stderr, "       fhirguard audit btg review --id N --reviewer NAME --note TEXT [--data DIR]")
-		fmt.Fprintln(env.stderr, "       fhirguard audit prune --before YYYY-MM-DD [--data DIR]")
+		fmt.Fprintln(env.stderr, "       fhirguard audit prune [--before YYYY-MM-DD] [--data DIR]   default: the configured retention")
 	}
 	if len(args) == 0 {
 		usage()
@@ -213,16 +213,25 @@ func runAuditBTGReview(ctx context.Context, args []string, env environment) int 
 func runAuditPrune(ctx context.Context, args []string, env environment) int {
 	var before string
 	a, code := openAudit(ctx, "audit prune", args, env, func(fs *flag.FlagSet) {
-		fs.StringVar(&before, "before", "", "remove records older than this date (YYYY-MM-DD, UTC)")
+		fs.StringVar(&before, "before", "", "remove records older than this date (YYYY-MM-DD, UTC; default: audit.retention_days ago)")
 	})
 	if a == nil {
 		return code
 	}
 	defer a.close()
-	t, err := time.Parse("2006-01-02", before)
-	if err != nil {
-		fmt.Fprintln(env.stderr, "fhirguard audit prune: --before YYYY-MM-DD is required")
-		return exitUsage
+	var t time.Time
+	if before == "" {
+		days := a.cfg.Audit.RetentionDays
+		if days <= 0 {
+			days = config.DefaultAuditRetentionDays
+		}
+		t = a.clock.Now().AddDate(0, 0, -days)
+	} else {
+		var err error
+		if t, err = time.Parse("2006-01-02", before); err != nil {
+			fmt.Fprintln(env.stderr, "fhirguard audit prune: --before wants YYYY-MM-DD")
+			return exitUsage
+		}
 	}
 	rec, err := a.recorder(ctx)
 	if err != nil {

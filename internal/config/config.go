@@ -66,6 +66,24 @@ type Config struct {
 	Store Store `yaml:"store"`
 	Redis Redis `yaml:"redis"`
 	Auth  Auth  `yaml:"auth"`
+	Audit Audit `yaml:"audit"`
+}
+
+// DefaultAuditRetentionDays is how long audit records are kept by default
+// (six years, AUDIT-08).
+const DefaultAuditRetentionDays = 6 * 365
+
+// Audit configures the audit trail. The hash-chained log itself always
+// lives in the store; these are its extras.
+type Audit struct {
+	// Stream sends every committed record, with its chain hash, as one
+	// JSON line to a SIEM collector: "" (off), "stdout", or a file path
+	// (appended). Delivery is at least once: a restart resumes after the
+	// last line written.
+	Stream string `yaml:"stream"`
+	// RetentionDays is how long records are kept: `fhirguard audit prune`
+	// without --before removes older ones (0 = the default).
+	RetentionDays int `yaml:"retention_days"`
 }
 
 // Auth configures the authorization server.
@@ -129,6 +147,7 @@ func Default() Config {
 		DenyMode:         "403",
 		Log:              Log{Level: "info", Format: "json"},
 		Store:            Store{Type: StoreSQLite},
+		Audit:            Audit{RetentionDays: DefaultAuditRetentionDays},
 	}
 }
 
@@ -235,6 +254,13 @@ func (c *Config) Validate() error {
 		if h == "" || strings.ContainsAny(h, "/ ?#@") {
 			add(fmt.Sprintf("auth.jwks_uri_hosts[%d]", i), "must be a host or host:port, got %q", h)
 		}
+	}
+
+	if c.Audit.RetentionDays < 0 {
+		add("audit.retention_days", "must not be negative, got %d", c.Audit.RetentionDays)
+	}
+	if s := c.Audit.Stream; s != "" && s != "stdout" && strings.ContainsAny(s, "\x00\n") {
+		add("audit.stream", "must be stdout or a file path")
 	}
 
 	if c.Redis.URL != "" {

@@ -312,7 +312,7 @@ func TestLoad(t *testing.T) {
 func TestEnvNamesDocumented(t *testing.T) {
 	t.Parallel()
 	names := EnvNames()
-	if len(names) != 15 || names[0] != "FHIRGUARD_CONFIG" {
+	if len(names) != 16 || names[0] != "FHIRGUARD_CONFIG" {
 		t.Fatalf("env names changed; update README: %v", names)
 	}
 }

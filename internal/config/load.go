@@ -192,6 +192,7 @@ func envVars() []envVar {
 			c.MaxBundleEntries = n
 			return nil
 		}},
+		{"AUDIT_STREAM", func(c *Config, v string) error { c.Audit.Stream = v; return nil }},
 	}
 }
 

@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
+	"os"
 
 	"github.com/fhirguard/fhirguard/internal/audit"
 	"github.com/fhirguard/fhirguard/internal/authn"
@@ -19,6 +21,10 @@ type auditParts struct {
 	backend audit.Backend
 	rec     *audit.Recorder
 	http    *audit.HTTP
+	// The SIEM stream (audit.stream), when configured.
+	stopStream func()
+	streamDone chan struct{}
+	streamFile *os.File
 }
 
 // WithAuditSink wraps the sink FHIR requests are recorded through (tests
@@ -42,21 +48,42 @@ func (s *Server) buildAudit(ctx context.Context, wrapSink func(audit.MultiSink) 
 		return err
 	}
 	src := audit.Source{Observer: s.FHIRBase(), Name: "fhirguard"}
-	rec, err := audit.NewRecorder(ctx, audit.Options{
-		Backend: be, Clock: s.clock, Source: src, Signer: signer, Logger: s.log,
-	})
+	parts := &auditParts{backend: be}
+	var stream *audit.Stream
+	if dest := s.cfg.Audit.Stream; dest != "" {
+		out := io.Writer(os.Stdout)
+		if dest != "stdout" {
+			f, err := os.OpenFile(dest, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+			if err != nil {
+				return fmt.Errorf("audit.stream: %w", err)
+			}
+			parts.streamFile, out = f, f
+		}
+		stream = audit.NewStream(audit.StreamOptions{Backend: be, Out: out, Logger: s.log})
+	}
+	opts := audit.Options{Backend: be, Clock: s.clock, Source: src, Signer: signer, Logger: s.log}
+	if stream != nil {
+		opts.OnCommit = stream.Notify
+	}
+	rec, err := audit.NewRecorder(ctx, opts)
 	if err != nil {
+		if parts.streamFile != nil {
+			_ = parts.streamFile.Close()
+		}
 		return err
+	}
+	if stream != nil {
+		sctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+		parts.stopStream, parts.streamDone = cancel, make(chan struct{})
+		go func() { defer close(parts.streamDone); stream.Run(sctx) }()
 	}
 	var sink audit.MultiSink = rec
 	if wrapSink != nil {
 		sink = wrapSink(rec)
 	}
-	s.audit = &auditParts{
-		backend: be,
-		rec:     rec,
-		http:    &audit.HTTP{Sink: sink, Source: src, Principal: authn.FromContext},
-	}
+	parts.rec = rec
+	parts.http = &audit.HTTP{Sink: sink, Source: src, Principal: authn.FromContext}
+	s.audit = parts
 	return nil
 }
 
@@ -79,10 +106,20 @@ func (s *Server) closeAudit() error {
 	if s.audit == nil || s.audit.rec == nil {
 		return nil
 	}
+	var errs []error
 	if err := s.audit.rec.Close(); err != nil && !errors.Is(err, audit.ErrClosed) {
-		return fmt.Errorf("close audit recorder: %w", err)
+		errs = append(errs, fmt.Errorf("close audit recorder: %w", err))
 	}
-	return nil
+	if s.audit.stopStream != nil {
+		s.audit.stopStream() // a last pass forwards what the recorder committed
+		<-s.audit.streamDone
+	}
+	if s.audit.streamFile != nil {
+		if err := s.audit.streamFile.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("close audit stream file: %w", err))
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // AuditLog is the read side of the audit log (tests, admin views).

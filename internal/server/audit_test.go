@@ -8,11 +8,15 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/fhirguard/fhirguard/internal/audit"
+	"github.com/fhirguard/fhirguard/internal/config"
 	"github.com/fhirguard/fhirguard/internal/server"
 	"github.com/fhirguard/fhirguard/internal/server/servertest"
 	"github.com/fhirguard/fhirguard/internal/store"
@@ -317,5 +321,29 @@ func TestXProvenance(t *testing.T) {
 	}
 	if status, _, _ := do(t, ts, "GET", "/Patient/py", ""); status != 404 {
 		t.Fatalf("write with a bad X-Provenance was carried out: %d", status)
+	}
+}
+
+// TestAuditStreamToFile: with audit.stream set, requests reach the JSON
+// lines file within 5 s, each line with its chain hash.
+func TestAuditStreamToFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "audit.jsonl")
+	ts := servertest.Start(t, servertest.WithConfig(func(c *config.Config) { c.Audit.Stream = path }))
+	if status, body, _ := do(t, ts, "GET", "/Patient/nobody", ""); status != 404 {
+		t.Fatalf("read: %d %s", status, body)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		b, _ := os.ReadFile(path)
+		if bytes.Contains(b, []byte(`"Patient/nobody"`)) {
+			if !bytes.Contains(b, []byte(`"hash":"`)) || !bytes.Contains(b, []byte(`"seq":`)) {
+				t.Fatalf("stream lines lack seq/hash: %s", b)
+			}
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the read's AuditEvent did not reach the stream file within 5 s: %s", b)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }
