@@ -93,7 +93,7 @@ func (s *Server) authorize(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	return s.pages.render(w, http.StatusOK, "login.html", pageData{Title: "Sign in", Action: PathLogin, CSRF: sess.CSRF,
-		ClientName: displayName(client)}, "")
+		ClientName: displayName(client)}, formTarget(redirectURI))
 }
 
 // authorizeClient checks client_id and redirect_uri; their errors are

@@ -28,7 +28,7 @@ func (s *Server) next(ctx context.Context, w http.ResponseWriter, client *Client
 			return err
 		}
 		return s.pages.render(w, http.StatusOK, "picker.html", pageData{Title: "Choose a patient", Action: PathPick,
-			CSRF: sess.CSRF, ClientName: displayName(client), Patients: list}, "")
+			CSRF: sess.CSRF, ClientName: displayName(client), Patients: list}, formTarget(sess.RedirectURI))
 	}
 	return s.showConsent(w, client, sess, asked)
 }

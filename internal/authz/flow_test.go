@@ -334,7 +334,7 @@ func TestLoginConsentPages(t *testing.T) {
 	b := newBrowser()
 	start := b.get(t, f.authorizeURL("app1", "patient/*.rs patient/Observation.rs launch/patient", "s1", challenge, nil))
 	csp := start.header.Get("Content-Security-Policy")
-	for _, want := range []string{"default-src 'none'", "frame-ancestors 'none'", "form-action 'self'"} {
+	for _, want := range []string{"default-src 'none'", "frame-ancestors 'none'", "form-action 'self' http://127.0.0.1:9"} {
 		if !strings.Contains(csp, want) {
 			t.Errorf("login page CSP %q lacks %q", csp, want)
 		}

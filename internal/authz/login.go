@@ -42,7 +42,7 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) error {
 	}
 	if !ok {
 		return s.pages.render(w, http.StatusUnauthorized, "login.html", pageData{Title: "Sign in", Action: PathLogin,
-			CSRF: sess.CSRF, ClientName: displayName(client), Message: loginFailed}, "")
+			CSRF: sess.CSRF, ClientName: displayName(client), Message: loginFailed}, formTarget(sess.RedirectURI))
 	}
 	if sess.Launch && sess.LaunchUser != user.Username {
 		_ = s.endSession(ctx, w, hash)
