@@ -94,6 +94,49 @@ func TestDiscovery(t *testing.T) {
 	if !algs["ES256"] || !algs["RS256"] {
 		t.Errorf("JWKS algorithms %v", algs)
 	}
+
+	// The CapabilityStatement declares SMART with the same endpoints.
+	resp, err = ts.Anonymous.Get(ts.FHIRBase + "/metadata")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cs struct {
+		Rest []struct {
+			Security struct {
+				Service []struct {
+					Coding []struct{ System, Code string } `json:"coding"`
+				} `json:"service"`
+				Extension []struct {
+					URL       string `json:"url"`
+					Extension []struct {
+						URL      string `json:"url"`
+						ValueURI string `json:"valueUri"`
+					} `json:"extension"`
+				} `json:"extension"`
+			} `json:"security"`
+		} `json:"rest"`
+	}
+	_ = json.NewDecoder(resp.Body).Decode(&cs)
+	resp.Body.Close()
+	sec := cs.Rest[0].Security
+	if len(sec.Service) != 1 || sec.Service[0].Coding[0].Code != "SMART-on-FHIR" ||
+		sec.Service[0].Coding[0].System != "http://terminology.hl7.org/CodeSystem/restful-security-service" {
+		t.Errorf("rest.security.service: %+v", sec.Service)
+	}
+	uris := map[string]string{}
+	for _, e := range sec.Extension {
+		if e.URL == "http://fhir-registry.smarthealthit.org/StructureDefinition/oauth-uris" {
+			for _, x := range e.Extension {
+				uris[x.URL] = x.ValueURI
+			}
+		}
+	}
+	for k, disc := range map[string]string{"authorize": "authorization_endpoint", "token": "token_endpoint",
+		"register": "registration_endpoint", "introspect": "introspection_endpoint", "revoke": "revocation_endpoint"} {
+		if uris[k] == "" || uris[k] != m[disc] {
+			t.Errorf("oauth-uris %s = %q, smart-configuration %s = %v", k, uris[k], disc, m[disc])
+		}
+	}
 }
 
 // oauthConfig is app1 as a golang.org/x/oauth2 client, endpoints from

@@ -48,6 +48,9 @@ type Options struct {
 	Enforce  bool
 	Indexer  store.Indexer
 	DenyMode string
+	// OAuth, when set, is advertised in the CapabilityStatement's
+	// rest.security (capability_security.go).
+	OAuth *OAuthURIs
 }
 
 // API serves the FHIR REST interactions. Build it with New; it is safe for
@@ -122,7 +125,7 @@ func New(opts Options) (*API, error) {
 	if a.log == nil {
 		a.log = slog.New(slog.DiscardHandler)
 	}
-	capability, err := buildCapability(a.base, a.clock.Now())
+	capability, err := buildCapability(a.base, a.clock.Now(), securityOf(opts.OAuth))
 	if err != nil {
 		return nil, fmt.Errorf("fhirapi: build CapabilityStatement: %w", err)
 	}

@@ -27,6 +27,7 @@ type capResource struct {
 
 type capRest struct {
 	Mode        string        `json:"mode"`
+	Security    *capSecurity  `json:"security,omitempty"`
 	Resource    []capResource `json:"resource"`
 	Interaction []capCode     `json:"interaction"`
 }
@@ -57,9 +58,9 @@ var systemInteractions = []string{"transaction", "batch", "history-system"}
 
 // buildCapability renders the CapabilityStatement of what is really
 // implemented. It names no software version (RESIL-04).
-func buildCapability(base string, now time.Time) ([]byte, error) {
+func buildCapability(base string, now time.Time, sec *capSecurity) ([]byte, error) {
 	ti := codes(typeInteractions)
-	rest := capRest{Mode: "server", Interaction: codes(systemInteractions)}
+	rest := capRest{Mode: "server", Security: sec, Interaction: codes(systemInteractions)}
 	for _, t := range fhir.ResourceTypes() {
 		rest.Resource = append(rest.Resource, capResource{
 			Type:              t,

@@ -8,6 +8,7 @@ import (
 	"github.com/fhirguard/fhirguard/internal/authn"
 	"github.com/fhirguard/fhirguard/internal/authz"
 	"github.com/fhirguard/fhirguard/internal/clock"
+	"github.com/fhirguard/fhirguard/internal/fhirapi"
 	"github.com/fhirguard/fhirguard/internal/keys"
 )
 
@@ -73,3 +74,11 @@ func (s *Server) requireToken(h http.Handler) http.Handler {
 // WithJWKSClient sets the HTTP client that fetches client jwks_uri
 // documents (tests trust their own TLS server with it).
 func WithJWKSClient(c *http.Client) Option { return func(o *options) { o.jwksClient = c } }
+
+// oauthURIs are the authorization server's endpoints for the
+// CapabilityStatement (the same URLs as smart-configuration).
+func (s *Server) oauthURIs() *fhirapi.OAuthURIs {
+	u := s.auth.az.URIs()
+	return &fhirapi.OAuthURIs{Authorize: u.Authorize, Token: u.Token, Register: u.Register,
+		Introspect: u.Introspect, Revoke: u.Revoke}
+}

@@ -38,6 +38,7 @@ func (s *Server) mountFHIR(mux *http.ServeMux, wrap func(httpx.HandlerFunc) http
 		Enforce:          true,
 		Indexer:          idx,
 		DenyMode:         s.cfg.DenyMode,
+		OAuth:            s.oauthURIs(),
 	})
 	if err != nil {
 		return fmt.Errorf("build the FHIR API: %w", err)
