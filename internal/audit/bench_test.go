@@ -2,6 +2,7 @@ package audit
 
 import (
 	"context"
+	"log/slog"
 	"path/filepath"
 	"testing"
 	"time"
@@ -19,7 +20,7 @@ func openDurable(b *testing.B) *sqlite.Store {
 	if err != nil {
 		b.Fatal(err)
 	}
-	st, err := sqlite.Open(context.Background(), sqlite.Options{Path: filepath.Join(b.TempDir(), "fhirguard.db"), Indexer: idx})
+	st, err := sqlite.Open(context.Background(), sqlite.Options{Path: filepath.Join(b.TempDir(), "fhirguard.db"), Indexer: idx, Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		b.Fatal(err)
 	}

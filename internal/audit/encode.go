@@ -295,10 +295,13 @@ func searchKeys(ev *Event, outcome Outcome) store.AuditRecord {
 		if i := strings.Index(what, "/_history/"); i >= 0 {
 			what = what[:i]
 		}
-		add(KeyEntity, what)
-		if e.Role.System == RolePatient.System && e.Role.Code == RolePatient.Code {
+		if e.Role.System == RolePatient.System && e.Role.Code == RolePatient.Code || patientEntity(ev, what) {
+			// A patient is found by its patient key; entity searches
+			// look there too (read.go), so one key is enough.
 			add(KeyPatient, what)
+			continue
 		}
+		add(KeyEntity, what)
 	}
 	if ev.HasPurpose(PurposeBTG.Code) {
 		add(KeyBTG, "1")
@@ -311,4 +314,14 @@ func searchKeys(ev *Event, outcome Outcome) store.AuditRecord {
 func bare(c Coding) Coding {
 	c.Display = ""
 	return c
+}
+
+// patientEntity reports whether ev names what as a patient entity.
+func patientEntity(ev *Event, what string) bool {
+	for _, e := range ev.Entities {
+		if e.What == what && e.Role.System == RolePatient.System && e.Role.Code == RolePatient.Code {
+			return true
+		}
+	}
+	return false
 }

@@ -2,6 +2,7 @@ package audit
 
 import (
 	"context"
+	"log/slog"
 	"path/filepath"
 	"testing"
 	"time"
@@ -21,7 +22,7 @@ func openStore(t testing.TB, clk clock.Clock) (*sqlite.Store, string) {
 		t.Fatal(err)
 	}
 	path := filepath.Join(t.TempDir(), "fhirguard.db")
-	st, err := sqlite.Open(context.Background(), sqlite.Options{Path: path, Indexer: idx, Clock: clk, Synchronous: "NORMAL"})
+	st, err := sqlite.Open(context.Background(), sqlite.Options{Path: path, Indexer: idx, Clock: clk, Synchronous: "NORMAL", Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -73,8 +73,12 @@ func ParseSearch(q url.Values, src Source) (store.AuditQuery, bool, error) {
 					aq.Refs = append(aq.Refs, store.AuditRef{Param: KeyAgent, Value: v})
 				}
 			case "entity":
+				// A patient entity is stored under its patient key only.
 				for _, v := range parts {
 					aq.Refs = append(aq.Refs, store.AuditRef{Param: KeyEntity, Value: v})
+					if strings.HasPrefix(v, "Patient/") {
+						aq.Refs = append(aq.Refs, store.AuditRef{Param: KeyPatient, Value: v, Group: KeyEntity})
+					}
 				}
 			case "policy":
 				for _, v := range parts {

@@ -48,6 +48,9 @@ type AuditRecord struct {
 type AuditRef struct {
 	Param string
 	Value string
+	// Group, in an AuditQuery, puts the key into another parameter's
+	// alternatives (OR) instead of its own (default: Param).
+	Group string
 }
 
 // AuditHead is the end of the chain: the last record's Seq and Hash (Seq 0

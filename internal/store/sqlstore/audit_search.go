@@ -37,10 +37,14 @@ func auditSearchSQL(q store.AuditQuery) (string, []any) {
 	var params []string
 	byParam := map[string][]string{}
 	for _, r := range q.Refs {
-		if _, ok := byParam[r.Param]; !ok {
-			params = append(params, r.Param)
+		g := r.Group
+		if g == "" {
+			g = r.Param
 		}
-		byParam[r.Param] = append(byParam[r.Param], r.Param+"|"+r.Value)
+		if _, ok := byParam[g]; !ok {
+			params = append(params, g)
+		}
+		byParam[g] = append(byParam[g], r.Param+"|"+r.Value)
 	}
 	for _, p := range params {
 		b.WriteString(" AND seq IN (SELECT seq FROM audit_refs WHERE k IN (")

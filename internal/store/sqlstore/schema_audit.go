@@ -8,7 +8,9 @@ import "strings"
 // Layout (version 1), see internal/audit for the meaning:
 //
 //   - audit_events: the hash chain, one row per record, keyed by its
-//     sequence number (assigned by the chain, never by the engine). body is
+//     sequence number (assigned by the chain and always given explicitly;
+//     the row key column, so SQLite stores the table in seq order with no
+//     second index). body is
 //     the exact AuditEvent JSON that was hashed; prev/hash the chain links;
 //     recorded (Unix ms) and the short code columns are search keys.
 //   - audit_refs: more search keys, "param|value" → seq (patients, agents,
@@ -23,14 +25,14 @@ import "strings"
 //
 // Provenance needs no tables: it is stored as ordinary resources.
 func auditMigrations(d Dialect) []Migration {
-	r := strings.NewReplacer("{blob}", d.Blob(), "{compact}", d.Clustered())
+	r := strings.NewReplacer("{blob}", d.Blob(), "{compact}", d.Clustered(), "{rowkey}", d.RowKey())
 	return []Migration{{
 		Module:  "audit",
 		Version: 1,
 		Name:    "hash-chained audit log",
 		Stmts: []string{
 			r.Replace(`CREATE TABLE audit_events (
-	seq BIGINT NOT NULL PRIMARY KEY,
+	seq {rowkey},
 	recorded BIGINT NOT NULL,
 	outcome TEXT NOT NULL,
 	action TEXT NOT NULL,
