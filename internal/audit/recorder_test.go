@@ -54,8 +54,12 @@ func TestRecordChainsAndStores(t *testing.T) {
 		if doc["recorded"] != rec.Recorded.Format("2006-01-02T15:04:05.000Z07:00") {
 			t.Errorf("record %d: recorded %v, column %v", i, doc["recorded"], rec.Recorded)
 		}
-		if rec.Outcome != "0" || rec.Action != "R" || rec.Address != "10.0.0.9" || rec.Subtype != "|read|" {
-			t.Errorf("record %d: search keys %+v", i, rec)
+		full, err := st.AuditRead(ctx, rec.Seq)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if full.Outcome != "0" || full.Action != "R" || full.Address != "10.0.0.9" || full.Subtype != "|read|" {
+			t.Errorf("record %d: search keys %q %q %q %q", i, full.Outcome, full.Action, full.Address, full.Subtype)
 		}
 	}
 	head, err := st.AuditHeadRow(ctx)

@@ -141,7 +141,8 @@ type AuditTx interface {
 type AuditStore interface {
 	// AuditRead returns one record (ErrNotFound when absent or pruned).
 	AuditRead(ctx context.Context, seq int64) (*AuditRecord, error)
-	// AuditScan returns up to limit records with Seq > after, oldest first.
+	// AuditScan returns up to limit records with Seq > after, oldest
+	// first, with the chain fields only (Seq, Recorded, Body, Prev, Hash).
 	AuditScan(ctx context.Context, after int64, limit int) ([]AuditRecord, error)
 	// AuditSearch returns one page of records matching q.
 	AuditSearch(ctx context.Context, q AuditQuery) (*AuditPage, error)

@@ -58,7 +58,8 @@ func auditSQL(d Dialect, q auditQ) string {
 	case aqRead:
 		return `SELECT ` + auditCols + ` FROM audit_events WHERE seq = $1`
 	case aqScan:
-		return `SELECT ` + auditCols + ` FROM audit_events WHERE seq > $1 ORDER BY seq LIMIT $2`
+		// The chain columns only: verify and the stream read millions.
+		return `SELECT seq, recorded, body, prev, hash FROM audit_events WHERE seq > $1 ORDER BY seq LIMIT $2`
 	case aqMaxSeq:
 		return `SELECT COALESCE(MAX(seq), 0) FROM audit_events`
 	case aqCheckpointInsert:
@@ -494,13 +495,28 @@ func (a *AuditDB) Read(ctx context.Context, seq int64) (*store.AuditRecord, erro
 	return r, nil
 }
 
-// Scan returns up to limit records after seq, oldest first.
+// Scan returns up to limit records after seq, oldest first, with their
+// chain fields only (no search keys).
 func (a *AuditDB) Scan(ctx context.Context, after int64, limit int) ([]store.AuditRecord, error) {
 	rows, err := a.st(aqScan).QueryContext(ctx, after, limit)
 	if err != nil {
 		return nil, fmt.Errorf("store: scan audit records: %w", err)
 	}
-	return collectAudit(rows, limit)
+	defer rows.Close()
+	out := make([]store.AuditRecord, 0, min(limit, 4096))
+	for rows.Next() {
+		var r store.AuditRecord
+		var ms int64
+		if err := rows.Scan(&r.Seq, &ms, &r.Body, &r.Prev, &r.Hash); err != nil {
+			return nil, fmt.Errorf("store: scan audit records: %w", err)
+		}
+		r.Recorded = FromMillis(ms)
+		out = append(out, r)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("store: scan audit records: %w", err)
+	}
+	return out, nil
 }
 
 func collectAudit(rows *sql.Rows, capHint int) ([]store.AuditRecord, error) {
