@@ -69,7 +69,11 @@ WHERE r.type = $1 AND r.id = $2`
 JOIN versions v ON v.rid = r.rid
 WHERE r.type = $1 AND r.id = $2 AND v.version = $3`
 	case QInsertResource:
-		return `INSERT INTO resources (type, id, version, deleted, last_updated) VALUES ($1, $2, $3, $4, $5) RETURNING rid`
+		// No RETURNING: in SQLite it makes the INSERT a statement
+		// transaction, whose end walks the in-memory savepoint journal of
+		// the whole group commit (quadratic in the group's size). Put reads
+		// the new rid back with QLookup.
+		return `INSERT INTO resources (type, id, version, deleted, last_updated) VALUES ($1, $2, $3, $4, $5)`
 	case QUpdateResource:
 		return `UPDATE resources SET version = $2, deleted = $3, last_updated = $4 WHERE rid = $1`
 	case QInsertVersion:

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 
 	"github.com/fhirguard/fhirguard/internal/fhir"
@@ -17,9 +18,71 @@ type paramKey struct{ base, code string }
 // LoadSearchParams and read-only afterwards.
 type paramDict struct {
 	ids map[paramKey]int64
-	// refs lists, per resource type, the pids of its reference parameters
-	// (for _include=Type:* and _revinclude=Type:*).
+	// plans says, per resource type and parameter, how it is kept.
+	plans map[string]map[string]paramPlan
+	// refs lists, per resource type, the pids of its stored reference
+	// parameters (for _include=Type:* and _revinclude=Type:*).
 	refs map[string][]int64
+}
+
+// pidRef is a pid whose rows count, restricted to references to target
+// when set.
+type pidRef struct {
+	pid    int64
+	target string
+}
+
+// plan returns how parameter code of typ is kept (resource-independent
+// parameters are always stored).
+func (d *paramDict) plan(typ, code string) paramPlan {
+	if pl, ok := d.plans[typ][code]; ok {
+		return pl
+	}
+	return paramPlan{stored: true}
+}
+
+// storage returns where the rows of code on types are: the pids of the
+// stored parameters (the parameter's own, or its sources'), each once.
+func (d *paramDict) storage(types []string, code string) []pidRef {
+	if len(types) == 0 {
+		types = []string{"Resource"}
+	}
+	var out []pidRef
+	add := func(r pidRef) {
+		if !slices.Contains(out, r) {
+			out = append(out, r)
+		}
+	}
+	for _, t := range types {
+		if t == "Resource" {
+			if id, ok := d.ids[paramKey{"Resource", code}]; ok {
+				add(pidRef{pid: id})
+			}
+			continue
+		}
+		pl := d.plan(t, code)
+		if pl.stored {
+			if id, ok := d.pid(t, code); ok {
+				add(pidRef{pid: id})
+			}
+			continue
+		}
+		for _, s := range pl.sources {
+			if id, ok := d.pid(t, s.code); ok {
+				add(pidRef{pid: id, target: s.targetType})
+			}
+		}
+	}
+	return out
+}
+
+// storedPID returns the pid of code on typ when the parameter has rows of
+// its own.
+func (d *paramDict) storedPID(typ, code string) (int64, bool) {
+	if !d.plan(typ, code).stored {
+		return 0, false
+	}
+	return d.pid(typ, code)
 }
 
 // keyFor returns the dictionary key of parameter code on resource type
@@ -92,13 +155,16 @@ func (c *Core) LoadSearchParams(ctx context.Context, ex Execer) error {
 			return err
 		}
 	}
-	d := &paramDict{ids: ids, refs: map[string][]int64{}}
+	d := &paramDict{ids: ids, refs: map[string][]int64{}, plans: map[string]map[string]paramPlan{}}
+	for _, typ := range fhir.ResourceTypes() {
+		d.plans[typ] = planType(typ)
+	}
 	for _, typ := range fhir.ResourceTypes() {
 		for _, p := range searchparam.ForType(typ) {
 			if p.Type != searchparam.TypeReference {
 				continue
 			}
-			if id, ok := d.pid(typ, p.Code); ok {
+			if id, ok := d.storedPID(typ, p.Code); ok && !containsID(d.refs[typ], id) {
 				d.refs[typ] = append(d.refs[typ], id)
 			}
 		}
@@ -145,18 +211,6 @@ func (d *paramDict) pid(typ, code string) (int64, bool) {
 	}
 	id, ok := d.ids[k]
 	return id, ok
-}
-
-// pids returns the distinct pids of code over types (each type that has
-// it), in order.
-func (d *paramDict) pids(types []string, code string) []int64 {
-	var out []int64
-	for _, t := range types {
-		if id, ok := d.pid(t, code); ok && !containsID(out, id) {
-			out = append(out, id)
-		}
-	}
-	return out
 }
 
 // componentPIDs returns, per component, the distinct pids of composite

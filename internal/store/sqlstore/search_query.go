@@ -185,8 +185,8 @@ func (c *Core) sortExpr(b *builder, types []string, k search.SortKey) string {
 	if !ok {
 		return "NULL"
 	}
-	pids := c.params.pids(types, k.Code)
-	if len(pids) == 0 {
+	refs := c.params.storage(types, k.Code)
+	if len(refs) == 0 {
 		return "NULL"
 	}
 	agg := "MIN"
@@ -214,7 +214,7 @@ func (c *Core) sortExpr(b *builder, types []string, k search.SortKey) string {
 	// "+pid": read the resource's own rows (rid), never walk the value
 	// index of the whole parameter (the MIN/MAX optimization would).
 	return "(SELECT " + agg + "(" + col + ") FROM " + spTables[tab].name + " " + x + " WHERE " + x + ".rid = r.rid AND " +
-		in(b, "+"+x+".pid", pids) + " AND " + x + ".grp = 0" + extra + ")"
+		b.pidCond(x, refs, true) + " AND " + x + ".grp = 0" + extra + ")"
 }
 
 // page selects up to Count+1 rows from position at, in page order (for a
@@ -508,12 +508,17 @@ func (c *Core) includes(ctx context.Context, r DynRunner, q *search.Query, match
 	return added, false, nil
 }
 
-// refPIDs are the pids of reference parameter code of typ ("*" = all).
-func (c *Core) refPIDs(typ, code string) []int64 {
+// refPIDs are where the rows of reference parameter code of typ are ("*"
+// = every reference parameter).
+func (c *Core) refPIDs(typ, code string) []pidRef {
 	if code == "*" {
-		return c.params.refs[typ]
+		out := make([]pidRef, len(c.params.refs[typ]))
+		for i, p := range c.params.refs[typ] {
+			out[i] = pidRef{pid: p}
+		}
+		return out
 	}
-	return c.params.pids([]string{typ}, code)
+	return c.params.storage([]string{typ}, code)
 }
 
 func (c *Core) include(ctx context.Context, r DynRunner, narrow *search.Narrowing, inc search.Include, from []hit) ([]hit, error) {
@@ -532,7 +537,7 @@ func (c *Core) include(ctx context.Context, r DynRunner, narrow *search.Narrowin
 	if inc.TargetType != "" {
 		targets = []string{inc.TargetType}
 	}
-	conds := []string{in(b, "x.rid", rids), in(b, "+x.pid", pids), "t.deleted = 0"}
+	conds := []string{in(b, "x.rid", rids), b.pidCond("x", pids, true), "t.deleted = 0"}
 	if inc.TargetType != "" {
 		conds = append(conds, "t.type = "+b.arg(inc.TargetType))
 	}
@@ -571,7 +576,7 @@ func (c *Core) revInclude(ctx context.Context, r DynRunner, narrow *search.Narro
 	var out []hit
 	for _, typ := range order {
 		b := &builder{d: c.params, narrow: narrow}
-		conds := []string{in(b, "x.pid", pids), "x.target_type = " + b.arg(typ), in(b, "x.target_id", byType[typ]), "s.deleted = 0",
+		conds := []string{b.pidCond("x", pids, false), "x.target_type = " + b.arg(typ), in(b, "x.target_id", byType[typ]), "s.deleted = 0",
 			"s.type = " + b.arg(inc.SourceType)}
 		n, err := b.narrowing("s", []string{inc.SourceType})
 		if err != nil {

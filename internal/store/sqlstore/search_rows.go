@@ -116,11 +116,11 @@ func (c *Core) searchRows(typ string, data map[string]any) (*searchRows, error) 
 	out := &searchRows{}
 	d := c.params
 	cache := map[string]int64{}
-	pid := func(code string) (int64, bool) {
+	pid := func(code string) (int64, bool) { // only parameters kept as rows of their own
 		if id, ok := cache[code]; ok {
 			return id, id != 0
 		}
-		id, _ := d.pid(typ, code)
+		id, _ := d.storedPID(typ, code)
 		cache[code] = id
 		return id, id != 0
 	}
@@ -129,9 +129,12 @@ func (c *Core) searchRows(typ string, data map[string]any) (*searchRows, error) 
 			out.add(tString, id, 0, r.Norm, r.Exact)
 		}
 	}
-	for _, r := range rows.Tokens {
+	for i, r := range rows.Tokens {
 		if r.Param == "_id" || (r.Code == "" && r.TextNorm == "") {
 			continue // _id is the resources table's
+		}
+		if r.Code == "" && codedText(rows.Tokens, i) {
+			continue // a CodeableConcept.text equal to a coding's display
 		}
 		if id, ok := pid(r.Param); ok {
 			out.add(tToken, id, 0, r.System, r.Code, r.TextNorm, r.TypeSystem, r.TypeCode)
@@ -169,7 +172,7 @@ func (c *Core) searchRows(typ string, data map[string]any) (*searchRows, error) 
 	for g, cr := range rows.Composites {
 		grp := int64(g + 1)
 		k, ok := keyFor(typ, cr.Param)
-		if !ok {
+		if !ok || !d.plan(typ, cr.Param).stored {
 			continue
 		}
 		for j, v := range cr.Components {
@@ -200,6 +203,19 @@ func (c *Core) searchRows(typ string, data map[string]any) (*searchRows, error) 
 	return out, nil
 }
 
+// codedText reports whether the text-only token row i repeats the
+// normalized display of a coding row of the same parameter (then the
+// coding row answers :text already).
+func codedText(tokens []index.TokenRow, i int) bool {
+	r := tokens[i]
+	for j, o := range tokens {
+		if j != i && o.Param == r.Param && o.Code != "" && o.TextNorm == r.TextNorm {
+			return true
+		}
+	}
+	return false
+}
+
 func addQuantity(out *searchRows, id, grp int64, q *index.QuantityRow) {
 	var lo, hi any
 	if q.HasLow {
@@ -216,7 +232,7 @@ func addQuantity(out *searchRows, id, grp int64, q *index.QuantityRow) {
 func insertSQL(t spTable, n int) string {
 	tab := spTables[t]
 	var b strings.Builder
-	b.WriteString("INSERT INTO ")
+	b.WriteString("INSERT OR IGNORE INTO ")
 	b.WriteString(tab.name)
 	b.WriteString(" (rid, n, pid, grp, ")
 	b.WriteString(strings.Join(tab.cols, ", "))

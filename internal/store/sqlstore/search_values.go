@@ -59,6 +59,38 @@ func in[T any](b *builder, col string, vs []T) string {
 	return col + " IN " + list(b, vs)
 }
 
+// pidCond restricts the value-table alias x to the rows of refs. probe
+// writes "+x.pid": the statement reads one resource's rows (by rid) and
+// must not walk the value index of the whole parameter instead.
+func (b *builder) pidCond(x string, refs []pidRef, probe bool) string {
+	col := x + ".pid"
+	if probe {
+		col = "+" + col
+	}
+	var plain []int64
+	for _, r := range refs {
+		if r.target == "" {
+			plain = append(plain, r.pid)
+		}
+	}
+	var ors []string
+	if len(plain) > 0 {
+		ors = append(ors, in(b, col, plain))
+	}
+	for _, r := range refs {
+		if r.target != "" {
+			ors = append(ors, col+" = "+b.arg(r.pid)+" AND "+x+".target_type = "+b.arg(r.target))
+		}
+	}
+	switch len(ors) {
+	case 0:
+		return "1 = 0"
+	case 1:
+		return ors[0]
+	}
+	return "((" + strings.Join(ors, ") OR (") + "))"
+}
+
 // newAlias returns a table alias unique in the statement.
 func (b *builder) newAlias(prefix string) string {
 	b.alias++

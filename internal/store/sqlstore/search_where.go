@@ -190,25 +190,20 @@ func (b *builder) clause(a string, types []string, c *search.Clause, driver bool
 	if !ok {
 		return "", errNotSupported("search parameter %q of type %s is not supported", c.Name, c.Type)
 	}
-	pids := b.d.pids(types, c.Code)
-	if len(pids) == 0 {
+	refs := b.d.storage(types, c.Code)
+	if len(refs) == 0 {
 		return "", errNotSupported("search parameter %q is not indexed", c.Name)
 	}
 	x := b.newAlias("x")
 	from := spTables[tab].name + " " + x
-	// A filter probes the candidate's own rows (rid): "+pid" keeps the
-	// engine from walking the value index of the whole parameter instead.
-	pidCol := "+" + x + ".pid"
-	if driver && c.Modifier != search.ModNot {
-		pidCol = x + ".pid"
-	}
+	probe := !driver || c.Modifier == search.ModNot
 	var conds []string
 	for _, v := range c.Values {
 		cond, err := b.valueCond(x, c.Type, c, v)
 		if err != nil {
 			return "", err
 		}
-		conds = append(conds, in(b, pidCol, pids)+" AND "+cond)
+		conds = append(conds, b.pidCond(x, refs, probe)+" AND "+cond)
 	}
 	if len(conds) == 0 {
 		return "1 = 1", nil
@@ -239,63 +234,179 @@ func unionRIDs(col, from string, conds []string) string {
 	return strings.Join(parts, " UNION ALL ")
 }
 
+// branch is one way a composite value can match: rows selected from
+// "from" under "where", rid the column naming the resource.
+type branch struct{ from, where, rid string }
+
 // composite compiles a composite clause: all components of one value must
-// match rows of the same combination (same rid and grp).
+// match the same element (see paramPlan for how composites are kept).
 func (b *builder) composite(a string, types []string, c *search.Clause, driver bool) (string, error) {
-	var from string
-	var aliases []string
-	var conds []string
-	for vi, v := range c.Values {
+	var branches []branch
+	for _, v := range c.Values {
 		cv, ok := v.(search.CompositeValue)
 		if !ok {
 			return "", errNotSupported("search parameter %q: expected a composite value", c.Name)
 		}
-		pids := b.d.componentPIDs(types, c.Code, len(cv.Parts))
-		if vi == 0 {
-			for range cv.Parts {
-				aliases = append(aliases, b.newAlias("c"))
+		for _, t := range typesOrFirst(types) {
+			bs, err := b.compositeBranches(t, c.Code, c.Name, cv, driver, 0)
+			if err != nil {
+				return "", err
 			}
-		} else if len(cv.Parts) != len(aliases) {
-			return "", errNotSupported("search parameter %q: values with different components", c.Name)
+			branches = append(branches, bs...)
 		}
-		var parts, joins []string
+	}
+	if len(branches) == 0 {
+		return "1 = 0", nil
+	}
+	if driver {
+		parts := make([]string, len(branches))
+		for i, br := range branches {
+			parts[i] = "SELECT " + br.rid + " FROM " + br.from + " WHERE " + br.where
+		}
+		return a + ".rid IN (" + strings.Join(parts, " UNION ALL ") + ")", nil
+	}
+	ors := make([]string, len(branches))
+	for i, br := range branches {
+		ors[i] = "EXISTS (SELECT 1 FROM " + br.from + " WHERE " + br.rid + " = " + a + ".rid AND " + br.where + ")"
+	}
+	return "(" + strings.Join(ors, " OR ") + ")", nil
+}
+
+func typesOrFirst(types []string) []string {
+	if len(types) == 0 {
+		return []string{"Resource"}
+	}
+	return types
+}
+
+// compositeBranches compiles composite value cv of parameter code on typ.
+func (b *builder) compositeBranches(typ, code, name string, cv search.CompositeValue, driver bool, depth int) ([]branch, error) {
+	def, ok := searchparam.Lookup(typ, code)
+	if !ok || def.Type != searchparam.TypeComposite || len(def.Components) != len(cv.Parts) || depth > 2 {
+		return nil, errNotSupported("search parameter %q is not indexed for %s", name, typ)
+	}
+	plan := b.d.plan(typ, code)
+	switch {
+	case len(plan.composites) > 0:
+		var out []branch
+		for _, q := range plan.composites {
+			bs, err := b.compositeBranches(typ, q, name, cv, driver, depth+1)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, bs...)
+		}
+		return out, nil
+	case plan.virtual:
+		// The components of the resource itself: each matches its own
+		// parameter's rows.
+		var first branch
+		var rest []string
+		for i, p := range cv.Parts {
+			refs := b.d.storage([]string{typ}, def.Components[i].Code)
+			tab, ok := tableFor(p.Type)
+			if !ok || len(refs) == 0 {
+				return nil, errNotSupported("search parameter %q: component %q is not indexed", name, p.Code)
+			}
+			x := b.newAlias("c")
+			sub := &search.Clause{Name: name, Code: p.Code, Type: p.Type}
+			cond, err := b.valueCond(x, p.Type, sub, p.Value)
+			if err != nil {
+				return nil, err
+			}
+			if i == 0 {
+				first = branch{from: spTables[tab].name + " " + x, rid: x + ".rid",
+					where: b.pidCond(x, refs, !driver) + " AND " + cond}
+				continue
+			}
+			rest = append(rest, "EXISTS (SELECT 1 FROM "+spTables[tab].name+" "+x+" WHERE "+x+".rid = "+first.rid+
+				" AND "+b.pidCond(x, refs, true)+" AND "+cond+")")
+		}
+		first.where += andAll(rest)
+		return []branch{first}, nil
+	case plan.stored:
+		pids := b.d.componentPIDs([]string{typ}, code, len(cv.Parts))
+		var joins, conds []string
+		var a0 string
 		for i, p := range cv.Parts {
 			tab, ok := tableFor(p.Type)
 			if !ok || len(pids[i]) == 0 {
-				return "", errNotSupported("search parameter %q: component %q is not indexed", c.Name, p.Code)
+				return nil, errNotSupported("search parameter %q: component %q is not indexed", name, p.Code)
 			}
-			x := aliases[i]
+			x := b.newAlias("c")
 			if i == 0 {
+				a0 = x
 				joins = append(joins, spTables[tab].name+" "+x)
 			} else {
-				joins = append(joins, "JOIN "+spTables[tab].name+" "+x+" ON "+x+".rid = "+aliases[0]+".rid AND "+x+".grp = "+aliases[0]+".grp")
+				joins = append(joins, "JOIN "+spTables[tab].name+" "+x+" ON "+x+".rid = "+a0+".rid AND "+x+".grp = "+a0+".grp")
 			}
-			sub := &search.Clause{Name: c.Name, Code: p.Code, Type: p.Type}
+			sub := &search.Clause{Name: name, Code: p.Code, Type: p.Type}
 			cond, err := b.valueCond(x, p.Type, sub, p.Value)
 			if err != nil {
-				return "", err
+				return nil, err
 			}
 			pidCol := "+" + x + ".pid" // joined by rid and grp, or probed by rid
 			if i == 0 && driver {
 				pidCol = x + ".pid"
 			}
-			parts = append(parts, in(b, pidCol, pids[i])+" AND "+x+".grp > 0 AND "+cond)
+			conds = append(conds, in(b, pidCol, pids[i])+" AND "+x+".grp > 0 AND "+cond)
 		}
-		f := strings.Join(joins, " ")
-		if vi == 0 {
-			from = f
-		} else if f != from {
-			return "", errNotSupported("search parameter %q: values with different component types", c.Name)
+		return []branch{{from: strings.Join(joins, " "), where: strings.Join(conds, " AND "), rid: a0 + ".rid"}}, nil
+	}
+	return nil, errNotSupported("search parameter %q is not indexed for %s", name, typ)
+}
+
+// present is the condition "resource a has a value for composite code".
+func (b *builder) compositePresent(a, typ, code string, depth int) (string, error) {
+	def, ok := searchparam.Lookup(typ, code)
+	if !ok || def.Type != searchparam.TypeComposite || len(def.Components) == 0 || depth > 2 {
+		return "", errNotSupported("search parameter %q is not indexed for %s", code, typ)
+	}
+	plan := b.d.plan(typ, code)
+	exists := func(compCode string, refs []pidRef, grp bool) (string, error) {
+		cp, ok := searchparam.Lookup(typ, compCode)
+		if !ok {
+			return "", errNotSupported("search parameter %q is not indexed for %s", code, typ)
 		}
-		conds = append(conds, strings.Join(parts, " AND "))
+		tab, ok := tableFor(cp.Type)
+		if !ok || len(refs) == 0 {
+			return "", errNotSupported("search parameter %q is not indexed for %s", code, typ)
+		}
+		x := b.newAlias("x")
+		g := ""
+		if grp {
+			g = " AND " + x + ".grp > 0"
+		}
+		return "EXISTS (SELECT 1 FROM " + spTables[tab].name + " " + x + " WHERE " + x + ".rid = " + a + ".rid AND " + b.pidCond(x, refs, true) + g + ")", nil
 	}
-	if len(conds) == 0 {
-		return "1 = 1", nil
+	switch {
+	case len(plan.composites) > 0:
+		var ors []string
+		for _, q := range plan.composites {
+			s, err := b.compositePresent(a, typ, q, depth+1)
+			if err != nil {
+				return "", err
+			}
+			ors = append(ors, s)
+		}
+		return "(" + strings.Join(ors, " OR ") + ")", nil
+	case plan.virtual:
+		var ands []string
+		for _, comp := range def.Components {
+			s, err := exists(comp.Code, b.d.storage([]string{typ}, comp.Code), false)
+			if err != nil {
+				return "", err
+			}
+			ands = append(ands, s)
+		}
+		return "(" + strings.Join(ands, " AND ") + ")", nil
 	}
-	if driver {
-		return a + ".rid IN (" + unionRIDs(aliases[0]+".rid", from, conds) + ")", nil
+	pids := b.d.componentPIDs([]string{typ}, code, 1)[0]
+	refs := make([]pidRef, len(pids))
+	for i, p := range pids {
+		refs[i] = pidRef{pid: p}
 	}
-	return "EXISTS (SELECT 1 FROM " + from + " WHERE " + aliases[0] + ".rid = " + a + ".rid AND (" + orJoin(conds) + "))", nil
+	return exists(def.Components[0].Code, refs, true)
 }
 
 // missing compiles :missing.
@@ -307,31 +418,27 @@ func (b *builder) missing(a string, types []string, c *search.Clause, driver boo
 		}
 		return "1 = 1", nil
 	}
-	var tab spTable
-	var pids []int64
 	if c.Type == searchparam.TypeComposite {
-		comp := b.d.componentPIDs(types, c.Code, 1)
-		p, _ := searchparam.Lookup(firstType(types), c.Code)
-		if p == nil || len(p.Components) == 0 {
-			return "", errNotSupported("search parameter %q is not indexed", c.Name)
+		var ors []string
+		for _, t := range typesOrFirst(types) {
+			s, err := b.compositePresent(a, t, c.Code, 0)
+			if err != nil {
+				return "", err
+			}
+			ors = append(ors, s)
 		}
-		cp, _ := searchparam.Lookup(firstType(types), p.Components[0].Code)
-		if cp == nil {
-			return "", errNotSupported("search parameter %q is not indexed", c.Name)
+		s := "(" + strings.Join(ors, " OR ") + ")"
+		if c.Missing {
+			s = "NOT " + s
 		}
-		var ok bool
-		if tab, ok = tableFor(cp.Type); !ok {
-			return "", errNotSupported("search parameter %q is not indexed", c.Name)
-		}
-		pids = comp[0]
-	} else {
-		var ok bool
-		if tab, ok = tableFor(c.Type); !ok {
-			return "", errNotSupported("search parameter %q of type %s is not supported", c.Name, c.Type)
-		}
-		pids = b.d.pids(types, c.Code)
+		return s, nil
 	}
-	if len(pids) == 0 {
+	tab, ok := tableFor(c.Type)
+	if !ok {
+		return "", errNotSupported("search parameter %q of type %s is not supported", c.Name, c.Type)
+	}
+	refs := b.d.storage(types, c.Code)
+	if len(refs) == 0 {
 		if c.Missing {
 			return "1 = 1", nil
 		}
@@ -340,9 +447,9 @@ func (b *builder) missing(a string, types []string, c *search.Clause, driver boo
 	x := b.newAlias("x")
 	from := spTables[tab].name + " " + x
 	if !c.Missing && driver {
-		return a + ".rid IN (SELECT " + x + ".rid FROM " + from + " WHERE " + in(b, x+".pid", pids) + ")", nil
+		return a + ".rid IN (SELECT " + x + ".rid FROM " + from + " WHERE " + b.pidCond(x, refs, false) + ")", nil
 	}
-	s := "EXISTS (SELECT 1 FROM " + from + " WHERE " + x + ".rid = " + a + ".rid AND " + in(b, "+"+x+".pid", pids) + ")"
+	s := "EXISTS (SELECT 1 FROM " + from + " WHERE " + x + ".rid = " + a + ".rid AND " + b.pidCond(x, refs, true) + ")"
 	if c.Missing {
 		s = "NOT " + s
 	}
@@ -360,8 +467,8 @@ func firstType(types []string) string {
 // of one of the links' types that matches the link's clause (and is
 // visible under the narrowing).
 func (b *builder) chain(a string, types []string, c *search.Clause, driver bool) (string, error) {
-	pids := b.d.pids(types, c.Code)
-	if len(pids) == 0 {
+	refs := b.d.storage(types, c.Code)
+	if len(refs) == 0 {
 		return "", errNotSupported("search parameter %q is not indexed", c.Name)
 	}
 	if driver {
@@ -374,7 +481,7 @@ func (b *builder) chain(a string, types []string, c *search.Clause, driver bool)
 				return "", err
 			}
 			branches = append(branches, "SELECT "+x+".rid FROM resources "+t+" JOIN sp_ref "+x+" ON "+x+".target_type = "+t+".type AND "+x+".target_id = "+t+".id"+
-				" WHERE "+in(b, x+".pid", pids)+" AND "+t+".type = "+b.arg(l.Type)+" AND "+t+".deleted = 0"+andAll(inner))
+				" WHERE "+b.pidCond(x, refs, false)+" AND "+t+".type = "+b.arg(l.Type)+" AND "+t+".deleted = 0"+andAll(inner))
 		}
 		return a + ".rid IN (" + strings.Join(branches, " UNION ALL ") + ")", nil
 	}
@@ -397,14 +504,14 @@ func (b *builder) chain(a string, types []string, c *search.Clause, driver bool)
 		return "", err
 	}
 	return "EXISTS (SELECT 1 FROM sp_ref " + x + " JOIN resources " + t + " ON " + t + ".type = " + x + ".target_type AND " + t + ".id = " + x + ".target_id" +
-		" WHERE " + x + ".rid = " + a + ".rid AND " + in(b, "+"+x+".pid", pids) + " AND " + t + ".deleted = 0 AND (" + orJoin(ors) + ")" + andAll(narrow) + ")", nil
+		" WHERE " + x + ".rid = " + a + ".rid AND " + b.pidCond(x, refs, true) + " AND " + t + ".deleted = 0 AND (" + orJoin(ors) + ")" + andAll(narrow) + ")", nil
 }
 
 // has compiles a reverse chain: some visible resource of h.Type refers to
 // a through h.Ref and matches h.Where.
 func (b *builder) has(a string, types []string, h *search.Has, driver bool) (string, error) {
-	pids := b.d.pids([]string{h.Type}, h.Ref)
-	if len(pids) == 0 {
+	refs := b.d.storage([]string{h.Type}, h.Ref)
+	if len(refs) == 0 {
 		return "", errNotSupported("search parameter _has:%s:%s is not indexed", h.Type, h.Ref)
 	}
 	x, s := b.newAlias("x"), b.newAlias("s")
@@ -414,10 +521,10 @@ func (b *builder) has(a string, types []string, h *search.Has, driver bool) (str
 	}
 	if driver && len(types) == 1 {
 		return a + ".id IN (SELECT " + x + ".target_id FROM resources " + s + " JOIN sp_ref " + x + " ON " + x + ".rid = " + s + ".rid" +
-			" WHERE " + in(b, x+".pid", pids) + " AND " + x + ".target_type = " + b.arg(types[0]) + " AND " + s + ".deleted = 0" + andAll(inner) + ")", nil
+			" WHERE " + b.pidCond(x, refs, false) + " AND " + x + ".target_type = " + b.arg(types[0]) + " AND " + s + ".deleted = 0" + andAll(inner) + ")", nil
 	}
 	return "EXISTS (SELECT 1 FROM sp_ref " + x + " JOIN resources " + s + " ON " + s + ".rid = " + x + ".rid" +
-		" WHERE " + in(b, x+".pid", pids) + " AND " + x + ".target_id = " + a + ".id AND " + x + ".target_type = " + a + ".type AND " +
+		" WHERE " + b.pidCond(x, refs, false) + " AND " + x + ".target_id = " + a + ".id AND " + x + ".target_type = " + a + ".type AND " +
 		s + ".deleted = 0" + andAll(inner) + ")", nil
 }
 

@@ -141,8 +141,12 @@ func (t *Tx) Put(ctx context.Context, w store.Write) (*store.WriteResult, error)
 	}
 	rid := cur.rid
 	if !cur.exists {
-		if err := t.r.QueryRow(ctx, QInsertResource, w.Type, w.ID, version, 0, ms).Scan(&rid); err != nil {
+		if _, err := t.r.Exec(ctx, QInsertResource, w.Type, w.ID, version, 0, ms); err != nil {
 			return nil, t.writeErr("insert resource", w.Type, w.ID, err)
+		}
+		var ver, del int64
+		if err := t.r.QueryRow(ctx, QLookup, w.Type, w.ID).Scan(&rid, &ver, &del); err != nil {
+			return nil, t.writeErr("read back resource key", w.Type, w.ID, err)
 		}
 	} else {
 		if _, err := t.r.Exec(ctx, QUpdateResource, rid, version, 0, ms); err != nil {

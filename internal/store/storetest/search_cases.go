@@ -70,10 +70,10 @@ var pagingCases = []testCase{
 			spec string
 			want []string
 		}{
-			{"Observation?_count=2", obs("o1", "o2", "o3", "o4", "o5", "o6")},
-			{"Observation?_count=4&_sort=-date", obs("o6", "o5", "o4", "o2", "o1", "o3")},
-			{"Observation?_count=1&_sort=status,-date", obs("o5", "o6", "o2", "o1", "o3", "o4")},
-			{"Observation?_count=2&_sort=patient,-value-quantity", obs("o1", "o2", "o5", "o3", "o4", "o6")},
+			{"Observation?_count=2", obs("o1", "o2", "o3", "o4", "o5", "o6", "o7")},
+			{"Observation?_count=4&_sort=-date", obs("o6", "o7", "o5", "o4", "o2", "o1", "o3")},
+			{"Observation?_count=1&_sort=status,-date", obs("o5", "o6", "o7", "o2", "o1", "o3", "o4")},
+			{"Observation?_count=2&_sort=patient,-value-quantity", obs("o1", "o2", "o5", "o3", "o4", "o7", "o6")},
 			{"?_type=Condition,Encounter,Patient&_count=3", []string{"Condition/c1", "Condition/c2", "Encounter/e1", "Encounter/e2",
 				"Patient/p1", "Patient/p2", "Patient/p3", "Patient/p4"}},
 			{"Patient?_count=3&_sort=-family", pats("p1", "p2", "p4", "p3")}, // smith = smíth: tie broken by id
@@ -95,8 +95,8 @@ var pagingCases = []testCase{
 			t.Fatalf("_count=0: total %d, %d matches, next %v", res.Total, len(res.Matches), res.Next)
 		}
 		res = runSearch(t, s, parseQuery(t, "Observation?_count=2&_total=estimate"), nil)
-		if res.Total != 6 {
-			t.Fatalf("_total=estimate: total %d, want 6", res.Total)
+		if res.Total != 7 {
+			t.Fatalf("_total=estimate: total %d, want 7", res.Total)
 		}
 	}},
 	{"ok/paging-stable-under-concurrent-inserts", func(t *testing.T, s store.Store) {

@@ -93,12 +93,25 @@ func fixture() map[string]map[string]any {
 		"code": map[string]any{"text": "free text note"}, "valueString": "nothing to see",
 	}
 
+	qty := func(v, unit string) map[string]any {
+		return map[string]any{"value": num(v), "unit": unit, "system": ucumSys, "code": unit}
+	}
+	o7 := map[string]any{
+		"resourceType": "Observation", "status": "final", "subject": refTo("Patient/p4"),
+		"code":              coding(loincSys, "85354-9", "Blood pressure panel"),
+		"effectiveDateTime": "2024-01-01",
+		"component": []any{
+			map[string]any{"code": coding(loincSys, "8480-6", "Systolic"), "valueQuantity": qty("120", "mm[Hg]")},
+			map[string]any{"code": coding(loincSys, "8462-4", "Diastolic"), "valueQuantity": qty("80", "mm[Hg]")},
+		},
+	}
+
 	return map[string]map[string]any{
 		"Patient/p1": p1, "Patient/p2": p2, "Patient/p3": p3, "Patient/p4": p4,
 		"Practitioner/dr1": {"resourceType": "Practitioner", "name": []any{map[string]any{"family": "House"}}},
 		"Practitioner/dr2": {"resourceType": "Practitioner", "name": []any{map[string]any{"family": "Grey"}}},
 		"Observation/o1":   o1, "Observation/o2": o2, "Observation/o3": o3, "Observation/o4": o4,
-		"Observation/o5": o5, "Observation/o6": o6,
+		"Observation/o5": o5, "Observation/o6": o6, "Observation/o7": o7,
 		"Encounter/e1": {"resourceType": "Encounter", "status": "finished", "subject": refTo("Patient/p1"),
 			"class":  map[string]any{"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "AMB"},
 			"period": map[string]any{"start": "2020-03-01T09:00:00Z", "end": "2020-03-01T11:00:00Z"}},
