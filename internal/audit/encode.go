@@ -117,6 +117,24 @@ func ref(reference, idValue, display string) *jsonReference {
 
 // encode turns ev into its position-independent JSON parts and search keys.
 func encode(ev *Event, src Source) (*encoded, error) {
+	t, err := tailOf(ev, src)
+	if err != nil {
+		return nil, err
+	}
+	tail := appendTail(make([]byte, 0, 1536), t)
+	enc := &encoded{tail: tail[1:], keys: searchKeys(ev, t.Outcome)}
+	if len(ev.Profiles) > 0 {
+		p, err := marshal(ev.Profiles)
+		if err != nil {
+			return nil, fmt.Errorf("audit: encode profiles: %w", err)
+		}
+		enc.profiles = append([]byte(`,"profile":`), p...)
+	}
+	return enc, nil
+}
+
+// tailOf builds the JSON shape of ev's members after "recorded".
+func tailOf(ev *Event, src Source) (*jsonTail, error) {
 	if ev.Type.Code == "" {
 		return nil, fmt.Errorf("audit: event without a type")
 	}
@@ -183,19 +201,7 @@ func encode(ev *Event, src Source) (*encoded, error) {
 		}
 		t.Entity = append(t.Entity, je)
 	}
-	tail, err := marshal(t)
-	if err != nil {
-		return nil, fmt.Errorf("audit: encode event: %w", err)
-	}
-	enc := &encoded{tail: tail[1:], keys: searchKeys(ev, t.Outcome)}
-	if len(ev.Profiles) > 0 {
-		p, err := marshal(ev.Profiles)
-		if err != nil {
-			return nil, fmt.Errorf("audit: encode profiles: %w", err)
-		}
-		enc.profiles = append([]byte(`,"profile":`), p...)
-	}
-	return enc, nil
+	return &t, nil
 }
 
 func marshal(v any) ([]byte, error) {

@@ -1,0 +1,64 @@
+package audit
+
+import (
+	"bytes"
+	"testing"
+)
+
+// sampleEvents are events of every shape the server records.
+func sampleEvents() []Event {
+	src := Source{Observer: "http://fhir.test/fhir"}
+	var out []Event
+	for _, inter := range []string{"read", "vread", "create", "update", "patch", "delete", "search-type", "history-instance", "batch", "operation", "other"} {
+		for _, status := range []int{200, 404, 500} {
+			req := RESTRequest{RequestID: "req-1", Interaction: inter, Status: status, Diag: "nope \"quoted\" <b>&</b>\n",
+				ClientIP: "10.0.0.1", Path: "/fhir/Patient", RawQuery: "name=Ünïcode&x=\u2028"}
+			req.Facts.Type, req.Facts.ID, req.Facts.Version, req.Facts.Patients, req.Facts.Results = "Patient", "pA", 2, []string{"pA"}, 3
+			out = append(out, RESTEvents(src, req)...)
+		}
+	}
+	btg := readEvent("Practitioner/erdoc", "pA")
+	btg.Purpose, btg.PurposeText = []Coding{PurposeBTG}, "tab\there, bell\x07, bad utf8 \xff, line sep \u2029"
+	btg.Agents[0].Roles = []Coding{{System: "s", Code: "break-glass"}}
+	btg.Agents[0].Purpose = btg.Purpose
+	btg.Entities = append(btg.Entities, Entity{Name: "n", Details: []Detail{{Type: "t", Value: ""}}})
+	return append(out, btg, Event{Type: TypeLogin, Agents: []Agent{{}}})
+}
+
+func checkTail(t *testing.T, ev *Event, src Source) {
+	t.Helper()
+	tail, err := tailOf(ev, src)
+	if err != nil {
+		return
+	}
+	want, err := marshal(tail)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := appendTail(nil, tail); !bytes.Equal(got, want) {
+		t.Fatalf("appendTail differs from encoding/json:\n got %s\nwant %s", got, want)
+	}
+}
+
+func TestAppendTailMatchesEncodingJSON(t *testing.T) {
+	t.Parallel()
+	src := Source{Observer: "http://fhir.test/fhir", Name: "fhirguard", Site: "site \"1\""}
+	for _, ev := range sampleEvents() {
+		checkTail(t, &ev, src)
+	}
+}
+
+func FuzzAppendTail(f *testing.F) {
+	for _, s := range []string{"", "plain", "quote\"back\\slash", "\x00\x1f\x7f", "\xff\xfe", "\u2028\u2029", "é漢字😀", "<html>&amp;"} {
+		f.Add(s, s+"x", []byte(s))
+	}
+	f.Fuzz(func(t *testing.T, a, b string, q []byte) {
+		ev := Event{
+			Type: Coding{System: a, Code: b, Display: a}, Subtypes: []Coding{{Code: a}}, Action: b,
+			Outcome: Outcome(a), OutcomeDesc: b, Purpose: []Coding{{Code: a}}, PurposeText: b,
+			Agents:   []Agent{{Type: Coding{Code: a}, Who: a, WhoID: b, Name: a, Roles: []Coding{{Display: b}}, Policy: []string{a, b}, Network: b, NetworkType: a}},
+			Entities: []Entity{{What: b, WhatID: a, Type: Coding{Code: b}, Role: Coding{Code: a}, Name: a, Description: b, Query: q, Details: []Detail{{Type: a, Value: b}}}},
+		}
+		checkTail(t, &ev, Source{Observer: a, Name: b, Site: a})
+	})
+}
