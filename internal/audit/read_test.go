@@ -107,8 +107,8 @@ func TestSearchBundlePaging(t *testing.T) {
 		t.Fatal(err)
 	}
 	var b struct {
-		Type string
-		Link []struct{ Relation, URL string }
+		Type  string
+		Link  []struct{ Relation, URL string }
 		Entry []struct {
 			FullURL  string
 			Resource struct{ ID string }
