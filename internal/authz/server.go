@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/fhirguard/fhirguard/internal/audit"
@@ -79,6 +80,26 @@ type Server struct {
 	jwks   *jwksCache
 	grants map[string]Grant
 	pages  *pages
+	// lastPrune is when expired records were last deleted (Unix ns).
+	lastPrune atomic.Int64
+}
+
+// pruneEvery is how often the token endpoint deletes expired codes,
+// sessions, refresh tokens, jti records and revocations.
+const pruneEvery = 10 * time.Minute
+
+// maybePrune deletes expired auth records at most every pruneEvery; only
+// the caller that claims the slot does the work, and a failure is only
+// logged (the records are dead anyway: every check looks at expiry).
+func (s *Server) maybePrune(ctx context.Context) {
+	now := s.clk.Now()
+	last := s.lastPrune.Load()
+	if now.UnixNano()-last < int64(pruneEvery) || !s.lastPrune.CompareAndSwap(last, now.UnixNano()) {
+		return
+	}
+	if err := s.o.Store.PruneAuth(ctx, now); err != nil {
+		s.log.Warn("deleting expired authorization records failed", "err", err)
+	}
 }
 
 // New builds the authorization server.

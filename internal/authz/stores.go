@@ -62,12 +62,18 @@ type Resources interface {
 	History(ctx context.Context, q store.HistoryQuery) (*store.HistoryPage, error)
 }
 
-// Store is everything above in one (sqlstore.Auth plus the FHIR store).
+// Pruner deletes expired one-time values, jti records and revocations.
+type Pruner interface {
+	PruneAuth(ctx context.Context, now time.Time) error
+}
+
+// Store is everything above in one (sqlstore.Auth).
 type Store interface {
 	ClientStore
 	UserStore
 	TokenStore
 	ReplayCache
+	Pruner
 }
 
 // randomValue returns n random bytes, base64url without padding.

@@ -74,6 +74,7 @@ func (s *Server) token(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	s.maybePrune(ctx)
 	return writeJSON(w, http.StatusOK, resp)
 }
 
