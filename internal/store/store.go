@@ -152,6 +152,9 @@ type Coding struct {
 // search.CursorCodec).
 type Searcher interface {
 	Search(ctx context.Context, q *search.Query, at *search.Cursor) (*SearchResult, error)
+	// CursorKey is the key that signs paging cursors: random, made once
+	// per database and shared by every process using it.
+	CursorKey() []byte
 }
 
 // SearchTx is implemented by the Tx of stores that are Searchers: a search

@@ -30,3 +30,6 @@ func (s *Store) Search(ctx context.Context, q *search.Query, at *search.Cursor) 
 	res, err := s.core.Search(ctx, sqlstore.DynTx{Tx: tx, Cache: s.rdyn}, q, at)
 	return res, s.readErr(err)
 }
+
+// CursorKey returns the database's paging cursor key.
+func (s *Store) CursorKey() []byte { return s.core.CursorKey() }

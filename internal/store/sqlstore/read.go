@@ -33,6 +33,8 @@ type Core struct {
 	params *paramDict
 	// inserts are the multi-row INSERTs of the search value tables.
 	inserts insertSQLs
+	// cursorKey signs search paging cursors (LoadSearchParams).
+	cursorKey []byte
 }
 
 // Read returns the current version of typ/id (a tombstone with

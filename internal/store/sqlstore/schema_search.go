@@ -24,11 +24,15 @@ import "strings"
 //   - grp is 0 for a parameter's own rows; the rows of one composite
 //     combination (a component each) share grp > 0.
 //
+// Version 2 adds search_secrets: the paging cursor key (32 random bytes,
+// made by the first process that opens the database, shared by every
+// process and replica using it).
+//
 // Dates are integer milliseconds since the Unix epoch (UTC), lo inclusive,
 // hi exclusive; numbers and quantities are doubles (lo/hi NULL for an open
 // Range end), with the exact decimal text kept beside.
 func searchMigrations(d Dialect) []Migration {
-	r := strings.NewReplacer("{rowkey}", d.RowKey(), "{clustered}", d.Clustered())
+	r := strings.NewReplacer("{rowkey}", d.RowKey(), "{clustered}", d.Clustered(), "{blob}", d.Blob())
 	table := func(name, cols string) string {
 		return r.Replace(`CREATE TABLE ` + name + ` (
 	rid BIGINT NOT NULL,
@@ -84,6 +88,16 @@ func searchMigrations(d Dialect) []Migration {
 			`CREATE INDEX sp_quantity_value ON sp_quantity (pid, lo)`,
 			table("sp_uri", `uri TEXT NOT NULL`),
 			`CREATE INDEX sp_uri_value ON sp_uri (pid, uri)`,
+		},
+	}, {
+		Module:  "search",
+		Version: 2,
+		Name:    "search secrets (the paging cursor key)",
+		Stmts: []string{
+			r.Replace(`CREATE TABLE search_secrets (
+	name TEXT PRIMARY KEY,
+	secret {blob} NOT NULL
+)`),
 		},
 	}}
 }

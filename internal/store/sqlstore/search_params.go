@@ -2,6 +2,8 @@ package sqlstore
 
 import (
 	"context"
+	"crypto/rand"
+	"database/sql"
 	"errors"
 	"fmt"
 	"slices"
@@ -175,8 +177,38 @@ func (c *Core) LoadSearchParams(ctx context.Context, ex Execer) error {
 		}
 	}
 	c.params = d
+	return c.loadCursorKey(ctx, ex)
+}
+
+// cursorKeyBytes is the size of the paging cursor key.
+const cursorKeyBytes = 32
+
+// loadCursorKey reads the paging cursor key, making it on first use.
+func (c *Core) loadCursorKey(ctx context.Context, ex Execer) error {
+	var key []byte
+	err := ex.QueryRowContext(ctx, `SELECT secret FROM search_secrets WHERE name = 'cursor'`).Scan(&key)
+	if errors.Is(err, sql.ErrNoRows) {
+		key = make([]byte, cursorKeyBytes)
+		if _, err := rand.Read(key); err != nil {
+			return fmt.Errorf("sqlstore: make the cursor key: %w", err)
+		}
+		if _, err := ex.ExecContext(ctx, `INSERT INTO search_secrets (name, secret) VALUES ('cursor', $1) ON CONFLICT (name) DO NOTHING`, key); err != nil {
+			return fmt.Errorf("sqlstore: store the cursor key: %w", err)
+		}
+		err = ex.QueryRowContext(ctx, `SELECT secret FROM search_secrets WHERE name = 'cursor'`).Scan(&key)
+	}
+	if err != nil {
+		return fmt.Errorf("sqlstore: read the cursor key: %w", err)
+	}
+	if len(key) < cursorKeyBytes {
+		return fmt.Errorf("sqlstore: the stored cursor key has %d bytes, want %d", len(key), cursorKeyBytes)
+	}
+	c.cursorKey = key
 	return nil
 }
+
+// CursorKey returns the paging cursor key (LoadSearchParams loads it).
+func (c *Core) CursorKey() []byte { return slices.Clone(c.cursorKey) }
 
 func readParams(ctx context.Context, ex Execer) (map[paramKey]int64, error) {
 	rows, err := ex.QueryContext(ctx, `SELECT pid, base, code FROM search_params`)
