@@ -402,7 +402,12 @@ func TestLoginConsentPages(t *testing.T) {
 	if p := b.post(t, f.ts.URL+"/auth/login", url.Values{"username": {"alice"}, "password": {alicePW}}); p.status != 403 {
 		t.Errorf("fail/login-without-csrf: %d", p.status)
 	}
+	authURL, _ := url.Parse(f.ts.URL + "/auth/")
+	before := b.c.Jar.Cookies(authURL)
 	consent := f.login(t, b, start, "alice", alicePW)
+	if after := b.c.Jar.Cookies(authURL); len(before) != 1 || len(after) != 1 || before[0].Value == after[0].Value {
+		t.Errorf("the session id must change at login: %v → %v", before, after)
+	}
 	if !strings.Contains(consent.body, "App One") || !strings.Contains(consent.body, "Read and search Observation records for the selected patient") {
 		t.Errorf("consent page must name the app and the scopes in words:\n%s", consent.body)
 	}

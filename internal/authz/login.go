@@ -58,7 +58,12 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) error {
 	} else if sess.LaunchPatient != "" {
 		sess.Patient = sess.LaunchPatient
 	}
-	if err := s.saveSession(ctx, hash, sess); err != nil {
+	// A new session id (and CSRF token) once the user is known: a session
+	// planted before the login cannot ride on it.
+	if _, err := s.o.Store.ConsumeToken(ctx, store.TokenSession, hash, s.clk.Now(), false, time.Time{}); err != nil {
+		return errSession
+	}
+	if err := s.newSession(ctx, w, sess); err != nil {
 		return err
 	}
 	return s.next(ctx, w, client, sess, user)
