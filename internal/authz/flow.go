@@ -30,7 +30,7 @@ func (s *Server) next(ctx context.Context, w http.ResponseWriter, client *Client
 		return s.pages.render(w, http.StatusOK, "picker.html", pageData{Title: "Choose a patient", Action: PathPick,
 			CSRF: sess.CSRF, ClientName: displayName(client), Patients: list}, formTarget(sess.RedirectURI))
 	}
-	return s.showConsent(w, client, sess, asked)
+	return s.showConsent(ctx, w, client, sess, asked)
 }
 
 // needsPatient: launch/patient or patient/ scopes need a patient context.
@@ -46,14 +46,21 @@ func needsPatient(asked scopes.Set) bool {
 	return false
 }
 
-func (s *Server) showConsent(w http.ResponseWriter, client *Client, sess *session, asked scopes.Set) error {
+func (s *Server) showConsent(ctx context.Context, w http.ResponseWriter, client *Client, sess *session, asked scopes.Set) error {
 	var lines []scopeLine
 	for i, sc := range asked.Scopes() {
 		lines = append(lines, scopeLine{ID: "scope-" + strconv.Itoa(i), Raw: sc.Raw, Words: scopeWords(sc),
 			Optional: sc.Kind == scopes.Resource})
 	}
+	patient := ""
+	if sess.Patient != "" {
+		patient = sess.Patient
+		if res, err := s.o.Resources.Read(ctx, "Patient", sess.Patient); err == nil {
+			patient = patientLabel(sess.Patient, res.Body).Name
+		}
+	}
 	return s.pages.render(w, http.StatusOK, "consent.html", pageData{Title: "Allow access?", Action: PathConsent,
-		CSRF: sess.CSRF, ClientName: displayName(client), Patient: sess.Patient, Purpose: sess.BTG, Scopes: lines},
+		CSRF: sess.CSRF, ClientName: displayName(client), Patient: patient, Purpose: sess.BTG, Scopes: lines},
 		formTarget(sess.RedirectURI))
 }
 
@@ -90,7 +97,7 @@ func (s *Server) pick(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return errSession
 	}
-	return s.showConsent(w, client, sess, asked)
+	return s.showConsent(ctx, w, client, sess, asked)
 }
 
 func validRefID(id string) bool { _, _, err := splitRef("Patient/" + id); return err == nil }

@@ -408,7 +408,8 @@ func TestLoginConsentPages(t *testing.T) {
 	if after := b.c.Jar.Cookies(authURL); len(before) != 1 || len(after) != 1 || before[0].Value == after[0].Value {
 		t.Errorf("the session id must change at login: %v → %v", before, after)
 	}
-	if !strings.Contains(consent.body, "App One") || !strings.Contains(consent.body, "Read and search Observation records for the selected patient") {
+	if !strings.Contains(consent.body, "App One") || !strings.Contains(consent.body, "Alice Able") ||
+		!strings.Contains(consent.body, "Read and search Observation records for the selected patient") {
 		t.Errorf("consent page must name the app and the scopes in words:\n%s", consent.body)
 	}
 	if !strings.Contains(consent.header.Get("Content-Security-Policy"), "form-action 'self' http://127.0.0.1:9") {

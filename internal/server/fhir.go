@@ -47,7 +47,7 @@ func (s *Server) mountFHIR(mux *http.ServeMux, wrap func(httpx.HandlerFunc) http
 	// Every FHIR request passes bearer-token validation first.
 	sub := http.NewServeMux()
 	api.Mount(sub, wrap)
-	h := s.requireToken(sub)
+	h := s.auditOuter(s.requireToken(sub))
 	mux.Handle(fhirPath, h)
 	mux.Handle(fhirPath+"/", h)
 	return nil
