@@ -170,6 +170,13 @@ func TestRevocationsFailClosed(t *testing.T) {
 func TestMiddleware(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, nil)
+	var refused atomic.Int32
+	v, err := authn.NewValidator(authn.Options{Keys: e.keys, Issuer: base, Audience: base, Clock: e.clk, Revocations: e.revs,
+		OnRefused: func(r *http.Request, reason string) { refused.Add(1) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.v = v
 	var seen string
 	next := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if p, ok := authn.FromContext(r.Context()); ok {
@@ -203,5 +210,8 @@ func TestMiddleware(t *testing.T) {
 		if rec.Code != tc.status || seen != tc.seen || !strings.Contains(rec.Header().Get("WWW-Authenticate"), tc.challenge) {
 			t.Errorf("%s: %d seen %q challenge %q", tc.name, rec.Code, seen, rec.Header().Get("WWW-Authenticate"))
 		}
+	}
+	if n := refused.Load(); n != 4 {
+		t.Errorf("OnRefused called %d times, want 4 (one per 401)", n)
 	}
 }

@@ -72,6 +72,9 @@ func (v *Validator) unauthorized(r *http.Request, reason string, invalid bool) e
 		ch += `, error="invalid_token"`
 	}
 	httpx.Logger(r.Context()).LogAttrs(r.Context(), slog.LevelDebug, "bearer token refused", slog.String("reason", reason))
+	if v.o.OnRefused != nil {
+		v.o.OnRefused(r, reason)
+	}
 	return &fhir.Error{Code: fhir.IssueLogin, Status: http.StatusUnauthorized, Diag: authFailure,
 		Header: http.Header{"WWW-Authenticate": {ch}}}
 }

@@ -2,6 +2,7 @@ package authn
 
 import (
 	"context"
+	"net/http"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -49,6 +50,10 @@ type Options struct {
 	CacheSize int
 	// Realm is the WWW-Authenticate realm (default "fhirguard").
 	Realm string
+	// OnRefused, when set, is told of every request the middleware
+	// refuses with 401 (the audit records failed authentications through
+	// it). reason is for the log and audit, never for the client.
+	OnRefused func(r *http.Request, reason string)
 }
 
 // Validator turns bearer tokens into principals.
