@@ -2,10 +2,10 @@ package authn
 
 import (
 	"context"
-	"net/http"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
 	"sync"
 	"time"
 
