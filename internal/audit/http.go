@@ -110,7 +110,11 @@ func (a *HTTP) Wrap(h httpx.HandlerFunc) httpx.HandlerFunc {
 		} else {
 			req.Status = bw.statusOr200()
 		}
-		if err := a.Sink.RecordAll(r.Context(), RESTEvents(a.Source, req)); err != nil {
+		err := a.Sink.RecordAll(r.Context(), RESTEvents(a.Source, req))
+		if info := httpx.Info(r.Context()); info != nil {
+			info.Facts.Audited = true // recorded, or answered 503: either way not again
+		}
+		if err != nil {
 			return Unavailable(err)
 		}
 		if herr != nil {
@@ -176,3 +180,63 @@ func (b *bufferedWriter) flush(w http.ResponseWriter) error {
 	}
 	return nil
 }
+
+// Outer wraps the whole FHIR area (bearer validation included) and records
+// the requests that never reached an audited handler: those refused before
+// it (no or invalid token → 401, authorization state unavailable → 503).
+// Such a response carries no data, so it is sent first and a failure to
+// record it is logged, not turned into another answer.
+func (a *HTTP) Outer(h http.Handler, onError func(r *http.Request, err error)) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		sw := &statusWriter{ResponseWriter: w}
+		h.ServeHTTP(sw, r)
+		info := httpx.Info(r.Context())
+		if info == nil || info.Facts.Audited {
+			return
+		}
+		info.Facts.Audited = true
+		req := RESTRequest{
+			RequestID: info.ID, Interaction: "unauthenticated", Path: r.URL.Path, RawQuery: r.URL.RawQuery,
+			Status: sw.statusOr200(),
+		}
+		if a.ClientIP != nil {
+			req.ClientIP = a.ClientIP(r)
+		} else {
+			req.ClientIP = ClientIP(r.RemoteAddr)
+		}
+		req.Diag = "refused before processing: " + http.StatusText(req.Status)
+		if err := a.Sink.RecordAll(r.Context(), []Event{restEvent(a.Source, req)}); err != nil && onError != nil {
+			onError(r, err)
+		}
+	})
+}
+
+// statusWriter remembers the status written through it.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (s *statusWriter) WriteHeader(code int) {
+	if s.status == 0 && code >= 200 {
+		s.status = code
+	}
+	s.ResponseWriter.WriteHeader(code)
+}
+
+func (s *statusWriter) Write(p []byte) (int, error) {
+	if s.status == 0 {
+		s.status = http.StatusOK
+	}
+	return s.ResponseWriter.Write(p)
+}
+
+func (s *statusWriter) statusOr200() int {
+	if s.status == 0 {
+		return http.StatusOK
+	}
+	return s.status
+}
+
+// Unwrap lets http.ResponseController reach the underlying writer.
+func (s *statusWriter) Unwrap() http.ResponseWriter { return s.ResponseWriter }

@@ -56,6 +56,8 @@ func kindOf(interaction string) interactionKind {
 		return interactionKind{action: ActionExecute, query: true, code: interaction}
 	case "capabilities", "batch", "transaction", "operation":
 		return interactionKind{action: ActionExecute, code: interaction}
+	case "unauthenticated":
+		return interactionKind{action: ActionExecute, query: false}
 	}
 	return interactionKind{action: ActionExecute, code: ""}
 }

@@ -43,6 +43,9 @@ type Facts struct {
 	Diag   string
 	// Entries are the facts of each batch/transaction entry.
 	Entries []Facts
+	// Audited is set once the request's audit record is written (the
+	// outer audit handler then records nothing more).
+	Audited bool
 }
 
 type infoKey struct{}

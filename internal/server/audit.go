@@ -100,6 +100,17 @@ func (s *Server) auditWrap(wrap func(httpx.HandlerFunc) http.Handler) func(httpx
 	return func(h httpx.HandlerFunc) http.Handler { return wrap(s.audit.http.Wrap(h)) }
 }
 
+// auditOuter records the FHIR requests refused before an audited handler
+// ran (bearer validation: 401).
+func (s *Server) auditOuter(h http.Handler) http.Handler {
+	if s.audit == nil {
+		return h
+	}
+	return s.audit.http.Outer(h, func(r *http.Request, err error) {
+		httpx.Logger(r.Context()).Error("audit record of a refused request not written", "error", err)
+	})
+}
+
 // closeAudit commits what is queued and signs a last checkpoint; it runs
 // before the store closes.
 func (s *Server) closeAudit() error {

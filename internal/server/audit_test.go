@@ -347,3 +347,23 @@ func TestAuditStreamToFile(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// TestUnauthenticatedRequestsAreAudited: a request refused by bearer
+// validation (401) never reaches the FHIR handler, and is still recorded.
+func TestUnauthenticatedRequestsAreAudited(t *testing.T) {
+	ts := servertest.Start(t)
+	log := &auditLog{st: ts.Server.AuditLog()}
+	log.since(t)
+	resp, err := (&http.Client{}).Get(ts.FHIRBase + "/Patient/pA?name=x")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("no token: %d, want 401", resp.StatusCode)
+	}
+	got := log.since(t)
+	if len(got) != 1 || got[0].Subtype != "unauthenticated" || got[0].Outcome != "4" || got[0].Action != "E" {
+		t.Fatalf("events %+v, want one unauthenticated failure", got)
+	}
+}
