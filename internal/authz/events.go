@@ -45,12 +45,13 @@ func purposeCodings(p []string) []audit.Coding {
 
 // Subtypes of the authorization server's events (fhirguard code system).
 var (
-	subtypeToken    = audit.Coding{System: audit.SystemFhirguard, Code: "token", Display: "Access token issued"}
-	subtypeLogin    = audit.Coding{System: audit.SystemDCM, Code: "110122", Display: "Login"}
-	subtypeLockout  = audit.Coding{System: audit.SystemFhirguard, Code: "lockout", Display: "Account locked after failed logins"}
-	subtypeRegister = audit.Coding{System: audit.SystemFhirguard, Code: "register", Display: "Client registered"}
-	subtypeRevoke   = audit.Coding{System: audit.SystemFhirguard, Code: "revoke", Display: "Token revoked"}
-	subtypeReuse    = audit.Coding{System: audit.SystemFhirguard, Code: "token-reuse", Display: "One-time value reused; grant revoked"}
+	subtypeToken        = audit.Coding{System: audit.SystemFhirguard, Code: "token", Display: "Access token issued"}
+	subtypeTokenRefused = audit.Coding{System: audit.SystemFhirguard, Code: "token-refused", Display: "Token request refused"}
+	subtypeLogin        = audit.Coding{System: audit.SystemDCM, Code: "110122", Display: "Login"}
+	subtypeLockout      = audit.Coding{System: audit.SystemFhirguard, Code: "lockout", Display: "Account locked after failed logins"}
+	subtypeRegister     = audit.Coding{System: audit.SystemFhirguard, Code: "register", Display: "Client registered"}
+	subtypeRevoke       = audit.Coding{System: audit.SystemFhirguard, Code: "revoke", Display: "Token revoked"}
+	subtypeReuse        = audit.Coding{System: audit.SystemFhirguard, Code: "token-reuse", Display: "One-time value reused; grant revoked"}
 )
 
 // tokenEvent is the audit event of an issued access token (identified by

@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"time"
 
+	"github.com/fhirguard/fhirguard/internal/audit"
 	"github.com/fhirguard/fhirguard/internal/authn"
 	"github.com/fhirguard/fhirguard/internal/keys"
 	"github.com/fhirguard/fhirguard/internal/policy/scopes"
@@ -65,14 +66,14 @@ func (s *Server) token(w http.ResponseWriter, r *http.Request) error {
 	ctx := r.Context()
 	client, method, err := s.authenticateClient(ctx, r, form)
 	if err != nil {
-		return err
+		return s.refused(ctx, form, gt, err)
 	}
 	if !client.HasGrant(gt) {
-		return oauthErr(ErrUnauthorizedClient, "the client is not registered for %s", gt)
+		return s.refused(ctx, form, gt, oauthErr(ErrUnauthorizedClient, "the client is not registered for %s", gt))
 	}
 	resp, err := g.Token(ctx, &TokenRequest{Form: form, Client: client, AuthMethod: method})
 	if err != nil {
-		return err
+		return s.refused(ctx, form, gt, err)
 	}
 	s.maybePrune(ctx)
 	return writeJSON(w, http.StatusOK, resp)
@@ -144,4 +145,23 @@ func tokenLifetime(c *Client, backend bool) time.Duration {
 		d = MaxUserTokenLifetime
 	}
 	return d
+}
+
+// refused records a refused token request (a failed client
+// authentication or grant) in the audit and returns err; if the record
+// cannot be written, the answer is that failure instead (fail closed).
+func (s *Server) refused(ctx context.Context, form url.Values, grantType string, err error) error {
+	e := asError(err)
+	if e == nil {
+		return err // a server failure, logged by the renderer
+	}
+	clientID := form.Get("client_id")
+	if clientID == "" {
+		clientID = "(unidentified)"
+	}
+	ev := simpleEvent(subtypeTokenRefused, clip(clientID), audit.OutcomeMinor, grantType+": "+e.Code, e.Code == ErrInvalidClient)
+	if rerr := s.record(ctx, ev); rerr != nil {
+		return rerr
+	}
+	return err
 }
