@@ -13,6 +13,7 @@ import (
 	"github.com/fhirguard/fhirguard/internal/fhir/validate"
 	"github.com/fhirguard/fhirguard/internal/httpx"
 	"github.com/fhirguard/fhirguard/internal/policy"
+	"github.com/fhirguard/fhirguard/internal/search"
 	"github.com/fhirguard/fhirguard/internal/store"
 )
 
@@ -51,6 +52,9 @@ type Options struct {
 	// OAuth, when set, is advertised in the CapabilityStatement's
 	// rest.security (capability_security.go).
 	OAuth *OAuthURIs
+	// SearchMaxCount is the largest search page (_count); 0 =
+	// search.DefaultMaxCount.
+	SearchMaxCount int
 }
 
 // API serves the FHIR REST interactions. Build it with New; it is safe for
@@ -72,6 +76,11 @@ type API struct {
 	// newID returns server-assigned ids (resources and Bundles):
 	// randomUUID, replaced only by this package's golden tests.
 	newID func() string
+	// Search (search.go): the paging cursor codec (nil when the store
+	// cannot search), the page size limit and the _summary shaper.
+	cursors  *search.CursorCodec
+	maxCount int
+	shaper   *shaper
 }
 
 // New checks opts and builds the API.
@@ -125,7 +134,10 @@ func New(opts Options) (*API, error) {
 	if a.log == nil {
 		a.log = slog.New(slog.DiscardHandler)
 	}
-	capability, err := buildCapability(a.base, a.clock.Now(), securityOf(opts.OAuth))
+	if err := a.setupSearch(opts); err != nil {
+		return nil, err
+	}
+	capability, err := buildCapability(a.base, a.clock.Now(), securityOf(opts.OAuth), a.cursors != nil)
 	if err != nil {
 		return nil, fmt.Errorf("fhirapi: build CapabilityStatement: %w", err)
 	}
@@ -193,9 +205,6 @@ func (a *API) Execute(ctx context.Context, q *Request) (*Response, error) {
 	case VRead:
 		return a.vread(ctx, q)
 	case Create, Update, Patch, Delete:
-		if err := unsupportedConditional(q); err != nil {
-			return nil, err
-		}
 		if err := a.prepareWrite(q); err != nil {
 			return nil, err
 		}
@@ -216,7 +225,7 @@ func (a *API) Execute(ctx context.Context, q *Request) (*Response, error) {
 	case Transaction:
 		return a.transaction(ctx, q)
 	case SearchType, SearchSystem, SearchCompart:
-		return nil, errNotImplemented("search is not supported yet")
+		return a.search(ctx, q)
 	case Operation:
 		return a.operation(ctx, q)
 	default:
@@ -241,24 +250,19 @@ func (a *API) validate(typ string, res map[string]any) error {
 	return nil
 }
 
-// unsupportedConditional refuses the conditional interactions, which need
-// search.
-func unsupportedConditional(q *Request) error {
-	switch {
-	case q.IfNoneExist != "":
-		return errNotImplemented("conditional create requires search, which is not supported yet")
-	case q.Conditional:
-		return errNotImplemented("conditional %s requires search, which is not supported yet", q.Interaction)
-	}
-	return nil
-}
-
 // write runs a create, update, patch or delete inside tx.
 func (a *API) write(ctx context.Context, tx store.Tx, q *Request) (*Response, error) {
 	switch q.Interaction {
 	case Create, Update, Patch, Delete:
 	default:
 		return nil, fmt.Errorf("fhirapi: %q is not a write", q.Interaction)
+	}
+	if q.Conditional || q.IfNoneExist != "" {
+		// Resolve the condition (search_conditional.go) into a target id,
+		// or an answer when nothing is to be written.
+		if resp, done, err := a.resolveConditional(ctx, tx, q); err != nil || done {
+			return resp, err
+		}
 	}
 	if q.Interaction != Patch {
 		if err := a.checkWrite(ctx, tx, q); err != nil {

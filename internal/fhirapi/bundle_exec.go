@@ -54,6 +54,11 @@ func (a *API) transaction(ctx context.Context, q *Request) (*Response, error) {
 			if err := a.prepareWrite(e.Req); err != nil {
 				return nil, entryError(i, err)
 			}
+			// Search entries are answered after the commit: refuse a bad
+			// one before anything is written.
+			if err := a.checkSearch(e.Req); err != nil {
+				return nil, entryError(i, err)
+			}
 		}
 	}
 	before := a.entryPatientsBefore(ctx, b)
@@ -135,7 +140,7 @@ func (a *API) txEntry(ctx context.Context, tx store.Tx, q *Request) (resp *Respo
 	case HistoryType, HistorySystem:
 		return nil, true, nil
 	case SearchType, SearchSystem, SearchCompart:
-		return nil, false, errNotImplemented("search is not supported yet")
+		return nil, true, nil // answered after the commit, seeing every write
 	}
 	return nil, false, fhir.Errorf(fhir.IssueNotSupported, "interaction %q is not supported in a transaction", q.Interaction)
 }

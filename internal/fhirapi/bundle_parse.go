@@ -149,9 +149,6 @@ func (a *API) parseEntry(m map[string]any, ret ReturnPref) (*Request, error) {
 		}
 	}
 	q.IfNoneExist, _ = rq["ifNoneExist"].(string)
-	if err := unsupportedConditional(q); err != nil {
-		return nil, err
-	}
 	for _, k := range []string{"ifNoneMatch", "ifModifiedSince"} {
 		if _, ok := rq[k]; ok {
 			return nil, errNotImplemented("entry.request.%s is not supported", k)

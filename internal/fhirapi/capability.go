@@ -21,15 +21,21 @@ type capResource struct {
 	ConditionalRead   string    `json:"conditionalRead"`
 	ConditionalUpdate bool      `json:"conditionalUpdate"`
 	ConditionalDelete string    `json:"conditionalDelete"`
+	// SearchInclude, SearchRevInclude and SearchParam describe search
+	// (search_capability.go).
+	SearchInclude    []string         `json:"searchInclude,omitempty"`
+	SearchRevInclude []string         `json:"searchRevInclude,omitempty"`
+	SearchParam      []capSearchParam `json:"searchParam,omitempty"`
 	// Operation lists the type's operations (audit.go).
 	Operation []capOperation `json:"operation,omitempty"`
 }
 
 type capRest struct {
-	Mode        string        `json:"mode"`
-	Security    *capSecurity  `json:"security,omitempty"`
-	Resource    []capResource `json:"resource"`
-	Interaction []capCode     `json:"interaction"`
+	Mode        string           `json:"mode"`
+	Security    *capSecurity     `json:"security,omitempty"`
+	Resource    []capResource    `json:"resource"`
+	Interaction []capCode        `json:"interaction"`
+	SearchParam []capSearchParam `json:"searchParam,omitempty"`
 }
 
 type capImplementation struct {
@@ -57,8 +63,9 @@ var typeInteractions = []string{"read", "vread", "update", "patch", "delete", "h
 var systemInteractions = []string{"transaction", "batch", "history-system"}
 
 // buildCapability renders the CapabilityStatement of what is really
-// implemented. It names no software version (RESIL-04).
-func buildCapability(base string, now time.Time, sec *capSecurity) ([]byte, error) {
+// implemented (search, and so conditional interactions, when the store
+// can search). It names no software version (RESIL-04).
+func buildCapability(base string, now time.Time, sec *capSecurity, searchable bool) ([]byte, error) {
 	ti := codes(typeInteractions)
 	rest := capRest{Mode: "server", Security: sec, Interaction: codes(systemInteractions)}
 	for _, t := range fhir.ResourceTypes() {
@@ -73,7 +80,14 @@ func buildCapability(base string, now time.Time, sec *capSecurity) ([]byte, erro
 			ConditionalUpdate: false,
 			ConditionalDelete: "not-supported",
 		})
+		if searchable {
+			searchCapability(&rest.Resource[len(rest.Resource)-1])
+		}
 		auditCapability(&rest.Resource[len(rest.Resource)-1])
+	}
+	if searchable {
+		rest.Interaction = append(rest.Interaction, capCode{Code: "search-system"})
+		rest.SearchParam = commonSearchParams()
 	}
 	cs := capabilityStatement{
 		ResourceType:   "CapabilityStatement",

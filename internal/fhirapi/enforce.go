@@ -126,9 +126,14 @@ func (a *API) authorize(ctx context.Context, q *Request) (context.Context, error
 	return context.WithValue(ctx, decisionKey{}, dec), nil
 }
 
-// narrows reports whether the code path of q applies a Narrowing (only
-// $access-log, which reads one patient's compartment, so far).
+// narrows reports whether the code path of q applies a Narrowing:
+// $access-log (one patient's compartment) and the searches the store runs
+// (search.go; not AuditEvent, served from the audit log).
 func (a *API) narrows(q *Request) bool {
+	switch q.Interaction {
+	case SearchType, SearchSystem, SearchCompart:
+		return a.cursors != nil && q.Type != "AuditEvent"
+	}
 	return q.Interaction == Operation && q.Operation == "$access-log"
 }
 

@@ -4,6 +4,8 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+
+	"github.com/fhirguard/fhirguard/internal/store"
 )
 
 func TestNegotiation(t *testing.T) {
@@ -79,7 +81,12 @@ func TestMetadata(t *testing.T) {
 		for _, x := range asSlice(rest["interaction"]) {
 			sys = append(sys, x.(map[string]any)["code"].(string))
 		}
-		if strings.Join(sys, ",") != "transaction,batch,history-system" {
+		_, searches := h.store.(store.Searcher)
+		wantSys, wantPat := "transaction,batch,history-system", "read,vread,update,patch,delete,history-instance,history-type,create"
+		if searches {
+			wantSys, wantPat = wantSys+",search-system", wantPat+",search-type"
+		}
+		if strings.Join(sys, ",") != wantSys {
 			t.Errorf("system interactions %v", sys)
 		}
 		res := asSlice(rest["resource"])
@@ -93,14 +100,15 @@ func TestMetadata(t *testing.T) {
 			}
 		}
 		if pat["versioning"] != "versioned" || pat["readHistory"] != true || pat["updateCreate"] != true ||
-			pat["conditionalCreate"] != false || pat["conditionalUpdate"] != false || pat["conditionalDelete"] != "not-supported" {
+			pat["conditionalCreate"] != searches || pat["conditionalUpdate"] != searches ||
+			(pat["conditionalDelete"] == "not-supported") == searches {
 			t.Errorf("Patient capabilities %v", pat)
 		}
 		var ia []string
 		for _, x := range asSlice(pat["interaction"]) {
 			ia = append(ia, x.(map[string]any)["code"].(string))
 		}
-		if strings.Join(ia, ",") != "read,vread,update,patch,delete,history-instance,history-type,create" {
+		if strings.Join(ia, ",") != wantPat {
 			t.Errorf("Patient interactions %v", ia)
 		}
 		// Every advertised type-level interaction really answers.

@@ -45,9 +45,7 @@ func (a *API) ParseHTTP(r *http.Request) (*Request, error) {
 	}
 	q.IfNoneExist = r.Header.Get("If-None-Exist")
 	q.Return = parsePrefer(r.Header.Values("Prefer"))
-	if err := unsupportedConditional(q); err != nil {
-		return q, err
-	}
+	q.Lenient = preferLenient(r.Header.Values("Prefer"))
 
 	switch q.Interaction {
 	case Create, Update:
@@ -103,13 +101,19 @@ func (a *API) ParseHTTP(r *http.Request) (*Request, error) {
 			if err := checkFormBody(r); err != nil {
 				return q, err
 			}
+			body, err := httpx.ReadBody(r)
+			if err != nil {
+				return q, err
+			}
+			if err := readSearchForm(q, body); err != nil {
+				return q, err
+			}
 		}
 	}
 	return q, nil
 }
 
-// checkFormBody checks a POST _search body type (search itself is not
-// supported yet; this only keeps the media-type rules uniform).
+// checkFormBody checks the body type of POST _search.
 func checkFormBody(r *http.Request) error {
 	ct := r.Header.Get("Content-Type")
 	if ct != "" && !strings.HasPrefix(strings.ToLower(ct), "application/x-www-form-urlencoded") {
@@ -148,6 +152,9 @@ func (a *API) checkResource(q *Request, res map[string]any) error {
 		res["id"] = q.ID
 	case Update:
 		id, _ := res["id"].(string)
+		if q.Conditional {
+			break // the condition decides the id (search_conditional.go)
+		}
 		if id == "" {
 			return &fhir.Error{Code: fhir.IssueRequired, Expr: []string{rt + ".id"},
 				Diag: "an update needs the resource id in the body, equal to the id in the URL"}

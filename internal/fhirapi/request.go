@@ -74,6 +74,14 @@ type Request struct {
 	Before int64
 	// Bundle is the parsed batch or transaction (batch/transaction only).
 	Bundle *BundleRequest
+	// CompartmentType is the searched type of a compartment search
+	// (Patient/{id}/Observation → "Observation"; "*" for every type).
+	CompartmentType string
+	// Lenient is Prefer: handling=lenient (searches drop unknown
+	// parameters instead of refusing them).
+	Lenient bool
+	// cond is the state of a conditional write (search_conditional.go).
+	cond *condState
 	// Operation is the name ("$access-log") of an operation.
 	Operation string
 	// xProvenance is the client's X-Provenance resource for a write.
@@ -229,6 +237,7 @@ func route(method string, segs []string, query url.Values) (*Request, error) {
 		return q, nil
 	case n == 3 && q.Type == "Patient" && (fhir.IsResourceType(segs[2]) || segs[2] == "*"):
 		q.Interaction = SearchCompart
+		q.CompartmentType = segs[2]
 		if method != http.MethodGet && method != http.MethodHead {
 			return q, errMethod(method, "GET")
 		}

@@ -86,7 +86,8 @@ func (q *Request) storeWrite() store.Write {
 // prepareWrite lets the store index and serialize a create or update in
 // the request's goroutine, before the single writer runs the transaction.
 func (a *API) prepareWrite(q *Request) error {
-	if q == nil || (q.Interaction != Create && q.Interaction != Update) || q.Resource == nil || q.prepared != nil {
+	if q == nil || (q.Interaction != Create && q.Interaction != Update) || q.Resource == nil || q.prepared != nil ||
+		q.ID == "" || q.Conditional || q.IfNoneExist != "" {
 		return nil
 	}
 	w := q.storeWrite()
