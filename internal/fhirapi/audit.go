@@ -169,8 +169,12 @@ func (a *API) noteFacts(ctx context.Context, q *Request, resp *Response, err err
 	if info == nil {
 		return
 	}
+	if before == nil && len(info.Facts.Patients) > 0 {
+		// Enforcement (or the execution) already named the patients:
+		// no second compartment lookup.
+		before = info.Facts.Patients
+	}
 	f := a.facts(ctx, q, resp, err != nil, before)
-	f.Patients = append(info.Facts.Patients, f.Patients...)
 	f.Entries = info.Facts.Entries
 	f.Interaction = ""
 	info.Facts = f
