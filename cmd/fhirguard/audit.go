@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -27,6 +28,7 @@ func runAudit(ctx context.Context, args []string, env environment) int {
 		fmt.Fprintln(env.stderr, "       fhirguard audit btg [--all] [--data DIR]            list break-the-glass accesses awaiting review")
 		fmt.Fprintln(env.stderr, "       fhirguard audit btg review --id N --reviewer NAME --note TEXT [--data DIR]")
 		fmt.Fprintln(env.stderr, "       fhirguard audit prune [--before YYYY-MM-DD] [--data DIR]   default: the configured retention")
+		fmt.Fprintln(env.stderr, "       fhirguard audit disclosures [--client C] [--user Practitioner/X] [--from T] [--to T] [--format json|text]")
 	}
 	if len(args) == 0 {
 		usage()
@@ -42,6 +44,8 @@ func runAudit(ctx context.Context, args []string, env environment) int {
 		return runAuditBTGList(ctx, args[1:], env)
 	case "prune":
 		return runAuditPrune(ctx, args[1:], env)
+	case "disclosures":
+		return runAuditDisclosures(ctx, args[1:], env)
 	case "-h", "--help", "help":
 		usage()
 		return exitOK
@@ -245,5 +249,67 @@ func runAuditPrune(ctx context.Context, args []string, env environment) int {
 		return exitError
 	}
 	fmt.Fprintf(env.stdout, "pruned %d audit records (up to AuditEvent/%d)\n", res.Removed, res.Anchor)
+	return exitOK
+}
+
+// parseWhen reads a date (YYYY-MM-DD) or an RFC 3339 instant.
+func parseWhen(s string) (time.Time, error) {
+	if s == "" {
+		return time.Time{}, nil
+	}
+	if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
+		return t, nil
+	}
+	return time.Parse("2006-01-02", s)
+}
+
+// runAuditDisclosures is the breach report (CONSENT-09): the patients and
+// resources a client or user accessed in a window.
+func runAuditDisclosures(ctx context.Context, args []string, env environment) int {
+	var client, user, from, to, format string
+	a, code := openAudit(ctx, "audit disclosures", args, env, func(fs *flag.FlagSet) {
+		fs.StringVar(&client, "client", "", "the client id")
+		fs.StringVar(&user, "user", "", "the user's fhirUser, e.g. Practitioner/drA")
+		fs.StringVar(&from, "from", "", "start (YYYY-MM-DD or RFC 3339, inclusive)")
+		fs.StringVar(&to, "to", "", "end (YYYY-MM-DD or RFC 3339, exclusive)")
+		fs.StringVar(&format, "format", "text", "json or text")
+	})
+	if a == nil {
+		return code
+	}
+	defer a.close()
+	q := audit.DisclosureQuery{}
+	for _, v := range []string{client, user} {
+		if v != "" {
+			q.Agents = append(q.Agents, v)
+		}
+	}
+	var err1, err2 error
+	q.From, err1 = parseWhen(from)
+	q.To, err2 = parseWhen(to)
+	if len(q.Agents) == 0 || err1 != nil || err2 != nil || (format != "json" && format != "text") {
+		fmt.Fprintln(env.stderr, "fhirguard audit disclosures: --client or --user is required; --from/--to are dates or RFC 3339 instants; --format json or text")
+		return exitUsage
+	}
+	ds, err := audit.Disclosures(ctx, a.be, q)
+	if err != nil {
+		fmt.Fprintf(env.stderr, "fhirguard audit disclosures: %v\n", err)
+		return exitError
+	}
+	if format == "json" {
+		enc := json.NewEncoder(env.stdout)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(struct {
+			Patients []audit.Disclosure `json:"patients"`
+		}{Patients: ds}); err != nil {
+			fmt.Fprintf(env.stderr, "fhirguard audit disclosures: %v\n", err)
+			return exitError
+		}
+		return exitOK
+	}
+	for _, d := range ds {
+		fmt.Fprintf(env.stdout, "%s: %d accesses %s..%s, %d resources\n", d.Patient, d.Events, d.First, d.Last, len(d.Resources))
+	}
+	fmt.Fprintf(env.stdout, "%d patients\n", len(ds))
 	return exitOK
 }

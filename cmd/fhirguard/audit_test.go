@@ -77,6 +77,14 @@ func TestAuditCommands(t *testing.T) {
 		t.Fatalf("verify: exit %d\n%s\n%s", code, out, errOut)
 	}
 
+	code, out, errOut = runAuditCmd(t, "audit", "disclosures", "--data", dir, "--user", "Practitioner/erdoc", "--format", "json")
+	if code != exitOK || !strings.Contains(out, `"patient": "Patient/pA"`) || !strings.Contains(out, `"events": 12`) {
+		t.Fatalf("disclosures: exit %d\n%s\n%s", code, out, errOut)
+	}
+	if code, _, _ := runAuditCmd(t, "audit", "disclosures", "--data", dir); code != exitUsage {
+		t.Fatalf("disclosures without an agent: exit %d", code)
+	}
+
 	code, out, _ = runAuditCmd(t, "audit", "btg", "--data", dir)
 	if code != exitOK || !strings.Contains(out, "AuditEvent/4 ") || !strings.Contains(out, "PENDING REVIEW") || !strings.Contains(out, `reason="emergency"`) {
 		t.Fatalf("btg list: exit %d\n%s", code, out)

@@ -222,3 +222,73 @@ func Prune(ctx context.Context, be Backend, sink Sink, before time.Time) (*Prune
 	}
 	return res, nil
 }
+
+// Disclosure is what one patient's data was disclosed in a window.
+type Disclosure struct {
+	Patient   string   `json:"patient"`
+	Events    int      `json:"events"`
+	Resources []string `json:"resources,omitempty"`
+	First     string   `json:"first"`
+	Last      string   `json:"last"`
+}
+
+// DisclosureQuery selects the accesses of a breach report: by a client
+// and/or a user (agent values), in [From, To).
+type DisclosureQuery struct {
+	Agents   []string
+	From, To time.Time
+}
+
+// Disclosures lists, per patient, the successful accesses matching q
+// (CONSENT-09: which patients and resources a suspect client or user
+// saw), patients in order of first access.
+func Disclosures(ctx context.Context, st store.AuditStore, q DisclosureQuery) ([]Disclosure, error) {
+	aq := store.AuditQuery{From: q.From, To: q.To, Outcomes: []string{string(OutcomeSuccess)}, Ascending: true, Count: 1000}
+	for _, a := range q.Agents {
+		aq.Refs = append(aq.Refs, store.AuditRef{Param: KeyAgent, Value: a})
+	}
+	byPatient := map[string]*Disclosure{}
+	var order []string
+	for {
+		page, err := st.AuditSearch(ctx, aq)
+		if err != nil {
+			return nil, fmt.Errorf("audit: disclosures: %w", err)
+		}
+		for _, r := range page.Records {
+			s, err := summarize(r.Body)
+			if err != nil {
+				return nil, err
+			}
+			var data []string
+			for _, e := range s.Entity {
+				if e.Role != nil && e.Role.Code == RoleDomainRes.Code && e.What != nil {
+					data = append(data, e.What.Reference)
+				}
+			}
+			for _, p := range s.patients() {
+				d := byPatient[p]
+				if d == nil {
+					d = &Disclosure{Patient: p, First: s.Recorded}
+					byPatient[p] = d
+					order = append(order, p)
+				}
+				d.Events++
+				d.Last = s.Recorded
+				for _, res := range data {
+					if !containsStr(d.Resources, res) {
+						d.Resources = append(d.Resources, res)
+					}
+				}
+			}
+		}
+		if !page.More || len(page.Records) == 0 {
+			break
+		}
+		aq.After = page.Records[len(page.Records)-1].Seq
+	}
+	out := make([]Disclosure, 0, len(order))
+	for _, p := range order {
+		out = append(out, *byPatient[p])
+	}
+	return out, nil
+}

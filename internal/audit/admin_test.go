@@ -107,3 +107,31 @@ func TestPruneKeepsChainVerifiable(t *testing.T) {
 		t.Fatalf("without a verifier the anchor is unproven and must be reported: %+v %v", rep2, err)
 	}
 }
+
+func TestDisclosures(t *testing.T) {
+	t.Parallel()
+	clk := clock.NewFake(t0)
+	st, _ := openStore(t, clk)
+	r := newRecorder(t, st, clk, nil)
+	ctx := context.Background()
+	failed := readEvent("Practitioner/drA", "pC")
+	failed.Outcome = OutcomeMinor
+	for _, ev := range []Event{readEvent("Practitioner/drA", "pA"), readEvent("Practitioner/drB", "pB"), readEvent("Practitioner/drA", "pB"), failed, readEvent("Practitioner/drA", "pA")} {
+		if err := r.Record(ctx, ev); err != nil {
+			t.Fatal(err)
+		}
+		clk.Advance(time.Minute)
+	}
+	got, err := Disclosures(ctx, st, DisclosureQuery{Agents: []string{"Practitioner/drA"}, From: t0, To: t0.Add(time.Hour)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 2 || got[0].Patient != "Patient/pA" || got[0].Events != 2 || got[1].Patient != "Patient/pB" || got[1].Events != 1 ||
+		len(got[0].Resources) != 1 || got[0].Resources[0] != "Patient/pA/_history/1" {
+		t.Fatalf("disclosures %+v", got)
+	}
+	got, err = Disclosures(ctx, st, DisclosureQuery{Agents: []string{"Practitioner/drA"}, From: t0.Add(3 * time.Minute)})
+	if err != nil || len(got) != 1 || got[0].Patient != "Patient/pA" || got[0].Events != 1 {
+		t.Fatalf("window: %+v %v", got, err)
+	}
+}
