@@ -102,11 +102,21 @@ func Verify(ctx context.Context, st store.AuditStore, v Verifier, clk interface{
 	}
 	rep.First = expect
 	broken := false
+	// Pages are read ahead by a second goroutine while this one hashes:
+	// the next page's position is the last seq read, not a verified one.
+	pages := make(chan scanPage, 2)
+	pctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go readAhead(pctx, st, anchor.Seq, pages)
 	for !broken {
-		recs, err := st.AuditScan(ctx, expect-1, verifyPage)
-		if err != nil {
-			return nil, fmt.Errorf("audit verify: read records after %d: %w", expect-1, err)
+		pg, ok := <-pages
+		if !ok {
+			break
 		}
+		if pg.err != nil {
+			return nil, fmt.Errorf("audit verify: read records after %d: %w", pg.after, pg.err)
+		}
+		recs := pg.recs
 		if len(recs) == 0 {
 			break
 		}
@@ -162,6 +172,31 @@ func Verify(ctx context.Context, st store.AuditStore, v Verifier, clk interface{
 	}
 	rep.Duration = clk.Now().Sub(start)
 	return rep, nil
+}
+
+// scanPage is one page of records read ahead for Verify.
+type scanPage struct {
+	after int64
+	recs  []store.AuditRecord
+	err   error
+}
+
+// readAhead sends the pages of records after seq, in order, until the
+// end, an error, or ctx is done; then it closes out.
+func readAhead(ctx context.Context, st store.AuditStore, after int64, out chan<- scanPage) {
+	defer close(out)
+	for {
+		recs, err := st.AuditScan(ctx, after, verifyPage)
+		select {
+		case out <- scanPage{after: after, recs: recs, err: err}:
+		case <-ctx.Done():
+			return
+		}
+		if err != nil || len(recs) == 0 {
+			return
+		}
+		after = recs[len(recs)-1].Seq
+	}
 }
 
 // checkCheckpoint verifies cp's signature and that it signs cp's own
