@@ -32,7 +32,7 @@ func runClient(ctx context.Context, args []string, env environment) int {
 	switch args[0] {
 	case "add":
 		var file *string
-		a, st, _, closeFn, code := adminStores(ctx, "client add", args[1:], env, func(fs *flag.FlagSet) {
+		a, st, cfg, closeFn, code := adminStores(ctx, "client add", args[1:], env, func(fs *flag.FlagSet) {
 			file = fs.String("json", "", "RFC 7591 registration document (JSON file, - for stdin)")
 		})
 		if a == nil {
@@ -49,7 +49,8 @@ func runClient(ctx context.Context, args []string, env environment) int {
 			return exitError
 		}
 		adm := &authz.Admin{Store: a, Resources: st, Clock: clock.System{}}
-		reg, err := adm.Register(ctx, doc, authz.RegistrationPolicy{AllowClientID: true, JWKSURIHosts: jwksHosts(env)})
+		hosts := append(jwksHosts(env), cfg.Auth.JWKSURIHosts...)
+		reg, err := adm.Register(ctx, doc, authz.RegistrationPolicy{AllowClientID: true, JWKSURIHosts: hosts})
 		if err != nil {
 			fmt.Fprintf(env.stderr, "fhirguard client add: %v\n", err)
 			return exitError

@@ -18,14 +18,15 @@ import (
 // adminStore parses an admin command's flags (the configuration flags plus
 // the command's own, defined by define) and opens the auth store of the
 // configured data. close must be called.
-func adminStore(ctx context.Context, name string, args []string, env environment, define func(fs *flag.FlagSet)) (a *sqlstore.Auth, fs *flag.FlagSet, closeFn func(), code int) {
-	a, _, fs, closeFn, code = adminStores(ctx, name, args, env, define)
-	return a, fs, closeFn, code
+func adminStore(ctx context.Context, name string, args []string, env environment, define func(fs *flag.FlagSet)) (a *sqlstore.Auth, closeFn func(), code int) {
+	a, _, _, closeFn, code = adminStores(ctx, name, args, env, define)
+	return a, closeFn, code
 }
 
-// adminStores is adminStore also returning the FHIR store.
-func adminStores(ctx context.Context, name string, args []string, env environment, define func(fs *flag.FlagSet)) (a *sqlstore.Auth, st store.Store, fs *flag.FlagSet, closeFn func(), code int) {
-	fs = flag.NewFlagSet("fhirguard "+name, flag.ContinueOnError)
+// adminStores is adminStore also returning the FHIR store and the loaded
+// configuration.
+func adminStores(ctx context.Context, name string, args []string, env environment, define func(fs *flag.FlagSet)) (a *sqlstore.Auth, st store.Store, cfg config.Config, closeFn func(), code int) {
+	fs := flag.NewFlagSet("fhirguard "+name, flag.ContinueOnError)
 	fs.SetOutput(env.stderr)
 	fl := config.BindFlags(fs)
 	if define != nil {
@@ -33,32 +34,32 @@ func adminStores(ctx context.Context, name string, args []string, env environmen
 	}
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
-			return nil, nil, fs, nil, exitOK
+			return nil, nil, cfg, nil, exitOK
 		}
-		return nil, nil, fs, nil, exitUsage
+		return nil, nil, cfg, nil, exitUsage
 	}
 	if fs.NArg() > 0 {
 		fmt.Fprintf(env.stderr, "fhirguard %s: unexpected arguments: %s\n", name, strings.Join(fs.Args(), " "))
-		return nil, nil, fs, nil, exitUsage
+		return nil, nil, cfg, nil, exitUsage
 	}
 	cfg, err := config.Load(fl, env.lookupEnv, env.readFile)
 	if err != nil {
 		fmt.Fprintf(env.stderr, "fhirguard %s: %v\n", name, err)
-		return nil, nil, fs, nil, exitError
+		return nil, nil, cfg, nil, exitError
 	}
 	logger := server.NewLogger(env.stderr, config.Log{Level: "warn", Format: cfg.Log.Format})
 	st, err = server.OpenStore(ctx, cfg, clock.System{}, logger)
 	if err != nil {
 		fmt.Fprintf(env.stderr, "fhirguard %s: %v\n", name, err)
-		return nil, nil, fs, nil, exitError
+		return nil, nil, cfg, nil, exitError
 	}
 	a, err = server.AuthStore(st)
 	if err != nil {
 		_ = st.Close()
 		fmt.Fprintf(env.stderr, "fhirguard %s: %v\n", name, err)
-		return nil, nil, fs, nil, exitError
+		return nil, nil, cfg, nil, exitError
 	}
-	return a, st, fs, func() { _ = st.Close() }, exitOK
+	return a, st, cfg, func() { _ = st.Close() }, exitOK
 }
 
 // runKeys is `fhirguard keys rotate --data DIR [--retain D]`: new signing
@@ -69,7 +70,7 @@ func runKeys(ctx context.Context, args []string, env environment) int {
 		return exitUsage
 	}
 	var retain *durationFlag
-	a, _, closeFn, code := adminStore(ctx, "keys rotate", args[1:], env, func(fs *flag.FlagSet) {
+	a, closeFn, code := adminStore(ctx, "keys rotate", args[1:], env, func(fs *flag.FlagSet) {
 		retain = &durationFlag{d: keys.DefaultRetain}
 		fs.Var(retain, "retain", "how long the retired keys stay published (longer than any token they signed)")
 	})
