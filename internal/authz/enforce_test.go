@@ -1,6 +1,7 @@
 package authz_test
 
 import (
+	"context"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -10,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fhirguard/fhirguard/internal/authz"
 	"github.com/fhirguard/fhirguard/internal/clock"
 	"github.com/fhirguard/fhirguard/internal/config"
 	"github.com/fhirguard/fhirguard/internal/server"
@@ -235,5 +237,34 @@ func TestBearerFailures(t *testing.T) {
 		if re.ReplaceAllString(bodies[i], "") != re.ReplaceAllString(bodies[0], "") {
 			t.Errorf("401 bodies differ: %s vs %s", bodies[i], bodies[0])
 		}
+	}
+}
+
+// TestRoleLimitsUserScopes: user/ scopes are cut down to the user's roles
+// (AUTHZ-08): a front-desk user asking user/*.cruds may read patients but
+// no Observation.
+func TestRoleLimitsUserScopes(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	seedObservations(t, f)
+	adm := f.ts.Server.Authz().Admin()
+	if err := adm.AddUser(context.Background(), authz.NewUser{Username: "fd1", Password: drPW, FHIRUser: "Practitioner/drA",
+		Roles: []string{"front-desk"}}); err != nil {
+		t.Fatal(err)
+	}
+	verifier, challenge := pkce()
+	code := f.codeFor(t, "app1", "user/*.cruds", "fd1", drPW, challenge, nil)
+	ans := postForm(t, f.ts.Anonymous, f.ts.URL+"/auth/token", url.Values{"grant_type": {"authorization_code"}, "code": {code},
+		"code_verifier": {verifier}, "redirect_uri": {f.redirect}, "client_id": {"app1"}}, "", "")
+	scope, _ := ans.body["scope"].(string)
+	if ans.status != 200 || !strings.Contains(scope, "user/Patient.rs") || strings.Contains(scope, "*") || strings.Contains(scope, "Observation") {
+		t.Fatalf("front-desk grant: %d %q", ans.status, scope)
+	}
+	tok := ans.body["access_token"].(string)
+	if c, _, b := call(t, f.ts, tok, "GET", "/Patient/pA", ""); c != 200 {
+		t.Errorf("ok/front-desk-reads-patient: %d %s", c, b)
+	}
+	if c, _, _ := call(t, f.ts, tok, "GET", "/Observation/o1", ""); c != 403 {
+		t.Errorf("fail/front-desk-reads-observation: %d", c)
 	}
 }
