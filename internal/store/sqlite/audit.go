@@ -18,6 +18,12 @@ var (
 	_ store.AuditTx    = (*auditTx)(nil)
 )
 
+// JSONPairs expands $1, a JSON array of [text, integer] pairs, into rows
+// (the audit log inserts a batch's search keys with it).
+func (dialect) JSONPairs() string {
+	return `SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]') FROM json_each($1)`
+}
+
 // openAudit prepares the audit statements on the writer and the readers.
 func (s *Store) openAudit(ctx context.Context) error {
 	var err error

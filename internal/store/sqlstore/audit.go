@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strconv"
@@ -138,8 +139,18 @@ type AuditDB struct {
 	events map[int]*sql.Stmt // chunk size → multi-row insert
 	refs   map[int]*sql.Stmt
 
+	refsJSON *sql.Stmt // all search keys of a batch in one statement (jsonPairer dialects)
+
 	mu     sync.Mutex
 	search map[string]*sql.Stmt // search statements by shape, prepared on first use
+}
+
+// jsonPairer is implemented by dialects that can expand one JSON array of
+// [text, integer] pairs into rows: the SELECT producing (text, bigint)
+// from parameter $1. A batch's search keys are then inserted by one
+// statement with one parameter, instead of many multi-row inserts.
+type jsonPairer interface {
+	JSONPairs() string
 }
 
 // maxSearchShapes bounds the cache of prepared search statements.
@@ -165,6 +176,13 @@ func PrepareAudit(ctx context.Context, p Preparer, d Dialect, write bool) (*Audi
 		a.stmts[q] = st
 	}
 	if write {
+		if jp, ok := d.(jsonPairer); ok {
+			st, err := prep(`INSERT INTO audit_refs (k, seq) ` + jp.JSONPairs())
+			if err != nil {
+				return nil, err
+			}
+			a.refsJSON = st
+		}
 		for _, n := range auditChunks {
 			st, err := prep(insertHead + valuesList(n, eventCols))
 			if err != nil {
@@ -197,6 +215,7 @@ func (a *AuditDB) Close() error {
 	for _, st := range a.refs {
 		closeSt(st)
 	}
+	closeSt(a.refsJSON)
 	a.mu.Lock()
 	for _, st := range a.search {
 		closeSt(st)
@@ -295,6 +314,30 @@ func (a *AuditDB) insertEvents(ctx context.Context, recs []store.AuditRecord) er
 }
 
 func (a *AuditDB) insertRefs(ctx context.Context, recs []store.AuditRecord) error {
+	if a.refsJSON != nil {
+		buf := make([]byte, 0, 64*len(recs))
+		buf = append(buf, '[')
+		for _, r := range recs {
+			for _, ref := range r.Refs {
+				if len(buf) > 1 {
+					buf = append(buf, ',')
+				}
+				buf = append(buf, '[')
+				buf = appendJSONString(buf, ref.Param+"|"+ref.Value)
+				buf = append(buf, ',')
+				buf = strconv.AppendInt(buf, r.Seq, 10)
+				buf = append(buf, ']')
+			}
+		}
+		buf = append(buf, ']')
+		if len(buf) == 2 {
+			return nil
+		}
+		if _, err := a.refsJSON.ExecContext(ctx, string(buf)); err != nil {
+			return fmt.Errorf("store: insert audit search keys: %w", err)
+		}
+		return nil
+	}
 	var args []any
 	for _, r := range recs {
 		for _, ref := range r.Refs {
@@ -533,4 +576,14 @@ func collectAudit(rows *sql.Rows, capHint int) ([]store.AuditRecord, error) {
 		return nil, fmt.Errorf("store: scan audit records: %w", err)
 	}
 	return out, nil
+}
+
+// appendJSONString appends s as a JSON string (control characters, quote
+// and backslash escaped; invalid UTF-8 replaced as encoding/json does).
+func appendJSONString(dst []byte, s string) []byte {
+	b, err := json.Marshal(s)
+	if err != nil { // cannot happen for a string
+		return append(dst, `""`...)
+	}
+	return append(dst, b...)
 }
