@@ -33,8 +33,10 @@ type Claims struct {
 	Patient   string   `json:"patient,omitempty"`
 	Encounter string   `json:"encounter,omitempty"`
 	Roles     []string `json:"roles,omitempty"`
-	// Purpose are the purposes of use (v3-ActReason codes, e.g. BTG).
-	Purpose []string `json:"purpose_of_use,omitempty"`
+	// Purpose are the purposes of use (v3-ActReason codes, e.g. BTG);
+	// PurposeText is the reason the user gave (break the glass).
+	Purpose     []string `json:"purpose_of_use,omitempty"`
+	PurposeText string   `json:"purpose_text,omitempty"`
 }
 
 // Audience is a JWT aud: one string or an array (RFC 7519 §4.1.3).

@@ -160,7 +160,7 @@ func (v *Validator) verify(ctx context.Context, token string, now time.Time) (*e
 	p := &policy.Principal{
 		Subject: c.Subject, ClientID: c.ClientID, FHIRUser: c.FHIRUser,
 		Patient: c.Patient, Encounter: c.Encounter, Scopes: set,
-		Roles: c.Roles, Purpose: c.Purpose, ExpiresAt: exp.Add(Skew), TokenID: c.ID,
+		Roles: c.Roles, Purpose: c.Purpose, ExpiresAt: exp.Add(Skew), TokenID: c.ID, PurposeText: c.PurposeText,
 	}
 	return &entry{claims: &c, principal: p, exp: exp}, nil
 }

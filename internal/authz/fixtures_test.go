@@ -30,7 +30,8 @@ type fixture struct {
 }
 
 const (
-	alicePW = "alice-password-1"
+	btgReason = "unconscious patient in the ED, no records reachable"
+	alicePW   = "alice-password-1"
 	drPW    = "dr-password-1"
 )
 
@@ -168,6 +169,9 @@ func (f *fixture) consent(t *testing.T, b *browser, p page, decision string, kee
 		t.Fatalf("not the consent page: %d %s", p.status, p.body)
 	}
 	form := url.Values{"csrf": {csrf(t, p)}, "decision": {decision}}
+	if strings.Contains(p.body, `name="reason"`) {
+		form.Set("reason", btgReason)
+	}
 	if keep == nil {
 		for _, m := range regexp.MustCompile(`name="scope" value="([^"]+)"`).FindAllStringSubmatch(p.body, -1) {
 			form.Add("scope", html.UnescapeString(m[1]))

@@ -30,7 +30,7 @@ func (s *Server) next(ctx context.Context, w http.ResponseWriter, client *Client
 		return s.pages.render(w, http.StatusOK, "picker.html", pageData{Title: "Choose a patient", Action: PathPick,
 			CSRF: sess.CSRF, ClientName: displayName(client), Patients: list}, formTarget(sess.RedirectURI))
 	}
-	return s.showConsent(ctx, w, client, sess, asked)
+	return s.showConsent(ctx, w, client, sess, asked, "")
 }
 
 // needsPatient: launch/patient or patient/ scopes need a patient context.
@@ -46,7 +46,7 @@ func needsPatient(asked scopes.Set) bool {
 	return false
 }
 
-func (s *Server) showConsent(ctx context.Context, w http.ResponseWriter, client *Client, sess *session, asked scopes.Set) error {
+func (s *Server) showConsent(ctx context.Context, w http.ResponseWriter, client *Client, sess *session, asked scopes.Set, message string) error {
 	var lines []scopeLine
 	for i, sc := range asked.Scopes() {
 		lines = append(lines, scopeLine{ID: "scope-" + strconv.Itoa(i), Raw: sc.Raw, Words: scopeWords(sc),
@@ -59,8 +59,12 @@ func (s *Server) showConsent(ctx context.Context, w http.ResponseWriter, client 
 			patient = patientLabel(sess.Patient, res.Body).Name
 		}
 	}
-	return s.pages.render(w, http.StatusOK, "consent.html", pageData{Title: "Allow access?", Action: PathConsent,
-		CSRF: sess.CSRF, ClientName: displayName(client), Patient: patient, Purpose: sess.BTG, Scopes: lines},
+	status := http.StatusOK
+	if message != "" {
+		status = http.StatusBadRequest
+	}
+	return s.pages.render(w, status, "consent.html", pageData{Title: "Allow access?", Action: PathConsent,
+		CSRF: sess.CSRF, ClientName: displayName(client), Patient: patient, Purpose: sess.BTG, Scopes: lines, Message: message},
 		formTarget(sess.RedirectURI))
 }
 
@@ -97,7 +101,7 @@ func (s *Server) pick(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return errSession
 	}
-	return s.showConsent(ctx, w, client, sess, asked)
+	return s.showConsent(ctx, w, client, sess, asked, "")
 }
 
 func validRefID(id string) bool { _, _, err := splitRef("Patient/" + id); return err == nil }
@@ -145,8 +149,18 @@ func (s *Server) consent(w http.ResponseWriter, r *http.Request) error {
 	if err != nil || user.Disabled {
 		return errSession
 	}
+	reason := ""
+	if sess.BTG {
+		// Break the glass needs a stated reason (audited with every access).
+		reason = strings.TrimSpace(form.Get("reason"))
+		if reason == "" || len(reason) > maxReasonBytes {
+			asked, _ := scopes.Parse(sess.Scope)
+			return s.showConsent(ctx, w, client, sess, asked,
+				fmt.Sprintf("Give the reason for emergency access (1 to %d characters).", maxReasonBytes))
+		}
+	}
 	granted := s.grantFor(sess, form["scope"], client, user)
-	code, err := s.newCode(ctx, sess, client, user, granted)
+	code, err := s.newCode(ctx, sess, client, user, granted, reason)
 	if err != nil {
 		return err
 	}
@@ -190,6 +204,7 @@ type codeData struct {
 	Encounter     string   `json:"encounter,omitempty"`
 	Nonce         string   `json:"nonce,omitempty"`
 	Purpose       []string `json:"purpose,omitempty"`
+	PurposeText   string   `json:"purpose_text,omitempty"`
 	AuthTime      int64    `json:"auth_time,omitempty"`
 	Banner        bool     `json:"banner,omitempty"`
 }
@@ -197,7 +212,10 @@ type codeData struct {
 // CodeLifetime is how long an authorization code is valid (AUTHN-06).
 const CodeLifetime = 60 * time.Second
 
-func (s *Server) newCode(ctx context.Context, sess *session, client *Client, user *store.User, granted scopes.Set) (string, error) {
+// maxReasonBytes bounds a break-the-glass reason.
+const maxReasonBytes = 500
+
+func (s *Server) newCode(ctx context.Context, sess *session, client *Client, user *store.User, granted scopes.Set, reason string) (string, error) {
 	cd := codeData{ClientID: client.ClientID, RedirectURI: sess.RedirectURI, CodeChallenge: sess.CodeChallenge,
 		Scope: granted.String(), Username: user.Username, FHIRUser: user.FHIRUser, Roles: user.Roles,
 		Nonce: sess.Nonce, AuthTime: sess.AuthTime}
@@ -210,7 +228,7 @@ func (s *Server) newCode(ctx context.Context, sess *session, client *Client, use
 	// A standalone app needs to show who the patient is; an EHR shows it.
 	cd.Banner = cd.Patient != "" && !sess.Launch
 	if sess.BTG {
-		cd.Purpose = []string{PurposeBTG}
+		cd.Purpose, cd.PurposeText = []string{PurposeBTG}, reason
 	}
 	data, err := json.Marshal(cd)
 	if err != nil {

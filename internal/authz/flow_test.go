@@ -537,6 +537,26 @@ func TestPickerAndBTG(t *testing.T) {
 	if pu, _ := intro.body["purpose_of_use"].([]any); len(pu) != 1 || pu[0] != "BTG" {
 		t.Errorf("the token carries the purpose: %v", intro.body)
 	}
+	// The reason is required, shown after the warning, and audited with
+	// each access made with the token.
+	b = newBrowser()
+	p = f.login(t, b, b.get(t, f.authorizeURL("app1", "user/*.rs", "s", challenge, url.Values{"purpose_of_use": {"BTG"}})), "erdoc", drPW)
+	if !strings.Contains(p.body, "break the glass") || !strings.Contains(p.body, `<label for="reason">`) {
+		t.Fatalf("BTG consent page: %s", p.body)
+	}
+	if q := b.post(t, f.ts.URL+"/auth/consent", url.Values{"csrf": {csrf(t, p)}, "decision": {"allow"}, "reason": {"  "}}); q.status != 400 || !strings.Contains(q.body, "Give the reason") {
+		t.Errorf("fail/btg-empty-reason: %d", q.status)
+	}
+	if code, _ := fhirGet(t, f.ts, ans.body["access_token"].(string), f.ts.FHIRBase+"/Patient/pA"); code != 200 {
+		t.Fatalf("BTG token read: %d", code)
+	}
+	if resp, err := f.ts.Client.Get(f.ts.FHIRBase + "/AuditEvent?_count=200"); err == nil {
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if !strings.Contains(string(body), btgReason) || !strings.Contains(string(body), `"code":"BTG"`) {
+			t.Errorf("the AuditEvents of the BTG access lack the purpose and reason")
+		}
+	}
 	b = newBrowser()
 	p = f.login(t, b, b.get(t, f.authorizeURL("app1", "user/*.rs", "s", challenge, url.Values{"purpose_of_use": {"BTG"}})), "drA", drPW)
 	if q := f.redirectParams(t, p); q.Get("error") != "access_denied" {

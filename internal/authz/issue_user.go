@@ -31,7 +31,7 @@ type refreshData struct {
 func (s *Server) userTokens(ctx context.Context, client *Client, grant string, cd *codeData, granted scopes.Set, rotated string) (*TokenResponse, error) {
 	life := tokenLifetime(client, false)
 	tok, claims, err := s.issueAccess(ctx, issue{client: client, subject: cd.Username, fhirUser: cd.FHIRUser,
-		patient: cd.Patient, encounter: cd.Encounter, roles: cd.Roles, purpose: cd.Purpose, scope: granted,
+		patient: cd.Patient, encounter: cd.Encounter, roles: cd.Roles, purpose: cd.Purpose, purposeText: cd.PurposeText, scope: granted,
 		grant: grant, lifetime: life})
 	if err != nil {
 		return nil, err

@@ -88,9 +88,11 @@ type issue struct {
 	encounter string
 	roles     []string
 	purpose   []string
-	scope     scopes.Set
-	grant     string
-	lifetime  time.Duration
+	// purposeText is the break-the-glass reason the user gave.
+	purposeText string
+	scope       scopes.Set
+	grant       string
+	lifetime    time.Duration
 }
 
 // issueAccess signs an access token (ES256 JWT, typ at+jwt, aud = the
@@ -102,7 +104,7 @@ func (s *Server) issueAccess(ctx context.Context, in issue) (token string, c *au
 		ClientID: in.client.ClientID, Scope: in.scope.String(),
 		IssuedAt: now.Unix(), ExpiresAt: now.Add(in.lifetime).Unix(), ID: randomValue(16),
 		Grant: in.grant, FHIRUser: in.fhirUser, Patient: in.patient, Encounter: in.encounter,
-		Roles: in.roles, Purpose: in.purpose,
+		Roles: in.roles, Purpose: in.purpose, PurposeText: in.purposeText,
 	}
 	token, err = s.o.Keys.SignJWT(ctx, keys.ES256, keys.TypAccess, c)
 	if err != nil {
