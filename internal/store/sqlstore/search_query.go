@@ -278,6 +278,9 @@ func (c *Core) page(ctx context.Context, r DynRunner, q *search.Query, at *searc
 		sb.WriteString(tieOrder("m", single, tieDesc))
 	}
 	sb.WriteString(" LIMIT " + b.arg(q.Count+1))
+	if err := b.check(); err != nil {
+		return nil, err
+	}
 	rows, err := r.QuerySQL(ctx, sb.String(), b.args...)
 	if err != nil {
 		return nil, fmt.Errorf("store: search: %w", err)
@@ -306,6 +309,9 @@ func (c *Core) count(ctx context.Context, r DynRunner, q *search.Query, snapshot
 	b := &builder{d: c.params, narrow: q.Narrow}
 	conds, err := c.base(b, q, snapshot)
 	if err != nil {
+		return 0, err
+	}
+	if err := b.check(); err != nil {
 		return 0, err
 	}
 	var n int
@@ -594,6 +600,9 @@ func (c *Core) revInclude(ctx context.Context, r DynRunner, narrow *search.Narro
 }
 
 func (c *Core) hits(ctx context.Context, r DynRunner, b *builder, query string) ([]hit, error) {
+	if err := b.check(); err != nil {
+		return nil, err
+	}
 	rows, err := r.QuerySQL(ctx, query, b.args...)
 	if err != nil {
 		return nil, fmt.Errorf("store: search includes: %w", err)

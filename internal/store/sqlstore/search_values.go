@@ -22,6 +22,18 @@ type builder struct {
 	// depth counts nested resource filters (chains, _has, narrowing
 	// restrictions inside them), bounding the statement's size.
 	depth int
+	// nul is set when a bound string holds a NUL character, which no
+	// stored FHIR string has and which SQLite's LIKE would read as the
+	// end of the pattern.
+	nul bool
+}
+
+// check reports a statement that must not run.
+func (b *builder) check() error {
+	if b.nul {
+		return &fhir.Error{Code: fhir.IssueInvalid, Diag: "search values cannot contain NUL characters"}
+	}
+	return nil
 }
 
 // maxFilterDepth bounds the nesting of resource filters in one statement.
@@ -29,6 +41,9 @@ const maxFilterDepth = 12
 
 // arg binds v and returns its placeholder.
 func (b *builder) arg(v any) string {
+	if s, ok := v.(string); ok && strings.IndexByte(s, 0) >= 0 {
+		b.nul = true
+	}
 	b.args = append(b.args, v)
 	return "$" + strconv.Itoa(len(b.args))
 }
@@ -130,6 +145,13 @@ func tableFor(t searchparam.Type) (spTable, bool) {
 	return 0, false
 }
 
+// errNoText refuses a string value with nothing left to search for once
+// normalized (only white space or control characters): it would match
+// every value.
+func errNoText(name string) *fhir.Error {
+	return &fhir.Error{Code: fhir.IssueInvalid, Diag: fmt.Sprintf("search parameter %q: the value has no characters to search for", name)}
+}
+
 func errNotSupported(format string, args ...any) *fhir.Error {
 	return &fhir.Error{Code: fhir.IssueNotSupported, Status: 400, Diag: fmt.Sprintf(format, args...)}
 }
@@ -139,6 +161,9 @@ func errNotSupported(format string, args ...any) *fhir.Error {
 func (b *builder) valueCond(x string, t searchparam.Type, c *search.Clause, v search.Value) (string, error) {
 	switch v := v.(type) {
 	case search.StringValue:
+		if v.Norm == "" && c.Modifier != search.ModExact {
+			return "", errNoText(c.Name)
+		}
 		switch c.Modifier {
 		case search.ModExact:
 			return x + ".norm = " + b.arg(v.Norm) + " AND " + x + ".exact = " + b.arg(v.Text), nil
@@ -152,6 +177,9 @@ func (b *builder) valueCond(x string, t searchparam.Type, c *search.Clause, v se
 		}
 		switch c.Modifier {
 		case search.ModText:
+			if v.Text == "" {
+				return "", errNoText(c.Name)
+			}
 			return b.prefixRange(x+".text_norm", v.Text), nil
 		case search.ModOfType:
 			return x + ".code = " + b.arg(v.Code) + " AND " + x + ".type_system = " + b.arg(v.TypeSystem) +
