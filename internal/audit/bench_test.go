@@ -94,6 +94,7 @@ func BenchmarkVerify(b *testing.B) {
 	_ = r.Close()
 	b.ResetTimer()
 	var total time.Duration
+	cpu0 := processCPU()
 	for i := 0; i < b.N; i++ {
 		rep, err := Verify(ctx, st, signer, clk)
 		if err != nil || rep.Problem != nil || rep.Records != n {
@@ -101,5 +102,7 @@ func BenchmarkVerify(b *testing.B) {
 		}
 		total += rep.Duration
 	}
+	cpu := processCPU() - cpu0
 	b.ReportMetric(float64(n)*float64(b.N)/total.Seconds(), "records/s")
+	b.ReportMetric(float64(cpu.Nanoseconds())/1000/float64(n*b.N), "cpu-µs/record")
 }
