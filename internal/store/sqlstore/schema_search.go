@@ -28,6 +28,12 @@ import "strings"
 // made by the first process that opens the database, shared by every
 // process and replica using it).
 //
+// Version 3 keeps value indexes only where a search starts: rows of
+// low-selectivity tokens (status, category, gender, ...: grp = -1) are
+// not in sp_token_value, and quantities and date ends have no index. Such
+// values are tested on the candidates another clause found (by rid, on the
+// clustered table); alone they scan the type.
+//
 // Dates are integer milliseconds since the Unix epoch (UTC), lo inclusive,
 // hi exclusive; numbers and quantities are doubles (lo/hi NULL for an open
 // Range end), with the exact decimal text kept beside.
@@ -98,6 +104,16 @@ func searchMigrations(d Dialect) []Migration {
 	name TEXT PRIMARY KEY,
 	secret {blob} NOT NULL
 )`),
+		},
+	}, {
+		Module:  "search",
+		Version: 3,
+		Name:    "value indexes only where a search can start",
+		Stmts: []string{
+			`DROP INDEX sp_date_hi`,
+			`DROP INDEX sp_quantity_value`,
+			`DROP INDEX sp_token_value`,
+			`CREATE INDEX sp_token_value ON sp_token (pid, code, system) WHERE grp >= 0`,
 		},
 	}}
 }

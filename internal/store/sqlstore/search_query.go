@@ -214,7 +214,7 @@ func (c *Core) sortExpr(b *builder, types []string, k search.SortKey) string {
 	// "+pid": read the resource's own rows (rid), never walk the value
 	// index of the whole parameter (the MIN/MAX optimization would).
 	return "(SELECT " + agg + "(" + col + ") FROM " + spTables[tab].name + " " + x + " WHERE " + x + ".rid = r.rid AND " +
-		b.pidCond(x, refs, true) + " AND " + x + ".grp = 0" + extra + ")"
+		b.pidCond(x, refs, true) + " AND " + x + ".grp <= 0" + extra + ")"
 }
 
 // page selects up to Count+1 rows from position at, in page order (for a

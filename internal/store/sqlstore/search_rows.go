@@ -137,7 +137,11 @@ func (c *Core) searchRows(typ string, data map[string]any) (*searchRows, error) 
 			continue // a CodeableConcept.text equal to a coding's display
 		}
 		if id, ok := pid(r.Param); ok {
-			out.add(tToken, id, 0, r.System, r.Code, r.TextNorm, r.TypeSystem, r.TypeCode)
+			grp := int64(0)
+			if unindexedToken(r.Param) {
+				grp = -1
+			}
+			out.add(tToken, id, grp, r.System, r.Code, r.TextNorm, r.TypeSystem, r.TypeCode)
 		}
 	}
 	for _, r := range rows.References {

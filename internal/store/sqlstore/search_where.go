@@ -31,12 +31,25 @@ var lowSelectivity = map[string]bool{
 	"_tag": true, "_security": true, "criticality": true, "type": true, "deceased": true,
 }
 
+// unindexed are the low-selectivity token parameters whose rows are kept
+// out of the token value index (grp = -1): they only ever filter.
+var unindexed = map[string]bool{
+	"gender": true, "status": true, "category": true, "active": true, "class": true,
+	"clinical-status": true, "verification-status": true, "intent": true, "priority": true,
+	"criticality": true, "deceased": true,
+}
+
+// unindexedToken reports whether the rows of token parameter code are
+// outside the token value index.
+func unindexedToken(code string) bool { return unindexed[code] }
+
 // driverRank orders clauses by how selective they are likely to be (lower
 // is better); never = unusable as a driver.
 func driverRank(c *search.Clause) int {
 	switch c.Kind() {
 	case search.KindMissing:
-		if c.Missing || c.Code == "_id" || c.Code == "_lastUpdated" {
+		if c.Missing || c.Code == "_id" || c.Code == "_lastUpdated" || c.Type == searchparam.TypeComposite ||
+			c.Type == searchparam.TypeQuantity || (c.Type == searchparam.TypeToken && unindexedToken(c.Code)) {
 			return never
 		}
 		return 9
@@ -76,8 +89,14 @@ func driverRank(c *search.Clause) int {
 	case searchparam.TypeReference:
 		return 1
 	case searchparam.TypeComposite:
+		if first := compositeFirst(c); first == "" || unindexedToken(first) {
+			return never
+		}
 		return 2
 	case searchparam.TypeToken:
+		if unindexedToken(c.Code) {
+			return never
+		}
 		if c.Modifier == search.ModText {
 			return 8
 		}
@@ -98,10 +117,30 @@ func driverRank(c *search.Clause) int {
 			return 2
 		}
 		return 5
-	case searchparam.TypeDate, searchparam.TypeNumber, searchparam.TypeQuantity:
+	case searchparam.TypeDate, searchparam.TypeNumber:
 		return 5
+	case searchparam.TypeQuantity:
+		return never // no value index
 	}
 	return 7
+}
+
+// compositeFirst is the parameter code of a composite clause's first
+// component.
+func compositeFirst(c *search.Clause) string {
+	if c.Param == nil || len(c.Param.Components) == 0 {
+		return ""
+	}
+	return c.Param.Components[0].Code
+}
+
+// indexedRows is the condition that lets the engine use the token value
+// index (its rows have grp >= 0); "" for other tables.
+func indexedRows(tab spTable, x string) string {
+	if tab == tToken {
+		return " AND " + x + ".grp >= 0"
+	}
+	return ""
 }
 
 // resourceFilter returns the conditions restricting resource alias a (of
@@ -212,6 +251,9 @@ func (b *builder) clause(a string, types []string, c *search.Clause, driver bool
 	case c.Modifier == search.ModNot:
 		return "NOT EXISTS (SELECT 1 FROM " + from + " WHERE " + x + ".rid = " + a + ".rid AND (" + orJoin(conds) + "))", nil
 	case driver:
+		for i := range conds {
+			conds[i] += indexedRows(tab, x)
+		}
 		return a + ".rid IN (" + unionRIDs(x+".rid", from, conds) + ")", nil
 	}
 	return "EXISTS (SELECT 1 FROM " + from + " WHERE " + x + ".rid = " + a + ".rid AND (" + orJoin(conds) + "))", nil
@@ -317,6 +359,9 @@ func (b *builder) compositeBranches(typ, code, name string, cv search.CompositeV
 			if i == 0 {
 				first = branch{from: spTables[tab].name + " " + x, rid: x + ".rid",
 					where: b.pidCond(x, refs, !driver) + " AND " + cond}
+				if driver {
+					first.where += indexedRows(tab, x)
+				}
 				continue
 			}
 			rest = append(rest, "EXISTS (SELECT 1 FROM "+spTables[tab].name+" "+x+" WHERE "+x+".rid = "+first.rid+
@@ -447,7 +492,7 @@ func (b *builder) missing(a string, types []string, c *search.Clause, driver boo
 	x := b.newAlias("x")
 	from := spTables[tab].name + " " + x
 	if !c.Missing && driver {
-		return a + ".rid IN (SELECT " + x + ".rid FROM " + from + " WHERE " + b.pidCond(x, refs, false) + ")", nil
+		return a + ".rid IN (SELECT " + x + ".rid FROM " + from + " WHERE " + b.pidCond(x, refs, false) + indexedRows(tab, x) + ")", nil
 	}
 	s := "EXISTS (SELECT 1 FROM " + from + " WHERE " + x + ".rid = " + a + ".rid AND " + b.pidCond(x, refs, true) + ")"
 	if c.Missing {
