@@ -195,16 +195,22 @@ func (a *HTTP) Outer(h http.Handler, onError func(r *http.Request, err error)) h
 			return
 		}
 		info.Facts.Audited = true
+		// Refused before the FHIR layer named the interaction (401), or
+		// the handler never returned normally (a panic answered 500).
+		interaction := info.Interaction
+		if interaction == "" || interaction == httpx.InteractionOther {
+			interaction = "unauthenticated"
+		}
 		req := RESTRequest{
-			RequestID: info.ID, Interaction: "unauthenticated", Path: r.URL.Path, RawQuery: r.URL.RawQuery,
-			Status: sw.statusOr200(),
+			RequestID: info.ID, Interaction: interaction, Path: r.URL.Path, RawQuery: r.URL.RawQuery,
+			Status: sw.statusOr200(), Facts: info.Facts,
 		}
 		if a.ClientIP != nil {
 			req.ClientIP = a.ClientIP(r)
 		} else {
 			req.ClientIP = ClientIP(r.RemoteAddr)
 		}
-		req.Diag = "refused before processing: " + http.StatusText(req.Status)
+		req.Diag = "not processed: " + http.StatusText(req.Status)
 		if err := a.Sink.RecordAll(r.Context(), []Event{restEvent(a.Source, req)}); err != nil && onError != nil {
 			onError(r, err)
 		}
