@@ -367,3 +367,44 @@ func TestUnauthenticatedRequestsAreAudited(t *testing.T) {
 		t.Fatalf("events %+v, want one unauthenticated failure", got)
 	}
 }
+
+// TestProvenanceSearchByTarget: every version of a resource has exactly one
+// Provenance, found by Provenance?target= with the versioned or the plain
+// reference (PROV-01, PROV-05).
+func TestProvenanceSearchByTarget(t *testing.T) {
+	ts := servertest.Start(t)
+	obs := func(v string) string {
+		return `{"resourceType":"Observation","id":"o1","status":"final","code":{"text":"` + v + `"},"subject":{"reference":"Patient/pA"}}`
+	}
+	for i := 0; i < 4; i++ {
+		if status, body, _ := do(t, ts, "PUT", "/Observation/o1", obs(fmt.Sprint(i))); status >= 300 {
+			t.Fatalf("PUT %d: %d %s", i, status, body)
+		}
+	}
+	total := func(path string) int {
+		t.Helper()
+		status, body, _ := do(t, ts, "GET", path, "")
+		if status != 200 {
+			t.Fatalf("GET %s: %d %s", path, status, body)
+		}
+		var b struct {
+			Total int
+			Entry []json.RawMessage
+		}
+		if err := json.Unmarshal(body, &b); err != nil {
+			t.Fatal(err)
+		}
+		return len(b.Entry)
+	}
+	for v := 1; v <= 4; v++ {
+		if n := total(fmt.Sprintf("/Provenance?target=Observation/o1/_history/%d", v)); n != 1 {
+			t.Errorf("Provenance for version %d: %d, want 1", v, n)
+		}
+	}
+	if n := total("/Observation/o1/_history"); n != 4 {
+		t.Errorf("history: %d versions, want 4", n)
+	}
+	if n := total("/Provenance?target=Observation/o1"); n != 4 {
+		t.Errorf("Provenance?target=Observation/o1: %d, want the 4 versions' Provenance", n)
+	}
+}
