@@ -3,6 +3,7 @@ package server_test
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -406,5 +407,56 @@ func TestProvenanceSearchByTarget(t *testing.T) {
 	}
 	if n := total("/Provenance?target=Observation/o1"); n != 4 {
 		t.Errorf("Provenance?target=Observation/o1: %d, want the 4 versions' Provenance", n)
+	}
+}
+
+// TestAuditRecordsTokenIDNeverToken: the events of a token's requests name
+// the client and the token's jti (BALP agent.policy); the token itself is
+// nowhere in the audit log (AUDIT-03).
+func TestAuditRecordsTokenIDNeverToken(t *testing.T) {
+	ts := servertest.Start(t)
+	be, err := ts.RegisterBackend("audited-app", "system/*.cruds")
+	if err != nil {
+		t.Fatal(err)
+	}
+	token, err := be.Token("system/Patient.rs")
+	if err != nil {
+		t.Fatal(err)
+	}
+	log := &auditLog{st: ts.Server.AuditLog()}
+	log.since(t)
+	resp, err := ts.WithToken(token).Get(ts.FHIRBase + "/Patient/nobody")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusNotFound {
+		t.Fatalf("read: %d", resp.StatusCode)
+	}
+	recs, err := ts.Server.AuditLog().AuditScan(context.Background(), log.last-1, 10)
+	if err != nil || len(recs) == 0 {
+		t.Fatalf("records: %v", err)
+	}
+	body := string(recs[len(recs)-1].Body)
+	parts := strings.Split(token, ".")
+	var claims struct {
+		JTI string `json:"jti"`
+	}
+	if len(parts) == 3 {
+		if raw, err := base64.RawURLEncoding.DecodeString(parts[1]); err == nil {
+			_ = json.Unmarshal(raw, &claims)
+		}
+	}
+	if claims.JTI == "" || !strings.Contains(body, `"policy":["`+claims.JTI+`"]`) || !strings.Contains(body, `"audited-app"`) {
+		t.Fatalf("event lacks the client or the token's jti %q: %s", claims.JTI, body)
+	}
+	all, err := ts.Server.AuditLog().AuditScan(context.Background(), 0, 100000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range all {
+		if strings.Contains(string(r.Body), token) || strings.Contains(string(r.Body), parts[2]) {
+			t.Fatalf("AuditEvent/%d contains the access token", r.Seq)
+		}
 	}
 }
