@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"slices"
+	"strings"
 
 	"github.com/fhirguard/fhirguard/internal/audit"
 	"github.com/fhirguard/fhirguard/internal/fhir"
@@ -151,15 +152,49 @@ func (a *API) facts(ctx context.Context, q *Request, resp *Response, failed bool
 			f.Results = resp.Count
 		}
 	}
+	if q.Interaction == SearchType || q.Interaction == SearchSystem || q.Interaction == SearchCompart {
+		// BALP PatientQuery: the patient the query names (and the
+		// token's patient context) is the query's patient, whether or
+		// not anything matched.
+		f.Patients = append(f.Patients, queryPatients(q)...)
+		if p, ok := a.callerPrincipal(ctx); ok && p.Patient != "" {
+			f.Patients = append(f.Patients, p.Patient)
+		}
+	}
 	switch {
 	case before != nil:
-		f.Patients = before
+		f.Patients = append(f.Patients, before...)
 	case q.Type == "Patient" && q.ID != "" && !(failed && q.Interaction == Create):
 		f.Patients = []string{q.ID}
 	case !failed && q.ID != "" && q.Interaction != Operation:
 		f.Patients = a.patientsOf(ctx, q.Type, q.ID)
 	}
 	return f
+}
+
+// queryPatients returns the patient ids a search names in its patient or
+// subject parameters.
+func queryPatients(q *Request) []string {
+	var out []string
+	for name, vals := range q.Query {
+		base, mod, _ := strings.Cut(name, ":")
+		if (base != "patient" && base != "subject") || (mod != "" && mod != "Patient") {
+			continue
+		}
+		for _, v := range vals {
+			for _, one := range strings.Split(v, ",") {
+				id, isRef := strings.CutPrefix(one, "Patient/")
+				if base == "subject" && !isRef && mod == "" {
+					continue // a subject may be a Group, a Device, …
+				}
+				if fhir.ValidID(id) && !slices.Contains(out, id) {
+					out = append(out, id)
+				}
+			}
+		}
+	}
+	slices.Sort(out)
+	return out
 }
 
 // noteFacts records the facts of the request q in its RequestInfo

@@ -177,6 +177,8 @@ func TestEveryInteractionIsAudited(t *testing.T) {
 			{"read", "R", "0", "Patient/pA", "Patient/pA/_history/3", false},
 			{"transaction", "E", "0", "", "", false}}},
 		{"ok/audit-search", "GET", "/AuditEvent?patient=pA&_count=3", "", nil, 200, []want{{"search-type", "E", "0", "Patient/pA", "", true}}},
+		{"ok/search-by-patient", "GET", "/Observation?subject=Patient/pA&_count=1", "", nil, 200, []want{{"search-type", "E", "0", "Patient/pA", "", true}}},
+		{"ok/search-no-patient", "GET", "/Observation?code:text=pulse&_count=1", "", nil, 200, []want{{"search-type", "E", "0", "", "", true}}},
 		{"fail/read-unknown", "GET", "/Patient/nobody", "", nil, 404, []want{{"read", "R", "4", "Patient/nobody", "", false}}},
 		{"fail/create-invalid", "POST", "/Patient", `{"resourceType":"Patient","birthDate":"yesterday"}`, nil, 400, []want{{"create", "C", "4", "", "", false}}},
 		{"fail/update-stale", "PUT", "/Patient/pA", patient, []string{"If-Match", `W/"1"`}, 412, []want{{"update", "U", "4", "Patient/pA", "", false}}},
