@@ -90,6 +90,8 @@ type encoded struct {
 	profiles []byte // `,"profile":[…]` or empty
 	tail     []byte // `"type":…}`: the event's members after "recorded", closing brace included
 	keys     store.AuditRecord
+	// external events keep their own "recorded" (in tail).
+	external bool
 }
 
 func cc(cs ...Coding) []jsonCC {
@@ -223,6 +225,10 @@ func (e *encoded) body(dst []byte, seq int64, recorded time.Time) []byte {
 	dst = append(dst, ts...)
 	dst = append(dst, '"')
 	dst = append(dst, e.profiles...)
+	if e.external {
+		dst = append(dst, `},`...)
+		return append(dst, e.tail...)
+	}
 	dst = append(dst, `},"recorded":"`...)
 	dst = append(dst, ts...)
 	dst = append(dst, `",`...)

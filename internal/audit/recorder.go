@@ -103,6 +103,7 @@ type Recorder struct {
 type pending struct {
 	enc  *encoded
 	done chan error // buffered 1
+	seq  int64      // set by the writer before done is sent (on success)
 }
 
 // NewRecorder checks opts, reads the last checkpoint and starts the writer.
@@ -172,13 +173,20 @@ func (r *Recorder) Record(ctx context.Context, ev Event) error {
 		r.failed.Add(1)
 		return err
 	}
+	_, err = r.enqueue(ctx, enc)
+	return err
+}
+
+// enqueue queues one encoded event and waits for its commit; it returns
+// the record's sequence number.
+func (r *Recorder) enqueue(ctx context.Context, enc *encoded) (int64, error) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.timeout)
 	defer cancel()
 	p := &pending{enc: enc, done: make(chan error, 1)}
 	r.mu.RLock()
 	if r.closed {
 		r.mu.RUnlock()
-		return ErrClosed
+		return 0, ErrClosed
 	}
 	select {
 	case r.queue <- p:
@@ -186,17 +194,18 @@ func (r *Recorder) Record(ctx context.Context, ev Event) error {
 	default:
 		r.mu.RUnlock()
 		r.failed.Add(1)
-		return ErrQueueFull
+		return 0, ErrQueueFull
 	}
 	select {
 	case err := <-p.done:
 		if err != nil {
 			r.failed.Add(1)
+			return 0, err
 		}
-		return err
+		return p.seq, nil
 	case <-ctx.Done():
 		r.failed.Add(1)
-		return fmt.Errorf("%w (%s)", ErrTimeout, r.timeout)
+		return 0, fmt.Errorf("%w (%s)", ErrTimeout, r.timeout)
 	}
 }
 
@@ -322,6 +331,10 @@ func (r *Recorder) commit(batch []*pending) error {
 		return err
 	}
 	r.records.Add(int64(len(batch)))
+	first := head.Seq - int64(len(batch)) + 1
+	for i, p := range batch {
+		p.seq = first + int64(i)
+	}
 	r.head, r.lastRecorded = head, recorded
 	if r.onCommit != nil {
 		r.onCommit(head)
