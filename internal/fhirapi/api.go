@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/fhirguard/fhirguard/internal/audit"
 	"github.com/fhirguard/fhirguard/internal/clock"
 	"github.com/fhirguard/fhirguard/internal/fhir"
 	"github.com/fhirguard/fhirguard/internal/fhir/validate"
@@ -37,6 +38,9 @@ type Options struct {
 	// AuditLog, when set, is served as read-only AuditEvent resources and
 	// through Patient/{id}/$access-log (audit.go).
 	AuditLog store.AuditStore
+	// AuditSources, when set (with Enforce), accepts AuditEvents POSTed
+	// by callers allowed to create them (external audit sources).
+	AuditSources audit.ExternalSink
 	// Provenance makes every create, update, patch and delete write a
 	// Provenance in the same transaction (provenance.go).
 	Provenance bool
@@ -68,6 +72,7 @@ type API struct {
 	log        *slog.Logger
 	capability []byte // CapabilityStatement JSON, built once
 	auditLog   store.AuditStore
+	auditSrc   audit.ExternalSink
 	provenance bool
 	principal  func(ctx context.Context) (*policy.Principal, bool)
 	enforce    bool
@@ -122,6 +127,7 @@ func New(opts Options) (*API, error) {
 		log:        opts.Logger,
 		newID:      randomUUID,
 		auditLog:   opts.AuditLog,
+		auditSrc:   opts.AuditSources,
 		provenance: opts.Provenance,
 		principal:  opts.Principal,
 		enforce:    opts.Enforce,
@@ -161,7 +167,7 @@ func (a *API) Mount(mux *http.ServeMux, wrap func(httpx.HandlerFunc) http.Handle
 func (a *API) ServeFHIR(w http.ResponseWriter, r *http.Request) error {
 	q, err := a.ParseHTTP(r)
 	if q != nil && err != nil {
-		if rerr := refuseReadOnly(q); rerr != nil {
+		if rerr := a.refuseReadOnly(q); rerr != nil {
 			err = rerr // 405 before any complaint about the body
 		}
 	}
@@ -187,7 +193,7 @@ func (a *API) ServeFHIR(w http.ResponseWriter, r *http.Request) error {
 
 // Execute runs one parsed Request against the store.
 func (a *API) Execute(ctx context.Context, q *Request) (*Response, error) {
-	if err := refuseReadOnly(q); err != nil {
+	if err := a.refuseReadOnly(q); err != nil {
 		return nil, err
 	}
 	ctx, err := a.authorize(ctx, q)

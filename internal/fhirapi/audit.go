@@ -3,13 +3,16 @@ package fhirapi
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/fhirguard/fhirguard/internal/audit"
 	"github.com/fhirguard/fhirguard/internal/fhir"
 	"github.com/fhirguard/fhirguard/internal/httpx"
+	"github.com/fhirguard/fhirguard/internal/policy"
 )
 
 // This file is the REST layer's side of the audit trail (owned by the
@@ -31,14 +34,16 @@ func knownOperation(typ, op string) bool {
 // through the API are refused with 405.
 func readOnlyType(typ string) bool { return typ == "AuditEvent" || typ == "Provenance" }
 
-// refuseReadOnly is the 405 for a write to a server-written type.
-func refuseReadOnly(q *Request) error {
+// refuseReadOnly is the 405 for a write to a server-written type. A
+// create of an AuditEvent passes when external audit sources are accepted
+// (Options.AuditSources): auditSourceCreate decides it.
+func (a *API) refuseReadOnly(q *Request) error {
 	switch q.Interaction {
 	case Create, Update, Patch, Delete:
+		if q.Type == "AuditEvent" && q.Interaction == Create && a.auditSrc != nil && a.enforce {
+			return nil
+		}
 		if readOnlyType(q.Type) {
-			// A client registered as an audit source may one day POST
-			// AuditEvents (AUDIT-11): that check belongs to enforcement
-			// and would call the audit recorder here.
 			e := fhir.Errorf(fhir.IssueNotSupported, "%s resources are written only by the server and cannot be created, changed or deleted", q.Type)
 			e.Status = http.StatusMethodNotAllowed
 			e.Header = http.Header{"Allow": {"GET, HEAD"}}
@@ -73,11 +78,62 @@ func (a *API) auditEvents(ctx context.Context, q *Request) (*Response, error) {
 		}
 		addPatients(ctx, res.Patients...)
 		return &Response{Status: http.StatusOK, Body: res.Bundle, Count: res.Count}, nil
+	case Create:
+		if a.auditSrc != nil && a.enforce {
+			return a.auditSourceCreate(ctx, q)
+		}
 	}
-	if err := refuseReadOnly(q); err != nil {
+	if err := a.refuseReadOnly(q); err != nil {
 		return nil, err
 	}
 	return nil, fhir.Errorf(fhir.IssueNotSupported, "AuditEvent supports read and search only")
+}
+
+// auditSourceCreate stores an AuditEvent POSTed by an audit source: a
+// caller whose grant allows creating AuditEvents (an ordinary client's does
+// not: 403). It may not pose as this server (422). The event is appended
+// to the hash chain as sent; the answer is 201 with the stored event.
+func (a *API) auditSourceCreate(ctx context.Context, q *Request) (*Response, error) {
+	p, err := a.principalOrDeny(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var patients []string
+	if entities, ok := q.Resource["entity"].([]any); ok {
+		for _, e := range entities {
+			m, _ := e.(map[string]any)
+			what, _ := m["what"].(map[string]any)
+			if ref, _ := what["reference"].(string); strings.HasPrefix(ref, "Patient/") {
+				patients = append(patients, strings.TrimPrefix(ref, "Patient/"))
+			}
+		}
+	}
+	if dec := policy.Decide(*p, policyRequest(q), policy.Facts{Now: a.clock.Now(), NewPatients: patients}); !dec.Allow {
+		return nil, a.denied(q, dec)
+	}
+	if err := audit.CheckExternal(q.Resource, a.auditSource()); err != nil {
+		return nil, err
+	}
+	seq, err := a.auditSrc.RecordExternal(ctx, q.Resource)
+	if err != nil {
+		if fe, ok := fhir.AsError(err); ok {
+			return nil, fe
+		}
+		return nil, audit.Unavailable(err)
+	}
+	id := strconv.FormatInt(seq, 10)
+	q.ID = id
+	addPatients(ctx, patients...)
+	body, recorded, err := audit.ReadEvent(ctx, a.auditLog, id)
+	if err != nil {
+		return nil, fmt.Errorf("read back AuditEvent/%s: %w", id, err)
+	}
+	resp := &Response{Status: http.StatusCreated, Location: a.base + "/AuditEvent/" + id + "/_history/1",
+		VersionID: 1, LastModified: recorded}
+	if q.Return != ReturnMinimal {
+		resp.Body = body
+	}
+	return resp, nil
 }
 
 // operation runs an instance operation.

@@ -462,3 +462,58 @@ func TestAuditRecordsTokenIDNeverToken(t *testing.T) {
 		}
 	}
 }
+
+// TestAuditSourcePost: a client allowed to create AuditEvents may POST one
+// (appended to the chain, never changed); posing as this server → 422; an
+// ordinary client → 403; changing one → 405 (AUDIT-11).
+func TestAuditSourcePost(t *testing.T) {
+	ts := servertest.Start(t)
+	src, err := ts.RegisterBackend("lab-audit-source", "system/AuditEvent.c")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok, err := src.Token("system/AuditEvent.c")
+	if err != nil {
+		t.Fatal(err)
+	}
+	post := func(c *http.Client, body string) (int, []byte) {
+		t.Helper()
+		req, _ := http.NewRequest("POST", ts.FHIRBase+"/AuditEvent", strings.NewReader(body))
+		req.Header.Set("Content-Type", "application/fhir+json")
+		resp, err := c.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, b
+	}
+	ev := `{"resourceType":"AuditEvent","type":{"system":"http://dicom.nema.org/resources/ontology/DCM","code":"110106"},
+"recorded":"2025-12-24T08:00:00Z","agent":[{"who":{"reference":"Practitioner/drX"},"requestor":true}],
+"source":{"observer":{"display":"lab system"}},"entity":[{"what":{"reference":"Patient/pA"},"role":{"system":"http://terminology.hl7.org/CodeSystem/object-role","code":"1"}}]}`
+	status, body := post(ts.WithToken(tok), ev)
+	if status != http.StatusCreated || !bytes.Contains(body, []byte(`"recorded":"2025-12-24T08:00:00Z"`)) || !bytes.Contains(body, []byte(`"lab system"`)) {
+		t.Fatalf("audit source POST: %d %s", status, body)
+	}
+	var stored struct{ ID string }
+	if err := json.Unmarshal(body, &stored); err != nil || stored.ID == "" {
+		t.Fatalf("stored id: %v %s", err, body)
+	}
+	posing := strings.Replace(ev, `{"display":"lab system"}`, `{"identifier":{"value":"`+ts.FHIRBase+`"}}`, 1)
+	if status, body := post(ts.WithToken(tok), posing); status != http.StatusUnprocessableEntity {
+		t.Fatalf("posing as this server: %d %s", status, body)
+	}
+	ordinary, err := ts.RegisterBackend("ordinary-app", "system/Patient.rs")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if status, body := post(ordinary.HTTPClient("system/Patient.rs"), ev); status != http.StatusForbidden {
+		t.Fatalf("ordinary client: %d %s", status, body)
+	}
+	if status, _, _ := do(t, ts, "PUT", "/AuditEvent/"+stored.ID, `{"resourceType":"AuditEvent","id":"`+stored.ID+`"}`); status != http.StatusMethodNotAllowed {
+		t.Fatalf("PUT AuditEvent: %d", status)
+	}
+	if status, body, _ := do(t, ts, "GET", "/AuditEvent/"+stored.ID, ""); status != 200 || !bytes.Contains(body, []byte("Practitioner/drX")) {
+		t.Fatalf("read back: %d %s", status, body)
+	}
+}

@@ -33,6 +33,7 @@ func (s *Server) mountFHIR(mux *http.ServeMux, wrap func(httpx.HandlerFunc) http
 		MaxBundleEntries: s.cfg.MaxBundleEntries,
 		Logger:           s.log,
 		AuditLog:         s.audit.backend,
+		AuditSources:     s.audit.rec,
 		Provenance:       true,
 		Principal:        authn.FromContext,
 		Enforce:          true,
