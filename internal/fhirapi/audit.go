@@ -334,7 +334,7 @@ type capOperation struct {
 func auditCapability(r *capResource) {
 	switch r.Type {
 	case "AuditEvent":
-		r.Interaction = codes([]string{"read", "vread", "search-type"})
+		r.Interaction = codes([]string{"read", "vread", "search-type", "create"}) // create: audit sources only
 		r.ReadHistory, r.UpdateCreate = false, false
 	case "Provenance":
 		r.Interaction = codes([]string{"read", "vread", "history-instance", "history-type"})
