@@ -103,6 +103,7 @@ func (a *API) authorize(ctx context.Context, q *Request) (context.Context, error
 		if facts.ResourcePatients, err = a.compartmentOf(cur); err != nil {
 			return ctx, err
 		}
+		addPatients(ctx, facts.ResourcePatients...) // the audit record's patients (audit.go)
 	case Create, Update, Patch, Delete:
 		// Decided inside the write transaction (write, checkPatched), with
 		// the current version; a type-level refusal is answered now.
