@@ -171,7 +171,7 @@ func TestEveryInteractionIsAudited(t *testing.T) {
 		{"ok/batch", "POST", "", bundle("batch"), nil, 200, []want{
 			{"create", "C", "0", "Patient/pA", "Observation/", false},
 			{"read", "R", "0", "Patient/pA", "Patient/pA/_history/3", false},
-			{"batch", "E", "0", "", "", false}}},
+			{"batch", "E", "0", "Patient/pA", "", false}}}, // the Bundle's event names its entries' patients
 		{"ok/transaction", "POST", "", bundle("transaction"), nil, 200, []want{
 			{"create", "C", "0", "Patient/pA", "Observation/", false},
 			{"read", "R", "0", "Patient/pA", "Patient/pA/_history/3", false},
