@@ -20,14 +20,17 @@ import (
 	"github.com/fhirguard/fhirguard/internal/fhirapi"
 	"github.com/fhirguard/fhirguard/internal/httpx"
 	"github.com/fhirguard/fhirguard/internal/index"
+	"github.com/fhirguard/fhirguard/internal/policy"
+	"github.com/fhirguard/fhirguard/internal/policy/scopes"
 	"github.com/fhirguard/fhirguard/internal/store/sqlite"
 )
 
 const benchBase = "http://127.0.0.1:8080/fhir"
 
 // BenchmarkReadAuditOnOff measures FHIR reads through the production
-// handler stack (middleware chain with access log, httpx.Wrap, fhirapi,
-// durable SQLite store) with and without the audit wrapper, in one run on
+// handler stack (middleware chain with access log, httpx.Wrap, fhirapi with
+// policy enforcement for a system/*.cruds client, durable SQLite store) with
+// and without the audit wrapper, in one run on
 // one store, with 64 concurrent clients per CPU. The ratio of the two
 // reads/s figures is the cost of auditing every read (target ≥ 0.85).
 // Types: Patient (patient = the id) and Observation (patient from the
@@ -48,7 +51,15 @@ func BenchmarkReadAuditOnOff(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	api, err := fhirapi.New(fhirapi.Options{Store: st, Validator: v, Clock: clock.System{}, BaseURL: benchBase, AuditLog: st})
+	// As the server runs it: every request decided by the policy engine
+	// (a backend client's system/*.cruds grant).
+	grant, err := scopes.Parse("system/*.cruds")
+	if err != nil {
+		b.Fatal(err)
+	}
+	principal := &policy.Principal{Subject: "bench-client", ClientID: "bench-client", Scopes: grant, TokenID: "jti-bench"}
+	api, err := fhirapi.New(fhirapi.Options{Store: st, Validator: v, Clock: clock.System{}, BaseURL: benchBase, AuditLog: st,
+		Enforce: true, Indexer: ix, Principal: func(context.Context) (*policy.Principal, bool) { return principal, true }})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -62,7 +73,8 @@ func BenchmarkReadAuditOnOff(b *testing.B) {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { _ = rec.Close() })
-	hA := &audit.HTTP{Sink: rec, Source: src}
+	hA := &audit.HTTP{Sink: rec, Source: src,
+		Principal: func(context.Context) (*policy.Principal, bool) { return principal, true }}
 	logger := slog.New(slog.NewJSONHandler(io.Discard, nil))
 	stack := func(audited bool) http.Handler {
 		mux := http.NewServeMux()
