@@ -57,9 +57,11 @@ const (
 
 // Well-known codings.
 var (
-	TypeRESTful      = Coding{System: SystemEventType, Code: "rest", Display: "Restful Operation"}
-	TypeLogin        = Coding{System: SystemDCM, Code: "110114", Display: "User Authentication"}
-	TypeSecurityAlrt = Coding{System: SystemDCM, Code: "110113", Display: "Security Alert"}
+	TypeRESTful       = Coding{System: SystemEventType, Code: "rest", Display: "Restful Operation"}
+	TypeLogin         = Coding{System: SystemDCM, Code: "110114", Display: "User Authentication"}
+	TypeSecurityAlert = Coding{System: SystemDCM, Code: "110113", Display: "Security Alert"}
+	// TypeSecurityAlrt is TypeSecurityAlert (kept for existing callers).
+	TypeSecurityAlrt = TypeSecurityAlert
 	TypeAppActivity  = Coding{System: SystemDCM, Code: "110100", Display: "Application Activity"}
 
 	AgentSourceRole = Coding{System: SystemDCM, Code: "110153", Display: "Source Role ID"}
