@@ -517,3 +517,43 @@ func TestAuditSourcePost(t *testing.T) {
 		t.Fatalf("read back: %d %s", status, body)
 	}
 }
+
+// TestDenialsAreAudited: requests the policy refuses (403) are recorded as
+// failures naming the client.
+func TestDenialsAreAudited(t *testing.T) {
+	ts := servertest.Start(t)
+	if status, body, _ := do(t, ts, "PUT", "/Observation/o1", obsBody[:1]+`"id":"o1",`+obsBody[1:]); status != 201 {
+		t.Fatalf("setup: %d %s", status, body)
+	}
+	narrow, err := ts.RegisterBackend("narrow-app", "system/Patient.rs")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := narrow.HTTPClient("system/Patient.rs")
+	log := &auditLog{st: ts.Server.AuditLog()}
+	for _, tc := range []struct{ method, path, subtype, action string }{
+		{"GET", "/Observation/o1", "read", "R"},
+		{"DELETE", "/Patient/pZ", "delete", "D"},
+		{"GET", "/Observation?subject=Patient/pA", "search-type", "E"},
+	} {
+		log.since(t)
+		req, _ := http.NewRequest(tc.method, ts.FHIRBase+tc.path, nil)
+		resp, err := c.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusForbidden {
+			t.Fatalf("%s %s: %d %s, want 403", tc.method, tc.path, resp.StatusCode, body)
+		}
+		got := log.since(t)
+		if len(got) != 1 || got[0].Subtype != tc.subtype || got[0].Action != tc.action || got[0].Outcome != "4" {
+			t.Fatalf("%s %s: events %+v, want one %s failure", tc.method, tc.path, got, tc.subtype)
+		}
+		recs, err := ts.Server.AuditLog().AuditScan(context.Background(), log.last-1, 1)
+		if err != nil || len(recs) != 1 || !bytes.Contains(recs[0].Body, []byte(`"narrow-app"`)) || !bytes.Contains(recs[0].Body, []byte(`"outcomeDesc"`)) {
+			t.Fatalf("%s %s: the denial's event lacks the client or the reason: %v", tc.method, tc.path, err)
+		}
+	}
+}
