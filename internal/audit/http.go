@@ -10,6 +10,7 @@ import (
 	"github.com/fhirguard/fhirguard/internal/fhir"
 	"github.com/fhirguard/fhirguard/internal/httpx"
 	"github.com/fhirguard/fhirguard/internal/policy"
+	"github.com/fhirguard/fhirguard/internal/store"
 )
 
 // RecordAll records several events and returns once all are committed (nil)
@@ -70,6 +71,26 @@ type MultiSink interface {
 	RecordAll(ctx context.Context, evs []Event) error
 }
 
+// TxAppender appends events inside a store transaction (*Recorder).
+type TxAppender interface {
+	AppendInTx(ctx context.Context, tx store.Tx, evs []Event) error
+}
+
+// TxAuditor appends the current request's AuditEvent inside the store
+// transaction of its write, from the facts known there. The REST layer
+// calls it (TxAuditorFrom) and then marks the request Audited, so the
+// wrapper does not record it again.
+type TxAuditor func(ctx context.Context, tx store.Tx, facts httpx.Facts, status int) error
+
+type txAuditorKey struct{}
+
+// TxAuditorFrom returns the request's TxAuditor (nil outside an audited
+// request, or when the sink cannot append inside transactions).
+func TxAuditorFrom(ctx context.Context) TxAuditor {
+	f, _ := ctx.Value(txAuditorKey{}).(TxAuditor)
+	return f
+}
+
 // HTTP audits FHIR HTTP requests: Wrap buffers a handler's response, records
 // the request's AuditEvents from its httpx.RequestInfo facts, and sends the
 // response only when they are committed; otherwise the client gets a 503
@@ -89,12 +110,7 @@ type HTTP struct {
 // returns are rendered by the one renderer.
 func (a *HTTP) Wrap(h httpx.HandlerFunc) httpx.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) error {
-		bw := &bufferedWriter{header: http.Header{}}
-		herr := h(bw, r)
 		req := RESTRequest{Path: r.URL.Path, RawQuery: r.URL.RawQuery}
-		if info := httpx.Info(r.Context()); info != nil {
-			req.RequestID, req.Interaction, req.Facts = info.ID, info.Interaction, info.Facts
-		}
 		if a.Principal != nil {
 			if p, ok := a.Principal(r.Context()); ok {
 				req.Principal = p
@@ -104,6 +120,28 @@ func (a *HTTP) Wrap(h httpx.HandlerFunc) httpx.HandlerFunc {
 			req.ClientIP = a.ClientIP(r)
 		} else {
 			req.ClientIP = ClientIP(r.RemoteAddr)
+		}
+		if ta, ok := a.Sink.(TxAppender); ok {
+			base := req
+			var fn TxAuditor = func(ctx context.Context, tx store.Tx, facts httpx.Facts, status int) error {
+				rq := base
+				if info := httpx.Info(ctx); info != nil {
+					rq.RequestID, rq.Interaction = info.ID, info.Interaction
+				}
+				rq.Facts, rq.Status = facts, status
+				return ta.AppendInTx(ctx, tx, RESTEvents(a.Source, rq))
+			}
+			r = r.WithContext(context.WithValue(r.Context(), txAuditorKey{}, fn))
+		}
+		bw := &bufferedWriter{header: http.Header{}}
+		herr := h(bw, r)
+		info := httpx.Info(r.Context())
+		if info != nil {
+			if info.Facts.Audited && herr == nil {
+				// Recorded inside the write's own transaction.
+				return bw.flush(w)
+			}
+			req.RequestID, req.Interaction, req.Facts = info.ID, info.Interaction, info.Facts
 		}
 		if herr != nil {
 			req.Status, req.Diag = errorStatus(herr)

@@ -296,35 +296,18 @@ func (r *Recorder) commit(batch []*pending) error {
 	r.batches.Add(1)
 	var head store.AuditHead
 	var recorded time.Time
+	encs := make([]*encoded, len(batch))
+	for i, p := range batch {
+		encs[i] = p.enc
+	}
 	err := r.be.Tx(ctx, func(tx store.Tx) error {
-		at, ok := tx.(store.AuditTx)
-		if !ok {
-			return fmt.Errorf("audit: the store's transactions (%T) cannot append to the audit log", tx)
-		}
-		h, err := at.AuditHead(ctx)
-		if err != nil {
-			return fmt.Errorf("audit: read head: %w", err)
-		}
 		recorded = r.clock.Now().UTC().Truncate(time.Millisecond)
 		if recorded.Before(r.lastRecorded) {
 			recorded = r.lastRecorded // keep recorded monotonic in seq
 		}
-		recs := make([]store.AuditRecord, len(batch))
-		prev, seq := h.Hash, h.Seq
-		for i, p := range batch {
-			seq++
-			body := p.enc.body(make([]byte, 0, 160+len(p.enc.tail)+len(p.enc.profiles)), seq, recorded)
-			hash := Hash(seq, recorded, prev, body)
-			rec := p.enc.keys
-			rec.Seq, rec.Recorded, rec.Body, rec.Prev, rec.Hash = seq, recorded, body, prev, hash
-			recs[i] = rec
-			prev = hash
-		}
-		if err := at.AppendAudit(ctx, h, recs); err != nil {
-			return fmt.Errorf("audit: append %d records: %w", len(recs), err)
-		}
-		head = store.AuditHead{Seq: seq, Hash: prev}
-		return nil
+		var err error
+		head, err = chainAppend(ctx, tx, encs, recorded)
+		return err
 	})
 	if err != nil {
 		r.log.Error("audit batch not committed; its requests fail closed", "records", len(batch), "error", err)
@@ -339,6 +322,53 @@ func (r *Recorder) commit(batch []*pending) error {
 	if r.onCommit != nil {
 		r.onCommit(head)
 	}
+	return nil
+}
+
+// chainAppend chains encs onto the head as tx sees it and appends them.
+func chainAppend(ctx context.Context, tx store.Tx, encs []*encoded, recorded time.Time) (store.AuditHead, error) {
+	at, ok := tx.(store.AuditTx)
+	if !ok {
+		return store.AuditHead{}, fmt.Errorf("audit: the store's transactions (%T) cannot append to the audit log", tx)
+	}
+	h, err := at.AuditHead(ctx)
+	if err != nil {
+		return store.AuditHead{}, fmt.Errorf("audit: read head: %w", err)
+	}
+	recs := make([]store.AuditRecord, len(encs))
+	prev, seq := h.Hash, h.Seq
+	for i, e := range encs {
+		seq++
+		body := e.body(make([]byte, 0, 160+len(e.tail)+len(e.profiles)), seq, recorded)
+		hash := Hash(seq, recorded, prev, body)
+		rec := e.keys
+		rec.Seq, rec.Recorded, rec.Body, rec.Prev, rec.Hash = seq, recorded, body, prev, hash
+		recs[i] = rec
+		prev = hash
+	}
+	if err := at.AppendAudit(ctx, h, recs); err != nil {
+		return store.AuditHead{}, fmt.Errorf("audit: append %d records: %w", len(recs), err)
+	}
+	return store.AuditHead{Seq: seq, Hash: prev}, nil
+}
+
+// AppendInTx appends evs to the chain inside the caller's store
+// transaction tx, so that they commit (or roll back) with the caller's
+// writes: a write and its AuditEvent are one commit. It runs in the
+// store's writer and touches no recorder state.
+func (r *Recorder) AppendInTx(ctx context.Context, tx store.Tx, evs []Event) error {
+	encs := make([]*encoded, len(evs))
+	for i := range evs {
+		enc, err := encode(&evs[i], r.src)
+		if err != nil {
+			return err
+		}
+		encs[i] = enc
+	}
+	if _, err := chainAppend(ctx, tx, encs, r.clock.Now().UTC().Truncate(time.Millisecond)); err != nil {
+		return err
+	}
+	r.records.Add(int64(len(evs)))
 	return nil
 }
 

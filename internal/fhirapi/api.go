@@ -183,8 +183,10 @@ func (a *API) ServeFHIR(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	before := a.patientsBefore(r.Context(), q)
-	resp, err := a.Execute(r.Context(), q)
-	a.noteFacts(r.Context(), q, resp, err, before)
+	ctx, top := markTop(r.Context(), q, before)
+	resp, err := a.Execute(ctx, q)
+	a.noteFacts(ctx, q, resp, err, before)
+	top.done(ctx, err)
 	if err != nil {
 		return err
 	}
@@ -289,6 +291,9 @@ func (a *API) write(ctx context.Context, tx store.Tx, q *Request) (*Response, er
 	}
 	if err == nil && a.provenance {
 		err = a.writeProvenance(ctx, tx, q, resp)
+	}
+	if err == nil {
+		err = a.auditInTx(ctx, tx, q, resp)
 	}
 	return resp, err
 }

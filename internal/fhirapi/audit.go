@@ -13,6 +13,7 @@ import (
 	"github.com/fhirguard/fhirguard/internal/fhir"
 	"github.com/fhirguard/fhirguard/internal/httpx"
 	"github.com/fhirguard/fhirguard/internal/policy"
+	"github.com/fhirguard/fhirguard/internal/store"
 )
 
 // This file is the REST layer's side of the audit trail (owned by the
@@ -343,4 +344,83 @@ func auditCapability(r *capResource) {
 		r.Operation = append(r.Operation, capOperation{Name: "access-log",
 			Definition: "https://fhirguard.dev/OperationDefinition/Patient-access-log"})
 	}
+}
+
+// The AuditEvent of a single write (not a batch/transaction entry) is
+// appended inside the write's own store transaction, so a committed write
+// always has its record and a 503 after a committed write cannot happen.
+
+type topKey struct{}
+
+// topRequest is the request ServeFHIR runs (entries of a Bundle are not).
+type topRequest struct {
+	q      *Request
+	before []string // a delete's patients, read before it runs
+	inTx   bool     // its AuditEvent was appended inside its transaction
+}
+
+func markTop(ctx context.Context, q *Request, before []string) (context.Context, *topRequest) {
+	t := &topRequest{q: q, before: before}
+	return context.WithValue(ctx, topKey{}, t), t
+}
+
+// done marks the request audited when its event committed with it.
+func (t *topRequest) done(ctx context.Context, err error) {
+	if err != nil || !t.inTx {
+		return
+	}
+	if info := httpx.Info(ctx); info != nil {
+		info.Facts.Audited = true
+	}
+}
+
+// auditInTx appends the write's AuditEvent inside tx (when the request is
+// audited by a sink that can do so).
+func (a *API) auditInTx(ctx context.Context, tx store.Tx, q *Request, resp *Response) error {
+	t, _ := ctx.Value(topKey{}).(*topRequest)
+	if t == nil || t.q != q || resp == nil {
+		return nil
+	}
+	rec := audit.TxAuditorFrom(ctx)
+	if rec == nil {
+		return nil
+	}
+	f := httpx.Facts{Type: q.Type, ID: q.ID, Version: resp.VersionID, Results: -1}
+	if q.Query != nil {
+		f.Query = q.Query.Encode()
+	}
+	switch {
+	case q.Type == "Patient":
+		f.Patients = []string{q.ID}
+	case q.Interaction == Delete:
+		f.Patients = t.before
+	default:
+		f.Patients = a.patientsInTx(ctx, tx, q)
+	}
+	if err := rec(ctx, tx, f, resp.Status); err != nil {
+		return audit.Unavailable(err)
+	}
+	t.inTx = true
+	return nil
+}
+
+// patientsInTx returns the compartment patients of the version q just
+// wrote, as the transaction sees it.
+func (a *API) patientsInTx(ctx context.Context, tx store.Tx, q *Request) []string {
+	if a.indexer == nil {
+		return nil
+	}
+	cur, err := tx.Read(ctx, q.Type, q.ID)
+	if err != nil || cur == nil || len(cur.Body) == 0 {
+		return nil
+	}
+	data, err := fhir.ParseResource(cur.Body)
+	if err != nil {
+		return nil
+	}
+	ps, err := a.patientsOfData(q.Type, data)
+	if err != nil {
+		return nil
+	}
+	return ps
 }

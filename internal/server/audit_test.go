@@ -557,3 +557,40 @@ func TestDenialsAreAudited(t *testing.T) {
 		}
 	}
 }
+
+// txOnlySink appends inside write transactions but fails every other
+// record: a write then still succeeds (its event commits with it) while
+// reads fail closed.
+type txOnlySink struct{ rec audit.TxAppender }
+
+func (s txOnlySink) RecordAll(context.Context, []audit.Event) error {
+	return errors.New("audit device unavailable")
+}
+
+func (s txOnlySink) AppendInTx(ctx context.Context, tx store.Tx, evs []audit.Event) error {
+	return s.rec.AppendInTx(ctx, tx, evs)
+}
+
+// TestWriteAuditedInItsTransaction: a single write's AuditEvent is part of
+// the write's own commit.
+func TestWriteAuditedInItsTransaction(t *testing.T) {
+	ts := servertest.Start(t, servertest.WithServerOptions(server.WithAuditSink(func(next audit.MultiSink) audit.MultiSink {
+		return txOnlySink{rec: next.(audit.TxAppender)}
+	})))
+	log := &auditLog{st: ts.Server.AuditLog()}
+	log.since(t)
+	if status, body, _ := do(t, ts, "PUT", "/Observation/o1", obsBody[:1]+`"id":"o1",`+obsBody[1:]); status != 201 {
+		t.Fatalf("write with only in-transaction auditing: %d %s", status, body)
+	}
+	got := log.since(t)
+	if len(got) != 1 || got[0].Subtype != "update" || got[0].Outcome != "0" || len(got[0].Patients) != 1 ||
+		got[0].Patients[0] != "Patient/pA" || len(got[0].Entities) != 1 || got[0].Entities[0] != "Observation/o1/_history/1" {
+		t.Fatalf("events %+v, want the update with its patient and version", got)
+	}
+	if status, _, _ := do(t, ts, "GET", "/Observation/o1", ""); status != http.StatusServiceUnavailable {
+		t.Fatalf("read with failing post-hoc recording: %d, want 503", status)
+	}
+	if status, _, _ := do(t, ts, "PUT", "/Observation/o1", `{"resourceType":"Observation","id":"o1"}`); status != http.StatusBadRequest && status != http.StatusServiceUnavailable {
+		t.Fatalf("an invalid write: %d", status)
+	}
+}
