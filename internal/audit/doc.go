@@ -17,8 +17,16 @@
 // names the first bad record: edited, deleted, inserted or reordered
 // records, and a truncated tail, are each detected.
 //
+// A write's own event can instead be appended inside the write's store
+// transaction (Recorder.AppendInTx, through the request's TxAuditor), so
+// that the change and its record commit together.
+//
 // The package also builds the BALP events of the FHIR REST interactions
-// (RESTEvent), reads the log back as FHIR AuditEvent resources (search and
-// the per-patient accounting of disclosures), streams it as JSON lines to a
-// SIEM, and prunes it while keeping the chain verifiable.
+// (RESTEvents) and wraps the FHIR handlers (HTTP: the response is held
+// until its events are committed), reads the log back as FHIR AuditEvent
+// resources (search, the per-patient accounting of disclosures, the breach
+// report), accepts AuditEvents from external audit sources
+// (RecordExternal), streams the log as JSON lines to a SIEM (Stream),
+// keeps the break-the-glass review queue, and prunes old records while
+// keeping the chain verifiable (Prune).
 package audit
