@@ -24,7 +24,8 @@ const exitTampered = 3
 // runAudit dispatches `fhirguard audit verify|btg|prune`.
 func runAudit(ctx context.Context, args []string, env environment) int {
 	usage := func() {
-		fmt.Fprintln(env.stderr, "usage: fhirguard audit verify [--data DIR | --db URL | --config FILE]")
+		fmt.Fprintln(env.stderr, "usage: fhirguard audit verify [--data DIR | --db URL | --config FILE] [--anchor FILE]")
+		fmt.Fprintln(env.stderr, "       fhirguard audit anchor [--data DIR] > FILE               the newest signed checkpoint, to keep elsewhere")
 		fmt.Fprintln(env.stderr, "       fhirguard audit btg [--all] [--data DIR]            list break-the-glass accesses awaiting review")
 		fmt.Fprintln(env.stderr, "       fhirguard audit btg review --id N --reviewer NAME --note TEXT [--data DIR]")
 		fmt.Fprintln(env.stderr, "       fhirguard audit prune [--before YYYY-MM-DD] [--data DIR]   default: the configured retention")
@@ -46,6 +47,8 @@ func runAudit(ctx context.Context, args []string, env environment) int {
 		return runAuditPrune(ctx, args[1:], env)
 	case "disclosures":
 		return runAuditDisclosures(ctx, args[1:], env)
+	case "anchor":
+		return runAuditAnchor(ctx, args[1:], env)
 	case "-h", "--help", "help":
 		usage()
 		return exitOK
@@ -123,11 +126,26 @@ func (a *auditEnv) recorder(ctx context.Context) (*audit.Recorder, error) {
 }
 
 func runAuditVerify(ctx context.Context, args []string, env environment) int {
-	a, code := openAudit(ctx, "audit verify", args, env, nil)
+	var anchorFile string
+	a, code := openAudit(ctx, "audit verify", args, env, func(fs *flag.FlagSet) {
+		fs.StringVar(&anchorFile, "anchor", "", "also check against an anchor kept outside the server (from `fhirguard audit anchor`)")
+	})
 	if a == nil {
 		return code
 	}
 	defer a.close()
+	var anchor *audit.Anchor
+	if anchorFile != "" {
+		b, err := env.readFile(anchorFile)
+		if err == nil {
+			anchor = &audit.Anchor{}
+			err = json.Unmarshal(b, anchor)
+		}
+		if err != nil {
+			fmt.Fprintf(env.stderr, "fhirguard audit verify: --anchor %s: %v\n", anchorFile, err)
+			return exitUsage
+		}
+	}
 	v, err := audit.NewLocalSigner(ctx, a.be)
 	if err != nil {
 		fmt.Fprintf(env.stderr, "fhirguard audit verify: %v\n", err)
@@ -142,6 +160,40 @@ func runAuditVerify(ctx context.Context, args []string, env environment) int {
 	if rep.Problem != nil {
 		fmt.Fprintf(env.stderr, "fhirguard audit verify: NOT INTACT: %v\n", rep.Problem)
 		return exitTampered
+	}
+	if anchor != nil {
+		if err := audit.CheckAnchor(ctx, a.be, anchor); err != nil {
+			fmt.Fprintf(env.stderr, "fhirguard audit verify: NOT INTACT against the external anchor: %v\n", err)
+			return exitTampered
+		}
+		fmt.Fprintf(env.stdout, "external anchor at record %d matches\n", anchor.Seq)
+	}
+	return exitOK
+}
+
+// runAuditAnchor prints the newest signed checkpoint with its public key,
+// to be kept outside the server.
+func runAuditAnchor(ctx context.Context, args []string, env environment) int {
+	a, code := openAudit(ctx, "audit anchor", args, env, nil)
+	if a == nil {
+		return code
+	}
+	defer a.close()
+	signer, err := audit.NewLocalSigner(ctx, a.be)
+	if err != nil {
+		fmt.Fprintf(env.stderr, "fhirguard audit anchor: %v\n", err)
+		return exitError
+	}
+	anchor, err := audit.LatestAnchor(ctx, a.be, signer)
+	if err != nil {
+		fmt.Fprintf(env.stderr, "fhirguard audit anchor: %v\n", err)
+		return exitError
+	}
+	enc := json.NewEncoder(env.stdout)
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(anchor); err != nil {
+		fmt.Fprintf(env.stderr, "fhirguard audit anchor: %v\n", err)
+		return exitError
 	}
 	return exitOK
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"database/sql"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -21,7 +22,7 @@ func runAuditCmd(t *testing.T, args ...string) (int, string, string) {
 	code := run(context.Background(), args, environment{
 		stdout: &out, stderr: &errb,
 		lookupEnv: func(string) (string, bool) { return "", false },
-		readFile:  func(string) ([]byte, error) { return nil, nil },
+		readFile:  os.ReadFile,
 	})
 	return code, out.String(), errb.String()
 }
@@ -76,6 +77,17 @@ func TestAuditCommands(t *testing.T) {
 	if code != exitOK || !strings.Contains(out, "intact: 12 records") {
 		t.Fatalf("verify: exit %d\n%s\n%s", code, out, errOut)
 	}
+	code, anchorJSON, errOut := runAuditCmd(t, "audit", "anchor", "--data", dir)
+	if code != exitOK || !strings.Contains(anchorJSON, `"seq": 12`) || !strings.Contains(anchorJSON, `"publicKey"`) {
+		t.Fatalf("anchor: exit %d\n%s\n%s", code, anchorJSON, errOut)
+	}
+	anchorFile := filepath.Join(t.TempDir(), "anchor.json")
+	if err := os.WriteFile(anchorFile, []byte(anchorJSON), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if code, out, errOut := runAuditCmd(t, "audit", "verify", "--data", dir, "--anchor", anchorFile); code != exitOK || !strings.Contains(out, "external anchor at record 12 matches") {
+		t.Fatalf("verify with the anchor: exit %d\n%s\n%s", code, out, errOut)
+	}
 
 	code, out, errOut = runAuditCmd(t, "audit", "disclosures", "--data", dir, "--user", "Practitioner/erdoc", "--format", "json")
 	if code != exitOK || !strings.Contains(out, `"patient": "Patient/pA"`) || !strings.Contains(out, `"events": 12`) {
@@ -110,6 +122,17 @@ func TestAuditCommands(t *testing.T) {
 	code, out, errOut = runAuditCmd(t, "audit", "verify", "--data", dir)
 	if code != exitTampered || !strings.Contains(errOut, "audit record 9 (AuditEvent/9)") {
 		t.Fatalf("verify after an edit: exit %d\n%s\n%s", code, out, errOut)
+	}
+	// The anchor alone also catches a rewrite of the records it covers.
+	if _, err := db.Exec(`UPDATE audit_events SET hash = zeroblob(32) WHERE seq = 12`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Exec(`DELETE FROM audit_checkpoints`); err != nil {
+		t.Fatal(err)
+	}
+	code, _, errOut = runAuditCmd(t, "audit", "verify", "--data", dir, "--anchor", anchorFile)
+	if code != exitTampered {
+		t.Fatalf("verify against the anchor after a rewrite: exit %d\n%s", code, errOut)
 	}
 	if code, _, _ := runAuditCmd(t, "audit", "nonsense"); code != exitUsage {
 		t.Fatalf("unknown subcommand: exit %d", code)

@@ -1,0 +1,62 @@
+package audit
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/fhirguard/fhirguard/internal/store"
+)
+
+func TestAnchorCatchesAChainRewrittenWithANewKey(t *testing.T) {
+	t.Parallel()
+	st, path, v := chainFixture(t, 35)
+	ctx := context.Background()
+	signer := v.(*LocalSigner)
+	anchor, err := LatestAnchor(ctx, st, signer)
+	if err != nil || anchor.Seq != 35 {
+		t.Fatalf("anchor %+v, %v", anchor, err)
+	}
+	if err := CheckAnchor(ctx, st, anchor); err != nil {
+		t.Fatalf("intact log against its anchor: %v", err)
+	}
+	// The attacker edits record 12, recomputes the chain and re-signs every
+	// checkpoint with a key of their own, stored where the old one was.
+	db := rawDB(t, path)
+	exec(t, db, `UPDATE audit_events SET body = CAST(replace(CAST(body AS TEXT), 'drA', 'drX') AS BLOB) WHERE seq = 12`)
+	recompute(t, db, 12)
+	exec(t, db, `DELETE FROM audit_keys`, `DELETE FROM audit_checkpoints`)
+	forger, err := NewLocalSigner(ctx, st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	head, err := st.AuditHeadRow(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	payload, _ := makeCheckpointPayload(head.Seq, head.Hash, t0)
+	jws, _ := forger.Sign(ctx, payload)
+	if err := st.Tx(ctx, func(tx store.Tx) error {
+		return tx.(store.AuditTx).AddAuditCheckpoint(ctx, store.AuditCheckpoint{Seq: head.Seq, Hash: head.Hash, Created: t0, Signature: jws})
+	}); err != nil {
+		t.Fatal(err)
+	}
+	rep, err := Verify(ctx, st, forger, clockNow{})
+	if err != nil || rep.Problem != nil {
+		t.Fatalf("the forged log passes the in-database checks (as expected): %+v %v", rep, err)
+	}
+	err = CheckAnchor(ctx, st, anchor)
+	if err == nil || !strings.Contains(err.Error(), "audit record 35") || !strings.Contains(err.Error(), "rewritten") {
+		t.Fatalf("the external anchor must catch the rewrite: %v", err)
+	}
+	bad := *anchor
+	bad.Hash = strings.Repeat("0", 64)
+	if err := CheckAnchor(ctx, st, &bad); err == nil || !strings.Contains(err.Error(), "differ from what is signed") {
+		t.Fatalf("an altered anchor: %v", err)
+	}
+}
+
+type clockNow struct{}
+
+func (clockNow) Now() time.Time { return time.Now() }
