@@ -101,6 +101,16 @@ func TestPagingIncludesAndResultShape(t *testing.T) {
 	if p := decodePage(t, get(t, ts.Client, ts.FHIRBase, "/Patient?family=smith&unknown-param=1", "Prefer: handling=lenient")); len(p.matches) != 3 || p.outcomes != 1 {
 		t.Errorf("lenient handling: %v, %d outcome entries", p.matches, p.outcomes)
 	}
+	// Limits (RESIL-03): chains deeper than 4 and _has nested deeper than 3
+	// are refused.
+	for _, q := range []string{
+		"/Observation?patient.organization.partof.partof.partof.name=x",
+		"/Patient?_has:Observation:patient:_has:DiagnosticReport:result:_has:Provenance:target:_has:AuditEvent:entity:action=R",
+	} {
+		if r := get(t, ts.Client, ts.FHIRBase, q); r.Status != http.StatusBadRequest || !strings.Contains(string(r.Body), "at most") {
+			t.Errorf("%s: %d %s, want 400 naming the limit", q, r.Status, r.Body)
+		}
+	}
 	form := url.Values{"family": {"smith"}, "_sort": {"-family"}}
 	r := send(t, ts.Client, http.MethodPost, ts.FHIRBase+"/Patient/_search", []byte(form.Encode()), "Content-Type: application/x-www-form-urlencoded")
 	if p := decodePage(t, r); !slices.Equal(p.matches, pats("p5", "p1", "p2")) {
@@ -241,6 +251,19 @@ func TestNarrowedSearch(t *testing.T) {
 	if !slices.Equal(inc, obs("o1", "o10", "o8")) {
 		t.Errorf("revinclude under narrowing: %v", inc)
 	}
+	// The same permitted set whatever the form of the search (AUTHZ-22).
+	want := obs("o1", "o10", "o8")
+	form := url.Values{"patient": {"p1"}}
+	for name, r := range map[string]*reply{
+		"GET":         get(t, c, ts.FHIRBase, "/Observation?patient=p1"),
+		"POST":        send(t, c, http.MethodPost, ts.FHIRBase+"/Observation/_search", []byte(form.Encode()), "Content-Type: application/x-www-form-urlencoded"),
+		"compartment": get(t, c, ts.FHIRBase, "/Patient/p1/Observation"),
+		"system":      get(t, c, ts.FHIRBase, "/?_type=Observation&patient=p1"),
+	} {
+		if p := decodePage(t, r); !slices.Equal(p.matches, want) || p.total != len(want) {
+			t.Errorf("%s: %v (total %d), want %v", name, p.matches, p.total, want)
+		}
+	}
 	if r := get(t, c, ts.FHIRBase, "/Encounter"); r.Status != http.StatusForbidden {
 		t.Errorf("search of an ungranted type: %d", r.Status)
 	}
@@ -309,6 +332,12 @@ func TestPaging10000(t *testing.T) {
 				q, len(got), total, dup, created, n)
 		}
 		t.Logf("%s: %d matches paged exactly once while %d matching resources were created", q, n, created)
+		// _count above the maximum is clamped to 1000, with a next link
+		// and an informational outcome entry (RESIL-03).
+		big := decodePage(t, get(t, ts.Client, ts.FHIRBase, "/Observation?code=http://loinc.org|99999-9&_count=100000"))
+		if len(big.matches) != 1000 || big.links["next"] == "" || big.outcomes != 1 {
+			t.Fatalf("_count=100000: %d entries, next %q, %d outcome entries", len(big.matches), big.links["next"], big.outcomes)
+		}
 		after := decodePage(t, get(t, ts.Client, ts.FHIRBase, "/Observation?code=http://loinc.org|99999-9&_summary=count"))
 		if after.total < n+created {
 			t.Fatalf("a new search sees %d, want at least %d", after.total, n+created)

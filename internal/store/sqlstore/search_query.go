@@ -151,24 +151,18 @@ func queryRow(ctx context.Context, r DynRunner, query string, args []any, dest .
 // created by the snapshot, the clauses, the compartment, the narrowing)
 // on alias r.
 func (c *Core) base(b *builder, q *search.Query, snapshot int64) ([]string, error) {
-	var conds []string
-	switch len(q.Types) {
-	case 0:
-	case 1:
-		conds = append(conds, "r.type = "+b.arg(q.Types[0]))
-	default:
-		conds = append(conds, "r.type IN "+list(b, q.Types))
-	}
-	conds = append(conds, "r.deleted = 0", "r.rid <= "+b.arg(snapshot))
+	conds := []string{"r.deleted = 0", "r.rid <= " + b.arg(snapshot)}
 	drive := true
 	if q.Compartment != nil {
 		conds = append(conds, "r.rid IN (SELECT cc.rid FROM compartment cc WHERE cc.patient_id = "+b.arg(q.Compartment.ID)+")")
 		drive = false
 	}
-	types := q.Types
-	f, err := b.resourceFilter("r", types, q.Where, drive)
+	f, drove, err := b.resourceFilter("r", q.Types, q.Where, drive)
 	if err != nil {
 		return nil, err
+	}
+	if tc := b.typeCond("r", q.Types, drove || q.Compartment != nil); tc != "" {
+		conds = append([]string{tc}, conds...)
 	}
 	return append(conds, f...), nil
 }

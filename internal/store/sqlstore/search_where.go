@@ -146,13 +146,12 @@ func indexedRows(tab spTable, x string) string {
 // resourceFilter returns the conditions restricting resource alias a (of
 // one of types; nil = not known) to those matching every clause, and
 // narrowing them. With drive, the most selective clause is compiled as the
-// driver; extra are conditions already decided (e.g. a compartment
-// driver), and driven says one of them drives.
-func (b *builder) resourceFilter(a string, types []string, clauses []search.Clause, drive bool) ([]string, error) {
+// driver (drove reports whether one was).
+func (b *builder) resourceFilter(a string, types []string, clauses []search.Clause, drive bool) (conds []string, drove bool, err error) {
 	b.depth++
 	defer func() { b.depth-- }()
 	if b.depth > maxFilterDepth {
-		return nil, &fhir.Error{Code: fhir.IssueTooCostly, Diag: "search too complex: too many nested chains, _has and restrictions"}
+		return nil, false, &fhir.Error{Code: fhir.IssueTooCostly, Diag: "search too complex: too many nested chains, _has and restrictions"}
 	}
 	best := -1
 	if drive {
@@ -167,7 +166,7 @@ func (b *builder) resourceFilter(a string, types []string, clauses []search.Clau
 	if best >= 0 {
 		s, err := b.clause(a, types, &clauses[best], true)
 		if err != nil {
-			return nil, err
+			return nil, false, err
 		}
 		out = append(out, s)
 	}
@@ -177,15 +176,33 @@ func (b *builder) resourceFilter(a string, types []string, clauses []search.Clau
 		}
 		s, err := b.clause(a, types, &clauses[i], false)
 		if err != nil {
-			return nil, err
+			return nil, false, err
 		}
 		out = append(out, s)
 	}
 	n, err := b.narrowing(a, types)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
-	return append(out, n...), nil
+	return append(out, n...), best >= 0, nil
+}
+
+// typeCond restricts alias a to types. When another condition drives,
+// the type test is written so that the engine cannot use the (type, id)
+// index for it: without statistics it would otherwise prefer scanning a
+// whole type over the driver's few rows.
+func (b *builder) typeCond(a string, types []string, driven bool) string {
+	col := a + ".type"
+	if driven {
+		col = "(" + a + ".type || '')"
+	}
+	switch len(types) {
+	case 0:
+		return ""
+	case 1:
+		return col + " = " + b.arg(types[0])
+	}
+	return col + " IN " + list(b, types)
 }
 
 // clause compiles one clause on resource alias a.
@@ -521,12 +538,21 @@ func (b *builder) chain(a string, types []string, c *search.Clause, driver bool)
 		for i := range c.Chain {
 			l := &c.Chain[i]
 			x, t := b.newAlias("x"), b.newAlias("t")
-			inner, err := b.resourceFilter(t, []string{l.Type}, []search.Clause{l.Where}, true)
+			inner, drove, err := b.resourceFilter(t, []string{l.Type}, []search.Clause{l.Where}, true)
 			if err != nil {
 				return "", err
 			}
-			branches = append(branches, "SELECT "+x+".rid FROM resources "+t+" JOIN sp_ref "+x+" ON "+x+".target_type = "+t+".type AND "+x+".target_id = "+t+".id"+
-				" WHERE "+b.pidCond(x, refs, false)+" AND "+t+".type = "+b.arg(l.Type)+" AND "+t+".deleted = 0"+andAll(inner))
+			// With a driver on the target, walk from the targets it finds
+			// to the references to them (CROSS JOIN keeps that order;
+			// without statistics the engine would walk every reference of
+			// the parameter instead).
+			join := " JOIN "
+			if drove {
+				join = " CROSS JOIN "
+			}
+			branches = append(branches, "SELECT "+x+".rid FROM resources "+t+join+"sp_ref "+x+
+				" WHERE "+x+".target_type = "+t+".type AND "+x+".target_id = "+t+".id AND "+b.pidCond(x, refs, false)+
+				" AND "+b.typeCond(t, []string{l.Type}, drove)+" AND "+t+".deleted = 0"+andAll(inner))
 		}
 		return a + ".rid IN (" + strings.Join(branches, " UNION ALL ") + ")", nil
 	}
@@ -560,13 +586,21 @@ func (b *builder) has(a string, types []string, h *search.Has, driver bool) (str
 		return "", errNotSupported("search parameter _has:%s:%s is not indexed", h.Type, h.Ref)
 	}
 	x, s := b.newAlias("x"), b.newAlias("s")
-	inner, err := b.resourceFilter(s, []string{h.Type}, []search.Clause{h.Where}, driver)
+	inner, drove, err := b.resourceFilter(s, []string{h.Type}, []search.Clause{h.Where}, driver)
 	if err != nil {
 		return "", err
 	}
 	if driver && len(types) == 1 {
-		return a + ".id IN (SELECT " + x + ".target_id FROM resources " + s + " JOIN sp_ref " + x + " ON " + x + ".rid = " + s + ".rid" +
-			" WHERE " + b.pidCond(x, refs, false) + " AND " + x + ".target_type = " + b.arg(types[0]) + " AND " + s + ".deleted = 0" + andAll(inner) + ")", nil
+		// Walk from the sources the inner driver finds to their
+		// references (CROSS JOIN keeps that order), then to the targets
+		// by (type, id).
+		join, probe := " JOIN ", false
+		if drove {
+			join, probe = " CROSS JOIN ", true
+		}
+		return "(" + a + ".type = " + b.arg(types[0]) + " AND " + a + ".id IN (SELECT " + x + ".target_id FROM resources " + s + join + "sp_ref " + x +
+			" WHERE " + x + ".rid = " + s + ".rid AND " + b.pidCond(x, refs, probe) + " AND " + x + ".target_type = " + b.arg(types[0]) +
+			" AND " + s + ".deleted = 0" + andAll(inner) + "))", nil
 	}
 	return "EXISTS (SELECT 1 FROM sp_ref " + x + " JOIN resources " + s + " ON " + s + ".rid = " + x + ".rid" +
 		" WHERE " + b.pidCond(x, refs, false) + " AND " + x + ".target_id = " + a + ".id AND " + x + ".target_type = " + a + ".type AND " +

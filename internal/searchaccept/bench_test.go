@@ -1,0 +1,271 @@
+package searchaccept
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/fhirguard/fhirguard/internal/config"
+	"github.com/fhirguard/fhirguard/internal/fhir/validate"
+	"github.com/fhirguard/fhirguard/internal/importer"
+	"github.com/fhirguard/fhirguard/internal/index"
+	"github.com/fhirguard/fhirguard/internal/search"
+	"github.com/fhirguard/fhirguard/internal/server/servertest"
+	"github.com/fhirguard/fhirguard/internal/store"
+	"github.com/fhirguard/fhirguard/internal/store/sqlite"
+	"github.com/fhirguard/fhirguard/internal/synth"
+)
+
+// The search load test and the import overhead measurement (results in
+// docs/performance.md). Both are skipped unless their data is given:
+//
+//	go run ./cmd/synth -patients 10000 -per 100 > set.ndjson
+//	fhirguard import --data /tmp/bench set.ndjson
+//	FHIRGUARD_SEARCH_BENCH_DATA=/tmp/bench go test ./internal/searchaccept -run TestSearchLoad -v -timeout 1h
+//	FHIRGUARD_IMPORT_BENCH_FILE=set.ndjson go test ./internal/searchaccept -run TestImportOverhead -v -timeout 2h
+//
+// FHIRGUARD_SEARCH_BENCH_SECONDS (default 10) is the duration of each
+// scenario, FHIRGUARD_SEARCH_BENCH_CLIENTS (default 4) the concurrent
+// clients.
+
+func envInt(name string, def int) int {
+	if v, err := strconv.Atoi(os.Getenv(name)); err == nil && v > 0 {
+		return v
+	}
+	return def
+}
+
+// scenario is one search shape of the issue's benchmark list.
+type scenario struct {
+	name   string
+	target float64 // searches/s the issue asks for
+	query  func(r *rand.Rand) (typ string, params url.Values)
+}
+
+func patientOf(r *rand.Rand, patients int) string { return synth.PatientID(r.IntN(patients)) }
+
+func scenarios(patients int) []scenario {
+	return []scenario{
+		{"Observation?patient=X (first page)", 3000, func(r *rand.Rand) (string, url.Values) {
+			return "Observation", url.Values{"patient": {patientOf(r, patients)}}
+		}},
+		{"Observation?patient=X&category=laboratory&date=ge2020-01-01&_sort=-date", 1500, func(r *rand.Rand) (string, url.Values) {
+			return "Observation", url.Values{"patient": {patientOf(r, patients)}, "category": {"laboratory"},
+				"date": {"ge2020-01-01"}, "_sort": {"-date"}}
+		}},
+		{"Patient?name=smi (prefix string)", 1000, func(r *rand.Rand) (string, url.Values) {
+			return "Patient", url.Values{"name": {[]string{"smi", "joh", "gar", "mar", "wil", "and", "tho", "lee"}[r.IntN(8)]}}
+		}},
+		{"Observation?patient=X&_include=Observation:performer", 800, func(r *rand.Rand) (string, url.Values) {
+			return "Observation", url.Values{"patient": {patientOf(r, patients)}, "_include": {"Observation:performer"}}
+		}},
+		{"Patient?_id=X&_revinclude=Observation:patient", 800, func(r *rand.Rand) (string, url.Values) {
+			return "Patient", url.Values{"_id": {patientOf(r, patients)}, "_revinclude": {"Observation:patient"}}
+		}},
+	}
+}
+
+// result is one scenario's measurement.
+type result struct {
+	n             int
+	rate          float64
+	p50, p99, max time.Duration
+}
+
+// drive runs fn from clients goroutines for d and measures it.
+func drive(d time.Duration, clients int, fn func(r *rand.Rand) error) (result, error) {
+	var (
+		mu   sync.Mutex
+		lat  []time.Duration
+		ferr atomic.Value
+		wg   sync.WaitGroup
+	)
+	start := time.Now()
+	deadline := start.Add(d)
+	for c := range clients {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r := rand.New(rand.NewPCG(uint64(c)+1, 42))
+			var mine []time.Duration
+			for time.Now().Before(deadline) {
+				t0 := time.Now()
+				if err := fn(r); err != nil {
+					ferr.Store(err)
+					return
+				}
+				mine = append(mine, time.Since(t0))
+			}
+			mu.Lock()
+			lat = append(lat, mine...)
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	el := time.Since(start)
+	if e, ok := ferr.Load().(error); ok {
+		return result{}, e
+	}
+	slices.Sort(lat)
+	if len(lat) == 0 {
+		return result{}, fmt.Errorf("no request finished")
+	}
+	pct := func(p float64) time.Duration { return lat[min(len(lat)-1, int(p*float64(len(lat))))] }
+	return result{n: len(lat), rate: float64(len(lat)) / el.Seconds(), p50: pct(0.5), p99: pct(0.99), max: lat[len(lat)-1]}, nil
+}
+
+// TestSearchLoad measures the issue's search scenarios on an imported
+// synthetic store, twice: on the store itself (Search, parsing included)
+// and through HTTP on the real server (token validation, policy, audit
+// record per request, JSON Bundle).
+func TestSearchLoad(t *testing.T) {
+	dir := os.Getenv("FHIRGUARD_SEARCH_BENCH_DATA")
+	if dir == "" {
+		t.Skip("set FHIRGUARD_SEARCH_BENCH_DATA to a data directory holding an imported synthetic set")
+	}
+	d := time.Duration(envInt("FHIRGUARD_SEARCH_BENCH_SECONDS", 10)) * time.Second
+	clients := envInt("FHIRGUARD_SEARCH_BENCH_CLIENTS", 4)
+	patients := envInt("FHIRGUARD_SEARCH_BENCH_PATIENTS", 10000)
+
+	ix, err := index.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := sqlite.Open(context.Background(), sqlite.Options{Path: filepath.Join(dir, "fhirguard.db"), Indexer: ix,
+		Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	opts := search.Options{BaseURL: "http://bench/fhir"}
+	t.Logf("%d clients, %s per scenario, GOMAXPROCS %d", clients, d, runtimeProcs())
+	for _, sc := range scenarios(patients) {
+		res, err := drive(d, clients, func(r *rand.Rand) error {
+			typ, params := sc.query(r)
+			q, _, err := search.Parse(typ, params, opts)
+			if err != nil {
+				return err
+			}
+			out, err := st.Search(context.Background(), q, nil)
+			if err != nil {
+				return err
+			}
+			if out.Total < 0 {
+				return fmt.Errorf("no total")
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatalf("store %s: %v", sc.name, err)
+		}
+		t.Logf("store | %-75s | %7.0f /s | p50 %6.2f ms | p99 %6.2f ms | target %4.0f /s", sc.name, res.rate,
+			ms(res.p50), ms(res.p99), sc.target)
+	}
+
+	ts := servertest.Start(t, servertest.WithConfig(func(c *config.Config) {
+		c.DataDir = dir
+		c.Log.Level = "warn"
+	}))
+	for _, sc := range scenarios(patients) {
+		res, err := drive(d, clients, func(r *rand.Rand) error {
+			typ, params := sc.query(r)
+			req, err := http.NewRequest(http.MethodGet, ts.FHIRBase+"/"+typ+"?"+params.Encode(), nil)
+			if err != nil {
+				return err
+			}
+			resp, err := ts.Client.Do(req)
+			if err != nil {
+				return err
+			}
+			defer resp.Body.Close()
+			if _, err := drain(resp); err != nil {
+				return err
+			}
+			if resp.StatusCode != http.StatusOK {
+				return fmt.Errorf("status %d", resp.StatusCode)
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatalf("http %s: %v", sc.name, err)
+		}
+		t.Logf("http  | %-75s | %7.0f /s | p50 %6.2f ms | p99 %6.2f ms | target %4.0f /s", sc.name, res.rate,
+			ms(res.p50), ms(res.p99), sc.target)
+	}
+}
+
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+
+// rowless hides the search-row indexer: the store then keeps compartment
+// and label rows only (the import without search indexing).
+type rowless struct{ ix *index.Indexer }
+
+func (r rowless) Index(typ string, data map[string]any) (*store.IndexEntries, error) {
+	return r.ix.Index(typ, data)
+}
+
+// TestImportOverhead imports the same file with and without search
+// indexing, alternately, and reports the throughput ratio.
+func TestImportOverhead(t *testing.T) {
+	file := os.Getenv("FHIRGUARD_IMPORT_BENCH_FILE")
+	if file == "" {
+		t.Skip("set FHIRGUARD_IMPORT_BENCH_FILE to an NDJSON file (cmd/synth)")
+	}
+	ix, err := index.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := validate.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	rounds := envInt("FHIRGUARD_IMPORT_BENCH_ROUNDS", 1)
+	rates := map[bool][]float64{}
+	for round := 0; round < rounds; round++ {
+		for _, with := range []bool{false, true} {
+			var idx store.Indexer = rowless{ix}
+			if with {
+				idx = ix
+			}
+			dir := t.TempDir()
+			st, err := sqlite.Open(context.Background(), sqlite.Options{Path: filepath.Join(dir, "fhirguard.db"), Indexer: idx,
+				Logger: slog.New(slog.DiscardHandler)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			stats, err := importer.Run(context.Background(), importer.Options{Store: st, Validator: v}, []string{file})
+			if cerr := st.Close(); err == nil {
+				err = cerr
+			}
+			if err != nil || stats.Failed > 0 {
+				t.Fatalf("import (search rows %t): %v, %d failed", with, err, stats.Failed)
+			}
+			rates[with] = append(rates[with], stats.Rate())
+			t.Logf("round %d, search rows %-5t: %d resources in %s, %.0f resources/s", round+1, with, stats.Imported,
+				stats.Elapsed.Round(time.Millisecond), stats.Rate())
+			if err := os.RemoveAll(dir); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	best := func(xs []float64) float64 { return slices.Max(xs) }
+	t.Logf("with search indexing: %.0f/s, without: %.0f/s, ratio %.0f%% (target >= 60%%)",
+		best(rates[true]), best(rates[false]), 100*best(rates[true])/best(rates[false]))
+}
+
+func runtimeProcs() int { return runtime.GOMAXPROCS(0) }
+
+func drain(resp *http.Response) (int64, error) { return io.Copy(io.Discard, resp.Body) }
