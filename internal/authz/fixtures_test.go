@@ -32,7 +32,7 @@ type fixture struct {
 const (
 	btgReason = "unconscious patient in the ED, no records reachable"
 	alicePW   = "alice-password-1"
-	drPW    = "dr-password-1"
+	drPW      = "dr-password-1"
 )
 
 func newFixture(t *testing.T, opts ...servertest.Option) *fixture {
