@@ -201,7 +201,7 @@ func Open(ctx context.Context, opts Options) (_ *Store, err error) {
 	if s.rstmts, err = sqlstore.Prepare(ctx, s.rdb, dialect{}, sqlstore.ReadQueries); err != nil {
 		return nil, fmt.Errorf("sqlite: readers: %w", err)
 	}
-	s.rdyn = sqlstore.NewStmtCache(s.rdb, dynStatements)
+	s.rdyn = sqlstore.NewPoolStmtCache(s.rdb, dynStatements)
 	if err := s.openAudit(ctx); err != nil {
 		return nil, err
 	}

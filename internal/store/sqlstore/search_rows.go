@@ -321,26 +321,48 @@ func (t *Tx) replaceSearch(ctx context.Context, rid int64, hadRows bool, rows *s
 type StmtCache struct {
 	p   Preparer
 	max int
+	// async prepares new statements in the background: on a pool whose
+	// connections the callers may all hold (read transactions), preparing
+	// in the caller would wait for a connection forever.
+	async bool
 
-	mu sync.Mutex
-	m  map[string]*sql.Stmt
+	mu      sync.Mutex
+	m       map[string]*sql.Stmt
+	pending map[string]bool
+	closed  bool
+	wg      sync.WaitGroup
 }
 
-// NewStmtCache returns a cache preparing on p (a *sql.DB or *sql.Conn),
-// holding at most max statements.
+// NewStmtCache returns a cache preparing on p (the connection its single
+// user holds), holding at most max statements.
 func NewStmtCache(p Preparer, max int) *StmtCache {
 	return &StmtCache{p: p, max: max, m: map[string]*sql.Stmt{}}
 }
 
+// NewPoolStmtCache returns a cache for a connection pool (*sql.DB) used
+// through transactions: a statement seen for the first time runs
+// unprepared while it is prepared in the background for the next use.
+func NewPoolStmtCache(db *sql.DB, max int) *StmtCache {
+	return &StmtCache{p: db, max: max, async: true, m: map[string]*sql.Stmt{}, pending: map[string]bool{}}
+}
+
 // Get returns the prepared statement for query, or nil (and no error)
-// when the cache is full.
+// when there is none (yet): the caller runs the statement unprepared.
 func (c *StmtCache) Get(ctx context.Context, query string) (*sql.Stmt, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if st, ok := c.m[query]; ok {
 		return st, nil
 	}
-	if len(c.m) >= c.max {
+	if c.closed || len(c.m)+len(c.pending) >= c.max {
+		return nil, nil
+	}
+	if c.async {
+		if !c.pending[query] {
+			c.pending[query] = true
+			c.wg.Add(1)
+			go c.prepare(query)
+		}
 		return nil, nil
 	}
 	st, err := c.p.PrepareContext(ctx, query)
@@ -351,8 +373,29 @@ func (c *StmtCache) Get(ctx context.Context, query string) (*sql.Stmt, error) {
 	return st, nil
 }
 
-// Close closes every cached statement.
+// prepare prepares query in the background and keeps it.
+func (c *StmtCache) prepare(query string) {
+	defer c.wg.Done()
+	st, err := c.p.PrepareContext(context.Background(), query)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	delete(c.pending, query)
+	if err != nil {
+		return // runs unprepared; a later use tries again
+	}
+	if c.closed {
+		_ = st.Close()
+		return
+	}
+	c.m[query] = st
+}
+
+// Close closes every cached statement (after background preparations).
 func (c *StmtCache) Close() error {
+	c.mu.Lock()
+	c.closed = true
+	c.mu.Unlock()
+	c.wg.Wait()
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	var first error

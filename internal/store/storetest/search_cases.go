@@ -64,6 +64,7 @@ func pageAllWith(t *testing.T, s store.Store, q *search.Query, between func()) (
 }
 
 var pagingCases = []testCase{
+	concurrentSearches,
 	{"ok/next-and-previous", func(t *testing.T, s store.Store) {
 		loadFixture(t, s)
 		for _, c := range []struct {
@@ -162,6 +163,32 @@ var pagingCases = []testCase{
 		}
 	}},
 }
+
+// concurrentSearches runs many new search shapes at once: more than a
+// backend's connections, each shape seen for the first time.
+var concurrentSearches = testCase{"ok/concurrent-new-searches", func(t *testing.T, s store.Store) {
+	loadFixture(t, s)
+	var wg sync.WaitGroup
+	errs := make(chan error, 64)
+	for g := range 32 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range 4 {
+				q := parseQuery(t, fmt.Sprintf("Observation?code=2345-7&_count=%d&_sort=%s", 1+g, []string{"date", "-date", "status", "_id"}[i]))
+				if _, err := searcher(t, s).Search(ctxT(t), q, nil); err != nil {
+					errs <- err
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+}}
 
 var includeCases = []testCase{
 	{"ok/include-revinclude-iterate", func(t *testing.T, s store.Store) {
