@@ -149,7 +149,7 @@ func TestSearchLoad(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer st.Close()
+	defer st.Close() // closed below before the copy; a second Close is a no-op
 	opts := search.Options{BaseURL: "http://bench/fhir"}
 	t.Logf("%d clients, %s per scenario, GOMAXPROCS %d", clients, d, runtimeProcs())
 	for _, sc := range scenarios(patients) {
@@ -175,8 +175,17 @@ func TestSearchLoad(t *testing.T) {
 			ms(res.p50), ms(res.p99), sc.target)
 	}
 
+	// The server registers its test client in the data directory: run it
+	// on a copy, so the data set stays reusable.
+	if err := st.Close(); err != nil {
+		t.Fatal(err)
+	}
+	work := t.TempDir()
+	if err := os.CopyFS(work, os.DirFS(dir)); err != nil {
+		t.Fatal(err)
+	}
 	ts := servertest.Start(t, servertest.WithConfig(func(c *config.Config) {
-		c.DataDir = dir
+		c.DataDir = work
 		c.Log.Level = "warn"
 	}))
 	for _, sc := range scenarios(patients) {

@@ -26,6 +26,18 @@ type hit struct {
 	typ, id string
 	version int64
 	keys    []any // sort values
+	// updated and body: the current version (page rows only).
+	updated int64
+	body    []byte
+}
+
+// pageRows is what the page statement returns.
+type pageRows struct {
+	hits []hit
+	// total and snap are known on a first page: the number of matches and
+	// the highest resource key (the cursor snapshot).
+	total int
+	snap  int64
 }
 
 // Search runs q on r (a Runner bound to one read transaction, so the
@@ -46,21 +58,23 @@ func (c *Core) Search(ctx context.Context, r DynRunner, q *search.Query, at *sea
 	if at != nil && len(at.Keys) != len(q.Sort) {
 		return nil, fhir.Errorf(fhir.IssueInvalid, "invalid paging cursor: it belongs to a different search")
 	}
-	snapshot := int64(0)
+	res := &store.SearchResult{Total: -1}
+	snapshot := int64(0) // first page: the read transaction's own view
 	if at != nil {
 		snapshot = at.Snapshot
-	} else {
-		if err := queryRow(ctx, r, `SELECT COALESCE(MAX(rid), 0) FROM resources`, nil, &snapshot); err != nil {
-			return nil, fmt.Errorf("store: search snapshot: %w", err)
-		}
 	}
-	res := &store.SearchResult{Total: -1}
 	if q.Count > 0 {
-		hits, err := c.page(ctx, r, q, at, snapshot)
+		pg, err := c.page(ctx, r, q, at, snapshot)
 		if err != nil {
 			return nil, err
 		}
-		if err := c.finishPage(ctx, r, q, at, snapshot, hits, res); err != nil {
+		if at == nil {
+			snapshot = pg.snap
+			if q.Total != search.TotalNone {
+				res.Total = pg.total
+			}
+		}
+		if err := c.finishPage(ctx, r, q, at, snapshot, pg.hits, res); err != nil {
 			return nil, err
 		}
 	}
@@ -109,12 +123,10 @@ func (c *Core) finishPage(ctx context.Context, r DynRunner, q *search.Query, at 
 			}
 		}
 	}
-	if at == nil && !more && q.Total != search.TotalNone {
-		res.Total = len(hits) // the whole result is on the first page
-	}
-	var err error
-	if res.Matches, err = c.bodies(ctx, r, hits); err != nil {
-		return err
+	res.Matches = make([]*fhir.Resource, 0, len(hits))
+	for _, h := range hits {
+		res.Matches = append(res.Matches, &fhir.Resource{Type: h.typ, ID: h.id, VersionID: h.version,
+			LastUpdated: FromMillis(h.updated), Body: h.body})
 	}
 	if len(q.Include) > 0 || len(q.RevInclude) > 0 {
 		inc, truncated, err := c.includes(ctx, r, q, hits)
@@ -151,7 +163,10 @@ func queryRow(ctx context.Context, r DynRunner, query string, args []any, dest .
 // created by the snapshot, the clauses, the compartment, the narrowing)
 // on alias r.
 func (c *Core) base(b *builder, q *search.Query, snapshot int64) ([]string, error) {
-	conds := []string{"r.deleted = 0", "r.rid <= " + b.arg(snapshot)}
+	conds := []string{"r.deleted = 0"}
+	if snapshot > 0 { // later pages: only what existed at the first
+		conds = append(conds, "r.rid <= "+b.arg(snapshot))
+	}
 	drive := true
 	if q.Compartment != nil {
 		conds = append(conds, "r.rid IN (SELECT cc.rid FROM compartment cc WHERE cc.patient_id = "+b.arg(q.Compartment.ID)+")")
@@ -212,12 +227,14 @@ func (c *Core) sortExpr(b *builder, types []string, k search.SortKey) string {
 }
 
 // page selects up to Count+1 rows from position at, in page order (for a
-// Prev position: reversed).
-func (c *Core) page(ctx context.Context, r DynRunner, q *search.Query, at *search.Cursor, snapshot int64) ([]hit, error) {
+// Prev position: reversed), with their current bodies. On a first page
+// the same statement counts every match (COUNT(*) OVER ()) and reads the
+// snapshot: one statement answers the first page.
+func (c *Core) page(ctx context.Context, r DynRunner, q *search.Query, at *search.Cursor, snapshot int64) (*pageRows, error) {
 	b := &builder{d: c.params, narrow: q.Narrow}
 	reverse := at != nil && at.Direction == search.Prev
 	single := len(q.Types) == 1
-	var sb strings.Builder
+	first := at == nil
 	// Order: each sort key (ascending: NULLs last; descending: NULLs
 	// first), then type and id ascending; reversed for a Prev page.
 	desc := make([]bool, len(q.Sort))
@@ -225,8 +242,26 @@ func (c *Core) page(ctx context.Context, r DynRunner, q *search.Query, at *searc
 		desc[i] = k.Descending != reverse
 	}
 	tieDesc := reverse
+	order := func(a string) string {
+		var o strings.Builder
+		for i := range q.Sort {
+			k := a + ".k" + strconv.Itoa(i)
+			if desc[i] {
+				o.WriteString("(" + k + " IS NULL) DESC, " + k + " DESC, ")
+			} else {
+				o.WriteString("(" + k + " IS NULL), " + k + ", ")
+			}
+		}
+		o.WriteString(tieOrder(a, single, tieDesc))
+		return o.String()
+	}
+	extra := ""
+	if first {
+		extra = ", COUNT(*) OVER () AS total, (SELECT COALESCE(MAX(rid), 0) FROM resources) AS snap"
+	}
+	var sel strings.Builder
 	if len(q.Sort) == 0 {
-		sb.WriteString("SELECT r.rid, r.type, r.id, r.version FROM resources r WHERE ")
+		sel.WriteString("SELECT r.rid AS rid, r.type AS type, r.id AS id, r.version AS version" + extra + " FROM resources r WHERE ")
 		conds, err := c.base(b, q, snapshot)
 		if err != nil {
 			return nil, err
@@ -234,63 +269,67 @@ func (c *Core) page(ctx context.Context, r DynRunner, q *search.Query, at *searc
 		if at != nil {
 			conds = append(conds, b.tieAfter("r", single, at, tieDesc))
 		}
-		sb.WriteString(strings.Join(conds, " AND "))
-		sb.WriteString(" ORDER BY ")
-		sb.WriteString(tieOrder("r", single, tieDesc))
+		sel.WriteString(strings.Join(conds, " AND "))
+		sel.WriteString(" ORDER BY " + tieOrder("r", single, tieDesc))
 	} else {
-		sb.WriteString("SELECT m.rid, m.type, m.id, m.version")
-		for i := range q.Sort {
-			sb.WriteString(", m.k" + strconv.Itoa(i))
-		}
-		sb.WriteString(" FROM (SELECT r.rid AS rid, r.type AS type, r.id AS id, r.version AS version")
+		sel.WriteString("SELECT m.*" + extra + " FROM (SELECT r.rid AS rid, r.type AS type, r.id AS id, r.version AS version")
 		for i, k := range q.Sort {
-			sb.WriteString(", " + c.sortExpr(b, q.Types, k) + " AS k" + strconv.Itoa(i))
+			sel.WriteString(", " + c.sortExpr(b, q.Types, k) + " AS k" + strconv.Itoa(i))
 		}
-		sb.WriteString(" FROM resources r WHERE ")
+		sel.WriteString(" FROM resources r WHERE ")
 		conds, err := c.base(b, q, snapshot)
 		if err != nil {
 			return nil, err
 		}
-		sb.WriteString(strings.Join(conds, " AND "))
-		sb.WriteString(") m")
+		sel.WriteString(strings.Join(conds, " AND "))
+		sel.WriteString(") m")
 		if at != nil {
 			after, err := b.keysetAfter(q.Sort, desc, single, at, tieDesc)
 			if err != nil {
 				return nil, err
 			}
-			sb.WriteString(" WHERE " + after)
+			sel.WriteString(" WHERE " + after)
 		}
-		sb.WriteString(" ORDER BY ")
-		for i := range q.Sort {
-			k := "m.k" + strconv.Itoa(i)
-			if desc[i] {
-				sb.WriteString("(" + k + " IS NULL) DESC, " + k + " DESC, ")
-			} else {
-				sb.WriteString("(" + k + " IS NULL), " + k + ", ")
-			}
-		}
-		sb.WriteString(tieOrder("m", single, tieDesc))
+		sel.WriteString(" ORDER BY " + order("m"))
 	}
-	sb.WriteString(" LIMIT " + b.arg(q.Count+1))
+	sel.WriteString(" LIMIT " + b.arg(q.Count+1))
 	if err := b.check(); err != nil {
 		return nil, err
+	}
+	// The bodies of the page's rows only, in the same order.
+	var sb strings.Builder
+	sb.WriteString("SELECT p.rid, p.type, p.id, p.version, v.last_updated, v.body")
+	for i := range q.Sort {
+		sb.WriteString(", p.k" + strconv.Itoa(i))
+	}
+	if first {
+		sb.WriteString(", p.total, p.snap")
+	}
+	sb.WriteString(" FROM (" + sel.String() + ") p JOIN versions v ON v.rid = p.rid AND v.version = p.version ORDER BY ")
+	if len(q.Sort) == 0 {
+		sb.WriteString(tieOrder("p", single, tieDesc))
+	} else {
+		sb.WriteString(order("p"))
 	}
 	rows, err := r.QuerySQL(ctx, sb.String(), b.args...)
 	if err != nil {
 		return nil, fmt.Errorf("store: search: %w", err)
 	}
 	defer rows.Close()
-	var out []hit
+	out := &pageRows{}
 	for rows.Next() {
 		h := hit{keys: make([]any, len(q.Sort))}
-		dest := []any{&h.rid, &h.typ, &h.id, &h.version}
+		dest := []any{&h.rid, &h.typ, &h.id, &h.version, &h.updated, &h.body}
 		for i := range h.keys {
 			dest = append(dest, &h.keys[i])
+		}
+		if first {
+			dest = append(dest, &out.total, &out.snap)
 		}
 		if err := rows.Scan(dest...); err != nil {
 			return nil, fmt.Errorf("store: search: %w", err)
 		}
-		out = append(out, h)
+		out.hits = append(out.hits, h)
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("store: search: %w", err)
@@ -577,7 +616,7 @@ func (c *Core) revInclude(ctx context.Context, r DynRunner, narrow *search.Narro
 	for _, typ := range order {
 		b := &builder{d: c.params, narrow: narrow}
 		conds := []string{b.pidCond("x", pids, false), "x.target_type = " + b.arg(typ), in(b, "x.target_id", byType[typ]), "s.deleted = 0",
-			"s.type = " + b.arg(inc.SourceType)}
+			b.typeCond("s", []string{inc.SourceType}, true)}
 		n, err := b.narrowing("s", []string{inc.SourceType})
 		if err != nil {
 			return nil, err

@@ -225,7 +225,16 @@ func (b *builder) clause(a string, types []string, c *search.Clause, driver bool
 		}
 		s := in(b, a+".id", ids)
 		if c.Modifier == search.ModNot {
-			s = "NOT (" + s + ")"
+			return "NOT (" + s + ")", nil
+		}
+		if driver {
+			// The (type, id) index drives: name the type(s) here, as the
+			// outer type test is written not to use the index.
+			all := types
+			if len(all) == 0 {
+				all = fhir.ResourceTypes()
+			}
+			s = "(" + in(b, a+".type", all) + " AND " + s + ")"
 		}
 		return s, nil
 	case "_lastUpdated":
