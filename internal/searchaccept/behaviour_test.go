@@ -80,6 +80,7 @@ func TestPagingIncludesAndResultShape(t *testing.T) {
 		{"/Patient?_id=p5&_include=Patient:link", pats("p5"), pats("p2")},
 		{"/Organization?_id=org1&_revinclude=Organization:partof", ids("Organization", "org1"), ids("Organization", "org2")},
 		{"/Observation?code=2345-7&_include=Observation:patient&_count=2", obs("o1", "o10"), pats("p1")},
+		{"/QuestionnaireResponse?_id=qr1&_include=QuestionnaireResponse:questionnaire", ids("QuestionnaireResponse", "qr1"), ids("Questionnaire", "q1")},
 	} {
 		p := decodePage(t, get(t, ts.Client, ts.FHIRBase, c.q))
 		inc := slices.Clone(p.includes)

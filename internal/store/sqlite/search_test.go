@@ -4,10 +4,16 @@ import (
 	"bytes"
 	"context"
 	"database/sql"
+	"encoding/json"
 	"fmt"
+	"net/url"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/fhirguard/fhirguard/internal/fhir"
+	"github.com/fhirguard/fhirguard/internal/search"
 
 	"github.com/fhirguard/fhirguard/internal/index"
 	"github.com/fhirguard/fhirguard/internal/store"
@@ -87,4 +93,57 @@ func queryOne(ctx context.Context, r sqlstore.DynRunner, q string, dest any, arg
 		return fmt.Errorf("no row: %v", rows.Err())
 	}
 	return rows.Scan(dest)
+}
+
+// FuzzSearch compiles and runs arbitrary searches on a small store: a
+// search either answers or fails with a client error (*fhir.Error, 4xx);
+// never with a SQL or driver error.
+func FuzzSearch(f *testing.F) {
+	for _, s := range []string{
+		"Patient?name=smith&_sort=-birthdate", "Observation?code=http://loinc.org|2345-7&value-quantity=gt5",
+		"Observation?subject:Patient.name=x&_include=Observation:*", "Patient?_has:Observation:patient:code=1&_revinclude=Observation:subject",
+		"Observation?code-value-quantity=1$lt5&date=ap2020", "Patient?identifier:of-type=a|b|c&_count=0",
+		"Observation?combo-code-value-quantity=8480-6$120&_sort=date,-_id", "ValueSet?url:above=http://x/y/z",
+		"Observation?status:not=final&category:missing=true", "Patient?family:contains=%25_'&_total=none",
+	} {
+		f.Add(s)
+	}
+	ix, err := index.New()
+	if err != nil {
+		f.Fatal(err)
+	}
+	st := openAt(f, filepath.Join(f.TempDir(), "fuzz.db"), ix)
+	ctx := context.Background()
+	if err := st.Tx(ctx, func(tx store.Tx) error {
+		for _, w := range []store.Write{
+			{Type: "Patient", ID: "p1", Data: map[string]any{"resourceType": "Patient", "name": []any{map[string]any{"family": "Smith"}}, "birthDate": "1970"}},
+			{Type: "Observation", ID: "o1", Data: map[string]any{"resourceType": "Observation", "status": "final",
+				"code":    map[string]any{"coding": []any{map[string]any{"system": "http://loinc.org", "code": "2345-7"}}},
+				"subject": map[string]any{"reference": "Patient/p1"}, "effectiveDateTime": "2020-01-01",
+				"valueQuantity": map[string]any{"value": json.Number("5.5")}}},
+		} {
+			if _, err := tx.Put(ctx, w); err != nil {
+				return err
+			}
+		}
+		return nil
+	}); err != nil {
+		f.Fatal(err)
+	}
+	f.Fuzz(func(t *testing.T, spec string) {
+		typ, raw, _ := strings.Cut(spec, "?")
+		params, err := url.ParseQuery(raw)
+		if err != nil || !fhir.IsResourceType(typ) {
+			return
+		}
+		q, _, err := search.Parse(typ, params, search.Options{})
+		if err != nil {
+			return
+		}
+		if _, err := st.Search(ctx, q, nil); err != nil {
+			if fe, ok := fhir.AsError(err); !ok || fe.HTTPStatus() >= 500 {
+				t.Fatalf("%q: %v", spec, err)
+			}
+		}
+	})
 }

@@ -585,7 +585,50 @@ func (c *Core) include(ctx context.Context, r DynRunner, narrow *search.Narrowin
 		return nil, err
 	}
 	conds = append(conds, n...)
-	return c.hits(ctx, r, b, "SELECT DISTINCT t.rid, t.type, t.id, t.version FROM sp_ref x JOIN resources t ON t.type = x.target_type AND t.id = x.target_id WHERE "+
+	found, err := c.hits(ctx, r, b, "SELECT DISTINCT t.rid, t.type, t.id, t.version FROM sp_ref x JOIN resources t ON t.type = x.target_type AND t.id = x.target_id WHERE "+
+		strings.Join(conds, " AND ")+" LIMIT "+b.arg(DefaultMaxIncludes+1))
+	if err != nil {
+		return nil, err
+	}
+	canon, err := c.canonicalInclude(ctx, r, narrow, inc, rids, pids)
+	return append(found, canon...), err
+}
+
+// canonicalInclude resolves canonical references (a QuestionnaireResponse's
+// questionnaire, a profile, ...) of the _include to the resources whose
+// url is the reference's URL (and whose version is its |version, when
+// given).
+func (c *Core) canonicalInclude(ctx context.Context, r DynRunner, narrow *search.Narrowing, inc search.Include, rids []int64, pids []pidRef) ([]hit, error) {
+	var targets []string
+	switch {
+	case inc.TargetType != "":
+		targets = []string{inc.TargetType}
+	case inc.Param != "*":
+		if p, ok := searchparam.Lookup(inc.SourceType, inc.Param); ok {
+			targets = p.Targets
+		}
+	}
+	var urls, versions []pidRef
+	for _, t := range targets {
+		urls = append(urls, c.params.storage([]string{t}, "url")...)
+		versions = append(versions, c.params.storage([]string{t}, "version")...)
+	}
+	if len(urls) == 0 {
+		return nil, nil
+	}
+	b := &builder{d: c.params, narrow: narrow}
+	conds := []string{in(b, "x.rid", rids), b.pidCond("x", pids, true), "x.url <> ''", "u.uri = x.url",
+		b.pidCond("u", urls, false), "t.deleted = 0"}
+	if len(versions) > 0 {
+		conds = append(conds, "(x.version = '' OR EXISTS (SELECT 1 FROM sp_token vv WHERE vv.rid = t.rid AND "+
+			b.pidCond("vv", versions, true)+" AND vv.code = x.version))")
+	}
+	n, err := b.narrowing("t", targets)
+	if err != nil {
+		return nil, err
+	}
+	conds = append(conds, n...)
+	return c.hits(ctx, r, b, "SELECT DISTINCT t.rid, t.type, t.id, t.version FROM sp_ref x CROSS JOIN sp_uri u JOIN resources t ON t.rid = u.rid WHERE "+
 		strings.Join(conds, " AND ")+" LIMIT "+b.arg(DefaultMaxIncludes+1))
 }
 

@@ -219,6 +219,21 @@ var includeCases = []testCase{
 			}
 		}
 	}},
+	{"ok/include-canonical-by-url-and-version", func(t *testing.T, s store.Store) {
+		mustPut(t, s, store.Write{Type: "Questionnaire", ID: "q1", Data: map[string]any{"resourceType": "Questionnaire", "status": "active",
+			"url": "http://example.org/q/intake", "version": "1.0"}})
+		for id, canon := range map[string]string{"r1": "http://example.org/q/intake|1.0", "r2": "http://example.org/q/intake|2.0",
+			"r3": "http://example.org/q/intake", "r4": "http://example.org/q/other"} {
+			mustPut(t, s, store.Write{Type: "QuestionnaireResponse", ID: id, Data: map[string]any{
+				"resourceType": "QuestionnaireResponse", "status": "completed", "questionnaire": canon}})
+		}
+		for id, want := range map[string][]string{"r1": {"Questionnaire/q1"}, "r2": nil, "r3": {"Questionnaire/q1"}, "r4": nil} {
+			res := runSearch(t, s, parseQuery(t, "QuestionnaireResponse?_id="+id+"&_include=QuestionnaireResponse:questionnaire"), nil)
+			if got := refs(res.Includes); !slices.Equal(got, want) {
+				t.Fatalf("%s: includes %v, want %v", id, got, want)
+			}
+		}
+	}},
 	{"ok/include-never-repeats-a-match", func(t *testing.T, s store.Store) {
 		loadFixture(t, s)
 		res := runSearch(t, s, parseQuery(t, "Patient?_id=p1&_revinclude=Observation:patient&_include:iterate=Observation:patient"), nil)
