@@ -184,6 +184,7 @@ func (a *API) ServeFHIR(w http.ResponseWriter, r *http.Request) error {
 	}
 	before := a.patientsBefore(r.Context(), q)
 	ctx, top := markTop(r.Context(), q, before)
+	a.prepareAuditPatients(ctx, q)
 	resp, err := a.Execute(ctx, q)
 	a.noteFacts(ctx, q, resp, err, before)
 	top.done(ctx, err)

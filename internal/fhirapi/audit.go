@@ -357,11 +357,30 @@ type topRequest struct {
 	q      *Request
 	before []string // a delete's patients, read before it runs
 	inTx   bool     // its AuditEvent was appended inside its transaction
+	// body are the patients of a create's or update's body, computed
+	// before the transaction (off the store's single writer); nil = not
+	// known yet.
+	body []string
 }
 
 func markTop(ctx context.Context, q *Request, before []string) (context.Context, *topRequest) {
 	t := &topRequest{q: q, before: before}
 	return context.WithValue(ctx, topKey{}, t), t
+}
+
+// prepareAuditPatients computes, before the write transaction, the
+// patients a create's or update's AuditEvent names (from the parsed body).
+func (a *API) prepareAuditPatients(ctx context.Context, q *Request) {
+	t, _ := ctx.Value(topKey{}).(*topRequest)
+	if t == nil || t.q != q || a.indexer == nil || q.Resource == nil || q.Type == "Patient" {
+		return
+	}
+	if q.Interaction != Create && q.Interaction != Update {
+		return
+	}
+	if ps, err := a.patientsOfData(q.Type, q.Resource); err == nil {
+		t.body = append([]string{}, ps...)
+	}
 }
 
 // done marks the request audited when its event committed with it.
@@ -394,6 +413,8 @@ func (a *API) auditInTx(ctx context.Context, tx store.Tx, q *Request, resp *Resp
 		f.Patients = []string{q.ID}
 	case q.Interaction == Delete:
 		f.Patients = t.before
+	case t.body != nil:
+		f.Patients = t.body
 	default:
 		f.Patients = a.patientsInTx(ctx, tx, q)
 	}
