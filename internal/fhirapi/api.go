@@ -217,6 +217,7 @@ func (a *API) Execute(ctx context.Context, q *Request) (*Response, error) {
 		if err := a.prepareWrite(q); err != nil {
 			return nil, err
 		}
+		a.prepareProvenance(ctx, q)
 		var resp *Response
 		err := a.store.Tx(ctx, func(tx store.Tx) error {
 			var err error

@@ -54,6 +54,7 @@ func (a *API) transaction(ctx context.Context, q *Request) (*Response, error) {
 			if err := a.prepareWrite(e.Req); err != nil {
 				return nil, entryError(i, err)
 			}
+			a.prepareProvenance(ctx, e.Req)
 			// Search entries are answered after the commit: refuse a bad
 			// one before anything is written.
 			if err := a.checkSearch(e.Req); err != nil {

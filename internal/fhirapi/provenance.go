@@ -2,10 +2,12 @@ package fhirapi
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/fhirguard/fhirguard/internal/fhir"
 	"github.com/fhirguard/fhirguard/internal/policy"
@@ -118,13 +120,53 @@ func (a *API) callerPrincipal(ctx context.Context) (*policy.Principal, bool) {
 	return p, ok && p != nil
 }
 
-// writeProvenance writes the Provenance of a committed-with-tx write.
-func (a *API) writeProvenance(ctx context.Context, tx store.Tx, q *Request, resp *Response) error {
-	if resp == nil || resp.VersionID <= 0 || readOnlyType(q.Type) {
-		return nil
+// preparedProvenance is a Provenance indexed and serialized before the
+// write's transaction (store.Prepare), so the store's single writer only
+// runs its SQL. It is valid only if the write produces Version.
+type preparedProvenance struct {
+	version int64
+	w       store.Write
+}
+
+// prepareProvenance prepares q's Provenance for the version the write is
+// expected to produce: 1 for a create, If-Match + 1, else the current
+// version + 1. A different outcome (a concurrent write) falls back to
+// building it inside the transaction.
+func (a *API) prepareProvenance(ctx context.Context, q *Request) {
+	if !a.provenance || q == nil || q.ID == "" || readOnlyType(q.Type) || q.Conditional || q.IfNoneExist != "" {
+		return
 	}
+	var version int64
+	switch {
+	case q.Interaction == Create:
+		version = 1
+	case q.IfMatch > 0:
+		version = q.IfMatch + 1
+	default:
+		cur, err := a.store.Read(ctx, q.Type, q.ID)
+		switch {
+		case err == nil && cur != nil:
+			version = cur.VersionID + 1
+		case isGone(err) && cur != nil:
+			version = cur.VersionID + 1
+		case errors.Is(err, store.ErrNotFound):
+			version = 1
+		default:
+			return
+		}
+	}
+	prov := a.provenanceDoc(ctx, q, version, a.clock.Now())
+	w := store.Write{Type: "Provenance", ID: a.newID(), Data: prov, CreateOnly: true}
+	if err := a.store.Prepare(&w); err != nil {
+		return // built inside the transaction instead
+	}
+	q.provenance = &preparedProvenance{version: version, w: w}
+}
+
+// provenanceDoc is the Provenance of q's write producing version.
+func (a *API) provenanceDoc(ctx context.Context, q *Request, version int64, recorded time.Time) map[string]any {
 	code, display := activityCode(q.Interaction)
-	target := q.Type + "/" + q.ID + "/_history/" + strconv.FormatInt(resp.VersionID, 10)
+	target := q.Type + "/" + q.ID + "/_history/" + strconv.FormatInt(version, 10)
 	prov := q.xProvenance
 	if prov == nil {
 		prov = map[string]any{
@@ -135,14 +177,28 @@ func (a *API) writeProvenance(ctx context.Context, tx store.Tx, q *Request, resp
 		prov = cloneMap(prov)
 	}
 	prov["target"] = []any{map[string]any{"reference": target}}
-	prov["recorded"] = instant(resp.LastModified)
+	prov["recorded"] = instant(recorded)
 	if _, ok := prov["activity"]; !ok {
 		prov["activity"] = map[string]any{"coding": []any{map[string]any{
 			"system": systemDataOperation, "code": code, "display": display}}}
 	}
-	id := a.newID()
-	if _, err := tx.Put(ctx, store.Write{Type: "Provenance", ID: id, Data: prov, CreateOnly: true}); err != nil {
-		return fmt.Errorf("write Provenance of %s: %w", target, err)
+	return prov
+}
+
+// writeProvenance writes the Provenance of a committed-with-tx write.
+func (a *API) writeProvenance(ctx context.Context, tx store.Tx, q *Request, resp *Response) error {
+	if resp == nil || resp.VersionID <= 0 || readOnlyType(q.Type) {
+		return nil
+	}
+	w := store.Write{}
+	if p := q.provenance; p != nil && p.version == resp.VersionID {
+		w = p.w
+	} else {
+		w = store.Write{Type: "Provenance", ID: a.newID(), CreateOnly: true,
+			Data: a.provenanceDoc(ctx, q, resp.VersionID, resp.LastModified)}
+	}
+	if _, err := tx.Put(ctx, w); err != nil {
+		return fmt.Errorf("write Provenance of %s/%s/_history/%d: %w", q.Type, q.ID, resp.VersionID, err)
 	}
 	return nil
 }

@@ -86,6 +86,9 @@ type Request struct {
 	Operation string
 	// xProvenance is the client's X-Provenance resource for a write.
 	xProvenance map[string]any
+	// provenance is the write's Provenance, prepared before the
+	// transaction for the version the write is expected to produce.
+	provenance *preparedProvenance
 
 	// prepared is the store write of a create or update, indexed and
 	// serialized by store.Prepare before the write transaction (see

@@ -594,3 +594,39 @@ func TestWriteAuditedInItsTransaction(t *testing.T) {
 		t.Fatalf("an invalid write: %d", status)
 	}
 }
+
+// TestProvenanceUnderConcurrentUpdates: concurrent updates of one resource
+// (whose Provenance is prepared for a predicted version) still give each
+// version exactly one Provenance naming it.
+func TestProvenanceUnderConcurrentUpdates(t *testing.T) {
+	ts := servertest.Start(t)
+	const n = 16
+	errs := make(chan error, n)
+	for i := 0; i < n; i++ {
+		go func() {
+			body := `{"resourceType":"Observation","id":"o2","status":"final","code":{"text":"v` + fmt.Sprint(i) + `"}}`
+			req, _ := http.NewRequest("PUT", ts.FHIRBase+"/Observation/o2", strings.NewReader(body))
+			req.Header.Set("Content-Type", "application/fhir+json")
+			resp, err := ts.Client.Do(req)
+			if err == nil {
+				resp.Body.Close()
+				if resp.StatusCode >= 300 {
+					err = fmt.Errorf("PUT: %d", resp.StatusCode)
+				}
+			}
+			errs <- err
+		}()
+	}
+	for i := 0; i < n; i++ {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	for v := 1; v <= n; v++ {
+		status, body, _ := do(t, ts, "GET", fmt.Sprintf("/Provenance?target=Observation/o2/_history/%d", v), "")
+		var b struct{ Entry []json.RawMessage }
+		if status != 200 || json.Unmarshal(body, &b) != nil || len(b.Entry) != 1 {
+			t.Fatalf("version %d: %d Provenance (status %d), want 1", v, len(b.Entry), status)
+		}
+	}
+}
