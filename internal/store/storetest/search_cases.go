@@ -127,8 +127,11 @@ var pagingCases = []testCase{
 			before, _ := pageAll(t, s, q) // the matches when paging starts
 			var inserted atomic.Int64
 			var wg sync.WaitGroup
-			wg.Add(1)
-			go func() { // a concurrent writer, bounded
+			var startWriter sync.Once
+			// The concurrent writer starts once the first page (which
+			// fixes the snapshot) has been read: a row committed between
+			// `before` and the first page rightly belongs to the paging.
+			writer := func() { // a concurrent writer, bounded
 				defer wg.Done()
 				for i := range 150 {
 					if _, err := put(ctx, s, newObs(1000+i)); err != nil {
@@ -137,9 +140,10 @@ var pagingCases = []testCase{
 					}
 					inserted.Add(1)
 				}
-			}()
+			}
 			step := 0
 			got, total := pageAllWith(t, s, q, func() { // and inserts between every page
+				startWriter.Do(func() { wg.Add(1); go writer() })
 				for range 3 {
 					step++
 					mustPut(t, s, newObs(step))
