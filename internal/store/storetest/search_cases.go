@@ -1,12 +1,14 @@
 package storetest
 
 import (
+	"context"
 	"fmt"
 	"net/url"
 	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/fhirguard/fhirguard/internal/fhir"
 	"github.com/fhirguard/fhirguard/internal/search"
@@ -101,7 +103,10 @@ var pagingCases = []testCase{
 		}
 	}},
 	{"ok/paging-stable-under-concurrent-inserts", func(t *testing.T, s store.Store) {
-		ctx := ctxT(t)
+		// Longer than ctxT: under -race with the whole suite running this
+		// case alone takes more than a minute.
+		ctx, cancel := context.WithTimeout(t.Context(), 5*time.Minute)
+		defer cancel()
 		n := 300
 		if err := s.Tx(ctx, func(tx store.Tx) error {
 			for i := range n {
