@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/fhirguard/fhirguard/internal/fhir/validate"
 	"github.com/fhirguard/fhirguard/internal/importer"
@@ -24,10 +25,20 @@ import (
 // checking each previous link on the way, and returns all matches.
 func follow(t *testing.T, c *http.Client, ts *servertest.TestServer, first string) ([]string, int) {
 	t.Helper()
+	return followWith(t, c, ts, first, nil)
+}
+
+// followWith is follow calling afterFirst (when non-nil) once the first
+// page, which fixes the search's snapshot, has been read.
+func followWith(t *testing.T, c *http.Client, ts *servertest.TestServer, first string, afterFirst func()) ([]string, int) {
+	t.Helper()
 	var all []string
 	var pages [][]string
 	p := decodePage(t, get(t, c, ts.FHIRBase, first))
 	total := p.total
+	if afterFirst != nil {
+		afterFirst()
+	}
 	for {
 		if len(pages) > 0 {
 			back := decodePage(t, get(t, c, p.links["previous"], ""))
@@ -284,7 +295,9 @@ func TestPaging10000(t *testing.T) {
 	}
 	ts := servertest.Start(t)
 	const n = 10000
+	start := time.Now()
 	importObservations(t, ts, n)
+	t.Logf("imported %d Observations in %s", n, time.Since(start).Round(time.Millisecond))
 	for _, q := range []string{
 		"/Observation?code=http://loinc.org|99999-9&_count=250",
 		"/Observation?code=http://loinc.org|99999-9&_count=400&_sort=-date,value-quantity",
@@ -296,7 +309,7 @@ func TestPaging10000(t *testing.T) {
 		n := len(before) // the second search also sees what the first one's creator made
 		stop := make(chan struct{})
 		done := make(chan int)
-		go func() { // another client creating matching resources all along
+		creator := func() { // another client creating matching resources all along
 			created := 0
 			defer func() { done <- created }()
 			for i := 0; ; i++ {
@@ -314,8 +327,10 @@ func TestPaging10000(t *testing.T) {
 				}
 				created++
 			}
-		}()
-		got, total := follow(t, ts.Client, ts, q)
+		}
+		// The creator starts once the first page has fixed the snapshot:
+		// what is committed before it rightly belongs to the search.
+		got, total := followWith(t, ts.Client, ts, q, func() { go creator() })
 		close(stop)
 		created := <-done
 		if created == 0 {
@@ -332,7 +347,8 @@ func TestPaging10000(t *testing.T) {
 			t.Fatalf("%s: paged %d rows (total %d, %d duplicates) while %d were created; want the %d originals, each once, in order",
 				q, len(got), total, dup, created, n)
 		}
-		t.Logf("%s: %d matches paged exactly once while %d matching resources were created", q, n, created)
+		t.Logf("%s: %d matches paged exactly once while %d matching resources were created (%s so far)", q, n, created,
+			time.Since(start).Round(time.Millisecond))
 		// _count above the maximum is clamped to 1000, with a next link
 		// and an informational outcome entry (RESIL-03).
 		big := decodePage(t, get(t, ts.Client, ts.FHIRBase, "/Observation?code=http://loinc.org|99999-9&_count=100000"))
