@@ -204,7 +204,8 @@ func (a *API) writeProvenance(ctx context.Context, tx store.Tx, q *Request, resp
 }
 
 // provenanceAgents are the agents of a server-written Provenance: the user
-// and the client when known, else this server as a device.
+// (author) and the client app (performer, on behalf of the user) when
+// known, else this server as the assembler.
 func (a *API) provenanceAgents(ctx context.Context) []any {
 	agentType := func(code, display string) map[string]any {
 		return map[string]any{"coding": []any{map[string]any{"system": systemProvAgentType, "code": code, "display": display}}}
@@ -216,8 +217,13 @@ func (a *API) provenanceAgents(ctx context.Context) []any {
 				out = append(out, map[string]any{"type": agentType("author", "Author"), "who": map[string]any{"reference": p.FHIRUser}})
 			}
 			if p.ClientID != "" {
-				out = append(out, map[string]any{"type": agentType("performer", "Performer"),
-					"who": map[string]any{"identifier": map[string]any{"value": p.ClientID}, "display": "client " + p.ClientID}})
+				app := map[string]any{"type": agentType("performer", "Performer"),
+					"who": map[string]any{"identifier": map[string]any{"value": p.ClientID}, "display": "client " + p.ClientID}}
+				if p.FHIRUser != "" {
+					// The app acted for the signed-in user (PROV-01).
+					app["onBehalfOf"] = map[string]any{"reference": p.FHIRUser}
+				}
+				out = append(out, app)
 			}
 		}
 	}
