@@ -89,7 +89,7 @@ func (s *Server) authorize(w http.ResponseWriter, r *http.Request) error {
 	} else if asked.Has(scopes.Launch) {
 		return fail(ErrInvalidRequest, "the launch scope needs a launch parameter (EHR launch)")
 	}
-	if err := s.newSession(ctx, w, sess); err != nil {
+	if _, err := s.newSession(ctx, w, sess); err != nil {
 		return err
 	}
 	return s.pages.render(w, http.StatusOK, "login.html", pageData{Title: "Sign in", Action: PathLogin, CSRF: sess.CSRF,

@@ -172,3 +172,22 @@ func TestBrowserDeny(t *testing.T) {
 		t.Fatalf("deny: %v", q)
 	}
 }
+
+func TestBrowserStandaloneEncounter(t *testing.T) {
+	t.Parallel()
+	b := newBrowserRun(t)
+	verifier := b.start(t, "launch/patient launch/encounter patient/*.rs")
+	b.login(t, "drA", drPW)
+	if err := chromedp.Run(b.ctx,
+		chromedp.WaitVisible(`[data-patient-id="pA"]`, chromedp.ByQuery),
+		chromedp.Click(`[data-patient-id="pA"]`, chromedp.ByQuery),
+		chromedp.WaitVisible(`[data-encounter-id="e1"]`, chromedp.ByQuery),
+		chromedp.Click(`[data-encounter-id="e1"]`, chromedp.ByQuery),
+	); err != nil {
+		t.Fatalf("pickers: %v", err)
+	}
+	tok := b.exchange(t, b.decide(t, "allow"), verifier, "pA")
+	if tok.Extra("encounter") != "e1" {
+		t.Fatalf("encounter %v", tok.Extra("encounter"))
+	}
+}

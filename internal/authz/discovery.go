@@ -9,7 +9,7 @@ var Capabilities = []string{
 	"launch-ehr", "launch-standalone",
 	"client-public", "client-confidential-symmetric", "client-confidential-asymmetric",
 	"context-ehr-patient", "context-ehr-encounter",
-	"context-standalone-patient",
+	"context-standalone-patient", "context-standalone-encounter",
 	"context-banner", "context-style",
 	"permission-offline", "permission-online", "permission-patient", "permission-user",
 	"permission-v1", "permission-v2",

@@ -203,6 +203,9 @@ func (f *fixture) codeFor(t *testing.T, clientID, scope, user, pw, challenge str
 	if strings.Contains(p.body, "data-patient-id") {
 		p = b.post(t, f.ts.URL+"/auth/pick", url.Values{"csrf": {csrf(t, p)}, "patient": {"pA"}})
 	}
+	if strings.Contains(p.body, "data-encounter-id") {
+		p = b.post(t, f.ts.URL+"/auth/pick-encounter", url.Values{"csrf": {csrf(t, p)}, "encounter": {"e1"}})
+	}
 	q := f.redirectParams(t, f.consent(t, b, p, "allow", nil))
 	if q.Get("state") != "st1" || q.Get("code") == "" {
 		t.Fatalf("redirect params %v", q)

@@ -15,9 +15,10 @@ import (
 	"github.com/fhirguard/fhirguard/internal/store"
 )
 
-// next shows the patient picker when a patient must be chosen, else the
-// consent page.
-func (s *Server) next(ctx context.Context, w http.ResponseWriter, client *Client, sess *session, user *store.User) error {
+// next shows the patient picker when a patient must be chosen, then the
+// encounter picker when a standalone launch asks for one, else the consent
+// page.
+func (s *Server) next(ctx context.Context, w http.ResponseWriter, hash string, client *Client, sess *session) error {
 	asked, err := scopes.Parse(sess.Scope)
 	if err != nil {
 		return errSession
@@ -29,6 +30,9 @@ func (s *Server) next(ctx context.Context, w http.ResponseWriter, client *Client
 		}
 		return s.pages.render(w, http.StatusOK, "picker.html", pageData{Title: "Choose a patient", Action: PathPick,
 			CSRF: sess.CSRF, ClientName: displayName(client), Patients: list}, formTarget(sess.RedirectURI))
+	}
+	if needsEncounter(asked, sess) {
+		return s.showEncounterPicker(ctx, w, hash, client, sess, asked)
 	}
 	return s.showConsent(ctx, w, client, sess, asked, "")
 }
@@ -52,13 +56,7 @@ func (s *Server) showConsent(ctx context.Context, w http.ResponseWriter, client 
 		lines = append(lines, scopeLine{ID: "scope-" + strconv.Itoa(i), Raw: sc.Raw, Words: scopeWords(sc),
 			Optional: sc.Kind == scopes.Resource})
 	}
-	patient := ""
-	if sess.Patient != "" {
-		patient = sess.Patient
-		if res, err := s.o.Resources.Read(ctx, "Patient", sess.Patient); err == nil {
-			patient = patientLabel(sess.Patient, res.Body).Name
-		}
-	}
+	patient := s.patientName(ctx, sess.Patient)
 	status := http.StatusOK
 	if message != "" {
 		status = http.StatusBadRequest
@@ -66,6 +64,18 @@ func (s *Server) showConsent(ctx context.Context, w http.ResponseWriter, client 
 	return s.pages.render(w, status, "consent.html", pageData{Title: "Allow access?", Action: PathConsent,
 		CSRF: sess.CSRF, ClientName: displayName(client), Patient: patient, Purpose: sess.BTG, Scopes: lines, Message: message},
 		formTarget(sess.RedirectURI))
+}
+
+// patientName is the display name of a patient ("" for none; the id when
+// it cannot be read).
+func (s *Server) patientName(ctx context.Context, id string) string {
+	if id == "" {
+		return ""
+	}
+	if res, err := s.o.Resources.Read(ctx, "Patient", id); err == nil {
+		return patientLabel(id, res.Body).Name
+	}
+	return id
 }
 
 // pick takes the picker's choice.
@@ -97,11 +107,7 @@ func (s *Server) pick(w http.ResponseWriter, r *http.Request) error {
 	if err := s.saveSession(ctx, hash, sess); err != nil {
 		return err
 	}
-	asked, err := scopes.Parse(sess.Scope)
-	if err != nil {
-		return errSession
-	}
-	return s.showConsent(ctx, w, client, sess, asked, "")
+	return s.next(ctx, w, hash, client, sess)
 }
 
 func validRefID(id string) bool { _, _, err := splitRef("Patient/" + id); return err == nil }
@@ -182,7 +188,7 @@ func (s *Server) grantFor(sess *session, kept []string, client *Client, user *st
 		case scopes.LaunchPatient:
 			return sess.Patient != ""
 		case scopes.LaunchEncounter:
-			return sess.LaunchEncounter != ""
+			return sess.encounter() != ""
 		case scopes.Resource:
 			return sc.Context != scopes.ContextPatient || sess.Patient != ""
 		}
@@ -223,7 +229,7 @@ func (s *Server) newCode(ctx context.Context, sess *session, client *Client, use
 		cd.Patient = sess.Patient
 	}
 	if sess.Launch || granted.Has(scopes.LaunchEncounter) {
-		cd.Encounter = sess.LaunchEncounter
+		cd.Encounter = sess.encounter()
 	}
 	// A standalone app needs to show who the patient is; an EHR shows it.
 	cd.Banner = cd.Patient != "" && !sess.Launch

@@ -63,7 +63,7 @@ func TestDiscovery(t *testing.T) {
 	has("token_endpoint_auth_methods_supported", "private_key_jwt", "client_secret_basic", "none")
 	has("token_endpoint_auth_signing_alg_values_supported", "RS384", "ES384")
 	has("capabilities", "launch-ehr", "launch-standalone", "client-public", "client-confidential-symmetric",
-		"client-confidential-asymmetric", "sso-openid-connect", "context-ehr-patient", "context-standalone-patient",
+		"client-confidential-asymmetric", "sso-openid-connect", "context-ehr-patient", "context-standalone-patient", "context-standalone-encounter",
 		"permission-v1", "permission-v2", "permission-offline", "authorize-post")
 	if cc, _ := m["code_challenge_methods_supported"].([]any); len(cc) != 1 || cc[0] != "S256" {
 		t.Errorf("code_challenge_methods_supported = %v, want exactly [S256]", cc)

@@ -58,15 +58,19 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) error {
 	} else if sess.LaunchPatient != "" {
 		sess.Patient = sess.LaunchPatient
 	}
+	if sess.Launch {
+		sess.Encounter = sess.LaunchEncounter
+	}
 	// A new session id (and CSRF token) once the user is known: a session
 	// planted before the login cannot ride on it.
 	if _, err := s.o.Store.ConsumeToken(ctx, store.TokenSession, hash, s.clk.Now(), false, time.Time{}); err != nil {
 		return errSession
 	}
-	if err := s.newSession(ctx, w, sess); err != nil {
+	hash, err = s.newSession(ctx, w, sess)
+	if err != nil {
 		return err
 	}
-	return s.next(ctx, w, client, sess, user)
+	return s.next(ctx, w, hash, client, sess)
 }
 
 // dummyHash equalizes the time of a login for an unknown user with that

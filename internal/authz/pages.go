@@ -43,6 +43,7 @@ type pageData struct {
 	Purpose    bool
 	Scopes     []scopeLine
 	Patients   []patientChoice
+	Encounters []encounterChoice
 }
 
 type scopeLine struct {

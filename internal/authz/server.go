@@ -27,6 +27,7 @@ const (
 	PathLogin       = PathPrefix + "/login"
 	PathConsent     = PathPrefix + "/consent"
 	PathPick        = PathPrefix + "/pick"
+	PathPickEnc     = PathPrefix + "/pick-encounter"
 	PathToken       = PathPrefix + "/token"
 	PathIntrospect  = PathPrefix + "/introspect"
 	PathRevoke      = PathPrefix + "/revoke"
@@ -80,6 +81,9 @@ type Server struct {
 	jwks   *jwksCache
 	grants map[string]Grant
 	pages  *pages
+	// search lists a patient's encounters (nil when Resources cannot
+	// search: no encounter picker then).
+	search Searcher
 	// lastPrune is when expired records were last deleted (Unix ns).
 	lastPrune atomic.Int64
 }
@@ -128,6 +132,9 @@ func New(o Options) (*Server, error) {
 	s := &Server{o: o, clk: o.Clock, log: o.Logger.With("component", "authz")}
 	s.admin = &Admin{Store: o.Store, Resources: o.Resources, Clock: o.Clock, Argon2: o.Argon2}
 	s.jwks = newJWKSCache(o.HTTPClient, o.Clock, o.JWKSURIHosts)
+	if se, ok := o.Resources.(Searcher); ok {
+		s.search = se
+	}
 	s.grants = map[string]Grant{}
 	for _, g := range []Grant{&clientCredentials{s}, &authCode{s}, &refreshGrant{s}} {
 		s.grants[g.Type()] = g
@@ -167,6 +174,7 @@ func (s *Server) Mount(mux *http.ServeMux, fhirPath string) {
 	mux.Handle(PathLogin, page(limited(loginLim, s.login)))
 	mux.Handle(PathConsent, page(limited(loginLim, s.consent)))
 	mux.Handle(PathPick, page(limited(loginLim, s.pick)))
+	mux.Handle(PathPickEnc, page(limited(loginLim, s.pickEncounter)))
 	mux.Handle(PathStatic, page(s.static))
 	mux.Handle(PathPrefix+"/", oauth(func(w http.ResponseWriter, r *http.Request) error {
 		return &Error{Code: ErrInvalidRequest, Desc: "no such endpoint", Status: http.StatusNotFound}

@@ -40,24 +40,31 @@ type session struct {
 	Username string `json:"username,omitempty"`
 	AuthTime int64  `json:"auth_time,omitempty"`
 	Patient  string `json:"patient,omitempty"`
+	// Encounter is the encounter context (EHR launch, or chosen in the
+	// standalone encounter picker); EncounterAsked records that the
+	// picker step was taken (possibly choosing none).
+	Encounter      string `json:"encounter,omitempty"`
+	EncounterAsked bool   `json:"encounter_asked,omitempty"`
 }
 
-// newSession stores sess and sets its cookie.
-func (s *Server) newSession(ctx context.Context, w http.ResponseWriter, sess *session) error {
+// newSession stores sess and sets its cookie; it returns the stored
+// session's hash.
+func (s *Server) newSession(ctx context.Context, w http.ResponseWriter, sess *session) (string, error) {
 	id := randomValue(24)
 	sess.CSRF = randomValue(24)
 	data, err := json.Marshal(sess)
 	if err != nil {
-		return fmt.Errorf("encode session: %w", err)
+		return "", fmt.Errorf("encode session: %w", err)
 	}
 	now := s.clk.Now()
-	if err := s.o.Store.PutToken(ctx, store.AuthToken{Kind: store.TokenSession, Hash: hashValue(id), Data: data,
+	h := hashValue(id)
+	if err := s.o.Store.PutToken(ctx, store.AuthToken{Kind: store.TokenSession, Hash: h, Data: data,
 		CreatedAt: now, ExpiresAt: now.Add(sessionLifetime)}); err != nil {
-		return fmt.Errorf("store session: %w", err)
+		return "", fmt.Errorf("store session: %w", err)
 	}
 	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: id, Path: PathPrefix, HttpOnly: true,
 		Secure: s.o.SecureCookies, SameSite: http.SameSiteLaxMode, MaxAge: int(sessionLifetime.Seconds())})
-	return nil
+	return h, nil
 }
 
 var errSession = &Error{Code: ErrAccessDenied, Status: http.StatusBadRequest,
@@ -123,4 +130,13 @@ func (s *Server) endSession(ctx context.Context, w http.ResponseWriter, hash str
 		return fmt.Errorf("end session: %w", err)
 	}
 	return nil
+}
+
+// encounter is the session's encounter context (a session stored before
+// Encounter existed has only the launch's).
+func (sess *session) encounter() string {
+	if sess.Encounter == "" && sess.Launch {
+		return sess.LaunchEncounter
+	}
+	return sess.Encounter
 }

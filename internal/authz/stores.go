@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/fhirguard/fhirguard/internal/fhir"
+	"github.com/fhirguard/fhirguard/internal/search"
 	"github.com/fhirguard/fhirguard/internal/store"
 )
 
@@ -60,6 +61,12 @@ type ResourceReader interface {
 type Resources interface {
 	ResourceReader
 	History(ctx context.Context, q store.HistoryQuery) (*store.HistoryPage, error)
+}
+
+// Searcher runs FHIR searches (the encounter picker); store.Searcher
+// backends satisfy it.
+type Searcher interface {
+	Search(ctx context.Context, q *search.Query, at *search.Cursor) (*store.SearchResult, error)
 }
 
 // Pruner deletes expired one-time values, jti records and revocations.
