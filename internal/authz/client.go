@@ -42,12 +42,15 @@ var AssertionAlgs = []string{"RS384", "ES384"}
 // registration). Unknown members are refused when registering, so a
 // client never believes a setting took effect that did not.
 type Metadata struct {
-	ClientID                string           `json:"client_id,omitempty"`
-	ClientName              string           `json:"client_name,omitempty"`
-	ClientURI               string           `json:"client_uri,omitempty"`
-	LogoURI                 string           `json:"logo_uri,omitempty"`
-	Contacts                []string         `json:"contacts,omitempty"`
-	RedirectURIs            []string         `json:"redirect_uris,omitempty"`
+	ClientID     string   `json:"client_id,omitempty"`
+	ClientName   string   `json:"client_name,omitempty"`
+	ClientURI    string   `json:"client_uri,omitempty"`
+	LogoURI      string   `json:"logo_uri,omitempty"`
+	Contacts     []string `json:"contacts,omitempty"`
+	RedirectURIs []string `json:"redirect_uris,omitempty"`
+	// PostLogoutRedirectURIs are where the end_session_endpoint may send
+	// the user after logout (OpenID Connect RP-Initiated Logout 1.0).
+	PostLogoutRedirectURIs  []string         `json:"post_logout_redirect_uris,omitempty"`
 	TokenEndpointAuthMethod string           `json:"token_endpoint_auth_method,omitempty"`
 	GrantTypes              []string         `json:"grant_types,omitempty"`
 	ResponseTypes           []string         `json:"response_types,omitempty"`
@@ -215,6 +218,17 @@ func ParseMetadata(doc []byte, pol RegistrationPolicy) (*Metadata, error) {
 		if err := checkRedirectURI(u); err != nil {
 			return nil, metadataError(ErrInvalidRedirectURI, "redirect_uri %q: %v", clip(u), err)
 		}
+	}
+	if len(m.PostLogoutRedirectURIs) > 0 && !code {
+		return nil, metadataError(ErrInvalidClientMetadata, "post_logout_redirect_uris need authorization_code")
+	}
+	for _, u := range m.PostLogoutRedirectURIs {
+		if err := checkRedirectURI(u); err != nil {
+			return nil, metadataError(ErrInvalidClientMetadata, "post_logout_redirect_uri %q: %v", clip(u), err)
+		}
+	}
+	if len(m.RedirectURIs) > 20 || len(m.PostLogoutRedirectURIs) > 20 {
+		return nil, metadataError(ErrInvalidClientMetadata, "at most 20 redirect_uris and 20 post_logout_redirect_uris")
 	}
 	if m.JWKS != nil {
 		if _, err := parseClientJWKS(*m.JWKS); err != nil {

@@ -64,6 +64,7 @@ type smartConfig struct {
 	IDTokenSigningAlgValuesSupported []string `json:"id_token_signing_alg_values_supported,omitempty"`
 	ClaimsSupported                  []string `json:"claims_supported,omitempty"`
 	ResponseModesSupported           []string `json:"response_modes_supported,omitempty"`
+	EndSessionEndpoint               string   `json:"end_session_endpoint,omitempty"`
 }
 
 func (s *Server) config(oidc bool) smartConfig {
@@ -87,8 +88,9 @@ func (s *Server) config(oidc bool) smartConfig {
 	if oidc {
 		c.SubjectTypesSupported = []string{"public"}
 		c.IDTokenSigningAlgValuesSupported = []string{"RS256"}
-		c.ClaimsSupported = []string{"iss", "sub", "aud", "exp", "iat", "nonce", "fhirUser", "name"}
+		c.ClaimsSupported = []string{"iss", "sub", "aud", "exp", "iat", "auth_time", "nonce", "sid", "fhirUser", "name"}
 		c.ResponseModesSupported = []string{"query"}
+		c.EndSessionEndpoint = s.o.Root + PathLogout
 	} else {
 		c.Capabilities = Capabilities
 	}

@@ -48,6 +48,7 @@ var (
 	subtypeToken        = audit.Coding{System: audit.SystemFhirguard, Code: "token", Display: "Access token issued"}
 	subtypeTokenRefused = audit.Coding{System: audit.SystemFhirguard, Code: "token-refused", Display: "Token request refused"}
 	subtypeLogin        = audit.Coding{System: audit.SystemDCM, Code: "110122", Display: "Login"}
+	subtypeLogout       = audit.Coding{System: audit.SystemDCM, Code: "110123", Display: "Logout"}
 	subtypeLockout      = audit.Coding{System: audit.SystemFhirguard, Code: "lockout", Display: "Account locked after failed logins"}
 	subtypeRegister     = audit.Coding{System: audit.SystemFhirguard, Code: "register", Display: "Client registered"}
 	subtypeRevoke       = audit.Coding{System: audit.SystemFhirguard, Code: "revoke", Display: "Token revoked"}

@@ -213,6 +213,9 @@ type codeData struct {
 	PurposeText   string   `json:"purpose_text,omitempty"`
 	AuthTime      int64    `json:"auth_time,omitempty"`
 	Banner        bool     `json:"banner,omitempty"`
+	// SID is the sign-in session the authorization was made in (binds
+	// online_access refresh tokens; the id_token's sid).
+	SID string `json:"sid,omitempty"`
 }
 
 // CodeLifetime is how long an authorization code is valid (AUTHN-06).
@@ -224,7 +227,7 @@ const maxReasonBytes = 500
 func (s *Server) newCode(ctx context.Context, sess *session, client *Client, user *store.User, granted scopes.Set, reason string) (string, error) {
 	cd := codeData{ClientID: client.ClientID, RedirectURI: sess.RedirectURI, CodeChallenge: sess.CodeChallenge,
 		Scope: granted.String(), Username: user.Username, FHIRUser: user.FHIRUser, Roles: user.Roles,
-		Nonce: sess.Nonce, AuthTime: sess.AuthTime}
+		Nonce: sess.Nonce, AuthTime: sess.AuthTime, SID: sess.SID}
 	if granted.Has(scopes.LaunchPatient) || hasPatientScope(granted) || sess.Launch {
 		cd.Patient = sess.Patient
 	}

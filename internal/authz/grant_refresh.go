@@ -64,6 +64,15 @@ func (g *refreshGrant) Token(ctx context.Context, req *TokenRequest) (*TokenResp
 	if user, err := s.o.Store.User(ctx, rd.Username); err != nil || user.Disabled {
 		return nil, oauthErr(ErrInvalidGrant, "the user can no longer be authorized")
 	}
+	if !rd.Offline && rd.SID != "" {
+		live, err := s.signInLive(ctx, rd.SID)
+		if err != nil {
+			return nil, err
+		}
+		if !live {
+			return nil, oauthErr(ErrInvalidGrant, "the user's sign-in session has ended (online_access)")
+		}
+	}
 	// Rotation: the new refresh token is stored in the same transaction
 	// that retires the old one; it keeps the original scope and expiry.
 	nextValue := randomValue(32)

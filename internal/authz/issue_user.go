@@ -49,9 +49,17 @@ func (s *Server) userTokens(ctx context.Context, client *Client, grant string, c
 	} else if (offline || online) && client.HasGrant(GrantRefresh) {
 		rt := randomValue(32)
 		now := s.clk.Now()
-		life := OnlineRefreshLifetime
+		expires := now.Add(OnlineRefreshLifetime)
+		issueRefresh := true
 		if offline {
-			life = OfflineRefreshLifetime
+			expires = now.Add(OfflineRefreshLifetime)
+		} else if cd.SID != "" {
+			// online_access: bound to the sign-in session (its expiry;
+			// revoked at logout); none once it has ended.
+			expires, issueRefresh, err = s.attachGrant(ctx, cd.SID, grant)
+			if err != nil {
+				return nil, err
+			}
 		}
 		rd := refreshData{codeData: *cd, Offline: offline}
 		rd.RedirectURI, rd.CodeChallenge, rd.Nonce = "", "", ""
@@ -59,12 +67,14 @@ func (s *Server) userTokens(ctx context.Context, client *Client, grant string, c
 		if err != nil {
 			return nil, fmt.Errorf("encode refresh token: %w", err)
 		}
-		rec := store.AuthToken{Kind: store.TokenRefresh, Hash: hashValue(rt), Grant: grant, Data: data,
-			CreatedAt: now, ExpiresAt: now.Add(life)}
-		if err := s.o.Store.PutToken(ctx, rec); err != nil {
-			return nil, err
+		if issueRefresh {
+			rec := store.AuthToken{Kind: store.TokenRefresh, Hash: hashValue(rt), Grant: grant, Data: data,
+				CreatedAt: now, ExpiresAt: expires}
+			if err := s.o.Store.PutToken(ctx, rec); err != nil {
+				return nil, err
+			}
+			resp.RefreshToken = rt
 		}
-		resp.RefreshToken = rt
 	}
 	if granted.Has(scopes.OpenID) {
 		idt, err := s.idToken(ctx, client, cd, granted)
@@ -88,6 +98,7 @@ type idTokenClaims struct {
 	IssuedAt int64  `json:"iat"`
 	AuthTime int64  `json:"auth_time,omitempty"`
 	Nonce    string `json:"nonce,omitempty"`
+	SID      string `json:"sid,omitempty"`
 	FHIRUser string `json:"fhirUser,omitempty"`
 	Name     string `json:"name,omitempty"`
 }
@@ -96,7 +107,7 @@ type idTokenClaims struct {
 func (s *Server) idToken(ctx context.Context, client *Client, cd *codeData, granted scopes.Set) (string, error) {
 	now := s.clk.Now()
 	c := idTokenClaims{Issuer: s.Issuer(), Subject: cd.Username, Audience: client.ClientID,
-		Expires: now.Add(tokenLifetime(client, false)).Unix(), IssuedAt: now.Unix(), AuthTime: cd.AuthTime, Nonce: cd.Nonce}
+		Expires: now.Add(tokenLifetime(client, false)).Unix(), IssuedAt: now.Unix(), AuthTime: cd.AuthTime, Nonce: cd.Nonce, SID: cd.SID}
 	if granted.Has(scopes.FHIRUser) || granted.Has(scopes.Profile) {
 		c.FHIRUser = s.o.FHIRBase + "/" + cd.FHIRUser
 	}

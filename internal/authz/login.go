@@ -53,6 +53,9 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) error {
 		return redirectError(w, r, sess.RedirectURI, sess.State, ErrAccessDenied, "break the glass needs the break-glass role")
 	}
 	sess.Username, sess.AuthTime = user.Username, s.clk.Now().Unix()
+	if sess.SID, err = s.startSignIn(ctx, w, r, user.Username); err != nil {
+		return err
+	}
 	if typ, id, _ := strings.Cut(user.FHIRUser, "/"); typ == "Patient" {
 		sess.Patient = id // a patient user's own record is the context
 	} else if sess.LaunchPatient != "" {

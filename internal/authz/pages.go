@@ -44,6 +44,9 @@ type pageData struct {
 	Scopes     []scopeLine
 	Patients   []patientChoice
 	Encounters []encounterChoice
+	// The logout confirmation.
+	Confirm                             bool
+	ClientID, PostLogoutRedirect, State string
 }
 
 type scopeLine struct {

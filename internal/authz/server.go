@@ -28,6 +28,7 @@ const (
 	PathConsent     = PathPrefix + "/consent"
 	PathPick        = PathPrefix + "/pick"
 	PathPickEnc     = PathPrefix + "/pick-encounter"
+	PathLogout      = PathPrefix + "/logout"
 	PathToken       = PathPrefix + "/token"
 	PathIntrospect  = PathPrefix + "/introspect"
 	PathRevoke      = PathPrefix + "/revoke"
@@ -175,6 +176,7 @@ func (s *Server) Mount(mux *http.ServeMux, fhirPath string) {
 	mux.Handle(PathConsent, page(limited(loginLim, s.consent)))
 	mux.Handle(PathPick, page(limited(loginLim, s.pick)))
 	mux.Handle(PathPickEnc, page(limited(loginLim, s.pickEncounter)))
+	mux.Handle(PathLogout, page(limited(loginLim, s.logout)))
 	mux.Handle(PathStatic, page(s.static))
 	mux.Handle(PathPrefix+"/", oauth(func(w http.ResponseWriter, r *http.Request) error {
 		return &Error{Code: ErrInvalidRequest, Desc: "no such endpoint", Status: http.StatusNotFound}

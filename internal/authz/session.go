@@ -39,7 +39,9 @@ type session struct {
 	// Set as the flow proceeds.
 	Username string `json:"username,omitempty"`
 	AuthTime int64  `json:"auth_time,omitempty"`
-	Patient  string `json:"patient,omitempty"`
+	// SID is the user's sign-in session (signin.go).
+	SID     string `json:"sid,omitempty"`
+	Patient string `json:"patient,omitempty"`
 	// Encounter is the encounter context (EHR launch, or chosen in the
 	// standalone encounter picker); EncounterAsked records that the
 	// picker step was taken (possibly choosing none).

@@ -1,0 +1,206 @@
+package authz_test
+
+import (
+	"encoding/json"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/fhirguard/fhirguard/internal/clock"
+	"github.com/fhirguard/fhirguard/internal/server"
+	"github.com/fhirguard/fhirguard/internal/server/servertest"
+)
+
+// logoutFixture adds app3: public, refresh allowed, a registered
+// post_logout_redirect_uri.
+func logoutFixture(t *testing.T, opts ...servertest.Option) (*fixture, string) {
+	t.Helper()
+	f := newFixture(t, opts...)
+	bye := "http://127.0.0.1:9/bye"
+	register(t, f.ts, map[string]any{"client_id": "app3", "client_name": "App Three", "redirect_uris": []string{f.redirect},
+		"post_logout_redirect_uris": []string{bye}, "token_endpoint_auth_method": "none",
+		"grant_types": []string{"authorization_code", "refresh_token"}})
+	return f, bye
+}
+
+// signInTokens runs the code flow of app3 in browser b (its sign-in
+// cookie kept) and returns the token response.
+func (f *fixture) signInTokens(t *testing.T, b *browser, scope string) map[string]any {
+	t.Helper()
+	verifier, challenge := pkce()
+	p := f.login(t, b, b.get(t, f.authorizeURL("app3", scope, "st1", challenge, nil)), "alice", alicePW)
+	q := f.redirectParams(t, f.consent(t, b, p, "allow", nil))
+	ans := postForm(t, f.ts.Anonymous, f.ts.URL+"/auth/token", url.Values{"grant_type": {"authorization_code"}, "code": {q.Get("code")},
+		"code_verifier": {verifier}, "redirect_uri": {f.redirect}, "client_id": {"app3"}}, "", "")
+	if ans.status != 200 || ans.body["refresh_token"] == nil {
+		t.Fatalf("token: %d %v", ans.status, ans.body)
+	}
+	return ans.body
+}
+
+// refresh uses a refresh token of app3.
+func (f *fixture) refresh(t *testing.T, rt string) tokenAnswer {
+	t.Helper()
+	return postForm(t, f.ts.Anonymous, f.ts.URL+"/auth/token", url.Values{"grant_type": {"refresh_token"},
+		"refresh_token": {rt}, "client_id": {"app3"}}, "", "")
+}
+
+func TestLogoutEndsOnlineAccess(t *testing.T) {
+	t.Parallel()
+	f, bye := logoutFixture(t)
+	m := openidConfig(t, f.ts)
+	endSession, _ := m["end_session_endpoint"].(string)
+	if endSession != f.ts.URL+"/auth/logout" {
+		t.Fatalf("end_session_endpoint %q", endSession)
+	}
+	b := newBrowser()
+	online := f.signInTokens(t, b, "openid fhirUser launch/patient online_access patient/*.rs")
+	offline := f.signInTokens(t, b, "openid fhirUser launch/patient offline_access patient/*.rs")
+	r := f.refresh(t, online["refresh_token"].(string))
+	if r.status != 200 {
+		t.Fatalf("online refresh while signed in: %d %v", r.status, r.body)
+	}
+	onlineRT, onlineAT := r.body["refresh_token"].(string), r.body["access_token"].(string)
+
+	// GET without id_token_hint: a confirmation page, nothing ended yet.
+	p := b.get(t, endSession+"?"+url.Values{"client_id": {"app3"}, "post_logout_redirect_uri": {bye}, "state": {"lo1"}}.Encode())
+	if p.status != 200 || !strings.Contains(p.body, `name="confirm"`) || p.location != "" {
+		t.Fatalf("confirmation page: %d %s", p.status, p.body)
+	}
+	if csp := p.header.Get("Content-Security-Policy"); !strings.Contains(csp, "frame-ancestors 'none'") {
+		t.Errorf("logout page CSP %q", csp)
+	}
+	if r := f.refresh(t, onlineRT); r.status != 200 {
+		t.Fatalf("a GET alone must not sign out: %d %v", r.status, r.body)
+	} else {
+		onlineRT, onlineAT = r.body["refresh_token"].(string), r.body["access_token"].(string)
+	}
+	// POST without the page's CSRF token: 403, still signed in.
+	if q := b.post(t, endSession, url.Values{"confirm": {"yes"}}); q.status != 403 {
+		t.Errorf("fail/logout-without-csrf: %d", q.status)
+	}
+	if q := b.post(t, endSession, url.Values{"confirm": {"yes"}, "csrf": {"wrong"}}); q.status != 403 {
+		t.Errorf("fail/logout-wrong-csrf: %d", q.status)
+	}
+	// Unregistered post_logout_redirect_uri: an error page, no redirect.
+	if q := b.post(t, endSession, url.Values{"confirm": {"yes"}, "csrf": {csrf(t, p)}, "client_id": {"app3"},
+		"post_logout_redirect_uri": {"http://127.0.0.1:9/evil"}}); q.status != 400 || q.location != "" {
+		t.Errorf("fail/unregistered-post-logout-redirect: %d %q", q.status, q.location)
+	}
+	// The confirmed POST signs out and redirects with state.
+	q := b.post(t, endSession, url.Values{"confirm": {"yes"}, "csrf": {csrf(t, p)}, "client_id": {"app3"},
+		"post_logout_redirect_uri": {bye}, "state": {"lo1"}})
+	if q.status != 303 || q.location != bye+"?state=lo1" {
+		t.Fatalf("logout: %d %q %s", q.status, q.location, q.body)
+	}
+	if sc := strings.Join(q.header.Values("Set-Cookie"), "\n"); !strings.Contains(sc, "fhirguard_signin=;") {
+		t.Errorf("the sign-in cookie is not cleared: %s", sc)
+	}
+
+	// The online grant is dead (refresh and access token); offline lives.
+	if r := f.refresh(t, onlineRT); r.status != 400 || r.body["error"] != "invalid_grant" {
+		t.Fatalf("fail/online-refresh-after-logout: %d %v", r.status, r.body)
+	}
+	if code, _ := fhirGet(t, f.ts, onlineAT, f.ts.FHIRBase+"/Patient/pA"); code != 401 {
+		t.Errorf("the online grant's access token after logout: %d", code)
+	}
+	if r := f.refresh(t, offline["refresh_token"].(string)); r.status != 200 {
+		t.Fatalf("ok/offline-refresh-after-logout: %d %v", r.status, r.body)
+	}
+	// A second logout has nothing to end and still answers.
+	if q := b.get(t, endSession); q.status != 200 || !strings.Contains(q.body, "signed out") {
+		t.Errorf("logout without a session: %d %s", q.status, q.body)
+	}
+}
+
+func TestLogoutIDTokenHint(t *testing.T) {
+	t.Parallel()
+	f, bye := logoutFixture(t)
+	b := newBrowser()
+	online := f.signInTokens(t, b, "openid fhirUser launch/patient online_access patient/*.rs")
+	idt, _ := online["id_token"].(string)
+	endSession := f.ts.URL + "/auth/logout"
+
+	for _, tc := range []struct{ name, hint, client, redirect string }{
+		{"fail/garbage-hint", "not.a.jwt", "", ""},
+		{"fail/tampered-hint", idt[:len(idt)-4] + "AAAA", "", ""},
+		{"fail/hint-client-mismatch", idt, "app1", ""},
+		{"fail/unregistered-redirect", idt, "", "http://127.0.0.1:9/cb"},
+		{"fail/redirect-without-client", "", "", bye},
+		{"fail/unknown-client", "", "nope", bye},
+	} {
+		v := url.Values{"post_logout_redirect_uri": {tc.redirect}, "client_id": {tc.client}, "id_token_hint": {tc.hint}}
+		for k := range v {
+			if v.Get(k) == "" {
+				v.Del(k)
+			}
+		}
+		if p := newBrowser().get(t, endSession+"?"+v.Encode()); p.status != 400 || p.location != "" {
+			t.Errorf("%s: %d %q", tc.name, p.status, p.location)
+		}
+	}
+	if r := f.refresh(t, online["refresh_token"].(string)); r.status != 200 {
+		t.Fatalf("refused logouts end nothing: %d %v", r.status, r.body)
+	}
+
+	// An RP-initiated GET with id_token_hint from a browser without the
+	// cookie (as a back-channel or another tab would): signed out at once.
+	p := newBrowser().get(t, endSession+"?"+url.Values{"id_token_hint": {idt}, "post_logout_redirect_uri": {bye}, "state": {"x"}}.Encode())
+	if p.status != 302 || p.location != bye+"?state=x" {
+		t.Fatalf("logout with id_token_hint: %d %q %s", p.status, p.location, p.body)
+	}
+	r := f.refresh(t, online["refresh_token"].(string))
+	if r.status != 400 || r.body["error"] != "invalid_grant" {
+		t.Fatalf("fail/online-refresh-after-hint-logout: %d %v", r.status, r.body)
+	}
+	// A new login in the same browser starts a new session.
+	again := f.signInTokens(t, b, "openid launch/patient online_access patient/*.rs")
+	if r := f.refresh(t, again["refresh_token"].(string)); r.status != 200 {
+		t.Fatalf("online refresh in a new sign-in session: %d %v", r.status, r.body)
+	}
+}
+
+// TestOnlineBoundedBySession: an online_access refresh token dies with
+// its sign-in session's lifetime; offline_access lives 90 days.
+func TestOnlineBoundedBySession(t *testing.T) {
+	t.Parallel()
+	clk := clock.NewFake(time.Now())
+	f, _ := logoutFixture(t, servertest.WithServerOptions(server.WithClock(clk)))
+	b := newBrowser()
+	online := f.signInTokens(t, b, "launch/patient online_access patient/*.rs")
+	offline := f.signInTokens(t, b, "launch/patient offline_access patient/*.rs")
+	clk.Advance(7 * time.Hour)
+	r := f.refresh(t, online["refresh_token"].(string))
+	if r.status != 200 {
+		t.Fatalf("online refresh inside the session: %d %v", r.status, r.body)
+	}
+	clk.Advance(61 * time.Minute)
+	if r := f.refresh(t, r.body["refresh_token"].(string)); r.status != 400 || r.body["error"] != "invalid_grant" {
+		t.Fatalf("fail/online-after-session-expiry: %d %v", r.status, r.body)
+	}
+	clk.Advance(80 * 24 * time.Hour)
+	r = f.refresh(t, offline["refresh_token"].(string))
+	if r.status != 200 {
+		t.Fatalf("offline refresh on day 80: %d %v", r.status, r.body)
+	}
+	clk.Advance(10 * 24 * time.Hour)
+	if r := f.refresh(t, r.body["refresh_token"].(string)); r.status != 400 || r.body["error"] != "invalid_grant" {
+		t.Fatalf("fail/offline-after-90-days: %d %v", r.status, r.body)
+	}
+}
+
+// openidConfig fetches the OIDC discovery document.
+func openidConfig(t *testing.T, ts *servertest.TestServer) map[string]any {
+	t.Helper()
+	resp, err := ts.Anonymous.Get(ts.FHIRBase + "/.well-known/openid-configuration")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var m map[string]any
+	if err := json.NewDecoder(resp.Body).Decode(&m); err != nil || resp.StatusCode != 200 {
+		t.Fatalf("openid-configuration: %d %v", resp.StatusCode, err)
+	}
+	return m
+}
