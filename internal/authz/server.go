@@ -206,3 +206,19 @@ func requireMethod(r *http.Request, methods ...string) error {
 	return &Error{Code: ErrInvalidRequest, Desc: "method not allowed", Status: http.StatusMethodNotAllowed,
 		Hdr: http.Header{"Allow": {strings.Join(methods, ", ")}}}
 }
+
+// CORSMode says how a path of the authorization server answers
+// cross-origin requests (RESIL-05): discovery and the JWKS are public
+// ("*"); the endpoints browser apps call with fetch (token, revocation,
+// introspection, userinfo, registration) follow the origin allowlist; the
+// authorize, login, consent, picker and logout pages — reached only by
+// navigation — and everything else get no CORS headers (CORSNone).
+func CORSMode(fhirPath, path string) httpx.CORSMode {
+	switch path {
+	case fhirPath + PathSMARTConfig, fhirPath + PathOIDCConfig, PathJWKS:
+		return httpx.CORSPublic
+	case PathToken, PathRevoke, PathIntrospect, PathUserinfo, PathRegister:
+		return httpx.CORSAllowlist
+	}
+	return httpx.CORSNone
+}

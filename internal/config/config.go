@@ -67,7 +67,21 @@ type Config struct {
 	Redis Redis `yaml:"redis"`
 	Auth  Auth  `yaml:"auth"`
 	Audit Audit `yaml:"audit"`
+	CORS  CORS  `yaml:"cors"`
 }
+
+// CORS configures cross-origin access for browser apps (RESIL-05).
+type CORS struct {
+	// AllowedOrigins are the exact web origins (scheme://host[:port])
+	// whose scripts may call the FHIR API and the token, revocation,
+	// introspection, userinfo and registration endpoints. Empty = CORS
+	// off there (discovery and the JWKS are readable from any origin
+	// regardless; login and consent pages never allow cross-origin use).
+	AllowedOrigins []string `yaml:"allowed_origins"`
+}
+
+// Enabled reports whether any origin is allowed.
+func (c CORS) Enabled() bool { return len(c.AllowedOrigins) > 0 }
 
 // DefaultAuditRetentionDays is how long audit records are kept by default
 // (six years, AUDIT-08).
@@ -256,6 +270,12 @@ func (c *Config) Validate() error {
 		}
 	}
 
+	for i, o := range c.CORS.AllowedOrigins {
+		if !validOrigin(o) {
+			add(fmt.Sprintf("cors.allowed_origins[%d]", i), "must be an origin scheme://host[:port] (http or https, no path; \"*\" and \"null\" are not allowed), got %q", o)
+		}
+	}
+
 	if c.Audit.RetentionDays < 0 {
 		add("audit.retention_days", "must not be negative, got %d", c.Audit.RetentionDays)
 	}
@@ -360,3 +380,11 @@ func checkURL(s string, schemes ...string) error {
 
 // NormalizedBaseURL returns BaseURL without trailing slashes.
 func (c *Config) NormalizedBaseURL() string { return strings.TrimRight(c.BaseURL, "/") }
+
+// validOrigin accepts http(s)://host[:port] without path, query,
+// fragment or credentials.
+func validOrigin(s string) bool {
+	u, err := url.Parse(s)
+	return err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != "" && u.User == nil &&
+		(u.Path == "" || u.Path == "/") && u.RawQuery == "" && u.Fragment == "" && !strings.HasSuffix(s, "?") && !strings.HasSuffix(s, "#")
+}

@@ -5,6 +5,9 @@ package fhirapi
 // support": the SMART-on-FHIR service and the oauth-uris extension).
 type OAuthURIs struct {
 	Authorize, Token, Register, Introspect, Revoke, Manage string
+	// CORS is rest.security.cors: true when browser apps of configured
+	// origins may call the API (cors.allowed_origins).
+	CORS bool
 }
 
 // The SMART security declaration.
@@ -38,7 +41,7 @@ type capSecurity struct {
 }
 
 // securityOf renders rest.security for u (nil when the API runs without an
-// authorization server). CORS is reported as it is: not enabled.
+// authorization server); cors as configured.
 func securityOf(u *OAuthURIs) *capSecurity {
 	if u == nil {
 		return nil
@@ -53,6 +56,7 @@ func securityOf(u *OAuthURIs) *capSecurity {
 		}
 	}
 	return &capSecurity{
+		CORS:      u.CORS,
 		Extension: []capExtension{{URL: extOAuthURIs, Extension: ext}},
 		Service: []capConcept{{Coding: []capCoding{{System: systemRestSecurity, Code: "SMART-on-FHIR",
 			Display: "SMART-on-FHIR"}}, Text: "OAuth2 using SMART-on-FHIR profile (see http://docs.smarthealthit.org)"}},

@@ -4,11 +4,13 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"strings"
 
 	"github.com/fhirguard/fhirguard/internal/authn"
 	"github.com/fhirguard/fhirguard/internal/authz"
 	"github.com/fhirguard/fhirguard/internal/clock"
 	"github.com/fhirguard/fhirguard/internal/fhirapi"
+	"github.com/fhirguard/fhirguard/internal/httpx"
 	"github.com/fhirguard/fhirguard/internal/keys"
 )
 
@@ -80,5 +82,18 @@ func WithJWKSClient(c *http.Client) Option { return func(o *options) { o.jwksCli
 func (s *Server) oauthURIs() *fhirapi.OAuthURIs {
 	u := s.auth.az.URIs()
 	return &fhirapi.OAuthURIs{Authorize: u.Authorize, Token: u.Token, Register: u.Register,
-		Introspect: u.Introspect, Revoke: u.Revoke}
+		Introspect: u.Introspect, Revoke: u.Revoke, CORS: s.cfg.CORS.Enabled()}
+}
+
+// corsMode classifies a path for httpx.CORS: the authorization server
+// decides for its own paths; the FHIR API is allowlisted; everything else
+// (health, metrics) has no CORS.
+func corsMode(path string) httpx.CORSMode {
+	if m := authz.CORSMode(fhirPath, path); m != httpx.CORSNone {
+		return m
+	}
+	if path == fhirPath || strings.HasPrefix(path, fhirPath+"/") {
+		return httpx.CORSAllowlist
+	}
+	return httpx.CORSNone
 }

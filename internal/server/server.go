@@ -140,7 +140,8 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, opts ...Op
 	if err != nil {
 		return nil, err
 	}
-	h := httpx.Chain(mux, httpx.Options{
+	cors := httpx.CORS(mux, httpx.CORSOptions{AllowedOrigins: cfg.CORS.AllowedOrigins, Mode: corsMode})
+	h := httpx.Chain(cors, httpx.Options{
 		Logger:       logger,
 		Clock:        o.clock,
 		Metrics:      s.metrics,

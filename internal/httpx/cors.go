@@ -1,0 +1,173 @@
+package httpx
+
+import (
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+)
+
+// CORSMode is how a path answers cross-origin requests (RESIL-05).
+type CORSMode int
+
+const (
+	// CORSNone: no CORS headers at all (login, consent and other pages a
+	// browser must only reach by navigation; operations endpoints).
+	CORSNone CORSMode = iota
+	// CORSPublic: readable from any origin ("*", never with credentials):
+	// discovery documents and the JWKS.
+	CORSPublic
+	// CORSAllowlist: the request's Origin is echoed only when it is in
+	// the configured allowlist (the FHIR API, the token endpoint and the
+	// other endpoints browser apps call).
+	CORSAllowlist
+)
+
+// CORSOptions configures CORS.
+type CORSOptions struct {
+	// AllowedOrigins are the exact origins (scheme://host[:port]) browser
+	// apps may call from. Empty = CORS is off for allowlisted paths.
+	AllowedOrigins []string
+	// Mode classifies a request path.
+	Mode func(path string) CORSMode
+}
+
+// CORS headers.
+const (
+	corsAllowMethods = "GET, HEAD, POST, PUT, PATCH, DELETE"
+	corsAllowHeaders = "Authorization, Content-Type, Accept, If-Match, If-None-Match, If-None-Exist, If-Modified-Since, Prefer, X-Request-Id, Category"
+	// corsExpose are the response headers a browser app may read besides
+	// the CORS-safelisted ones.
+	corsExpose = "Location, Content-Location, ETag, Last-Modified, Retry-After, X-Progress, X-Request-Id, WWW-Authenticate"
+	corsMaxAge = "600"
+)
+
+// CORS answers preflight requests and adds the CORS response headers per
+// path mode: "*" for public paths, the echoed Origin (with Vary: Origin)
+// for allowlisted origins on allowlisted paths, nothing otherwise.
+// Access-Control-Allow-Credentials is never sent: the API takes bearer
+// tokens, not cookies, and "*" is never combined with credentials. A
+// preflight that is refused gets 204 without any Access-Control-Allow-*
+// header, so the browser blocks the real request.
+func CORS(next http.Handler, o CORSOptions) http.Handler {
+	allowed := make(map[string]bool, len(o.AllowedOrigins))
+	for _, a := range o.AllowedOrigins {
+		if n, ok := NormalizeOrigin(a); ok {
+			allowed[n] = true
+		}
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mode := CORSNone
+		if o.Mode != nil {
+			mode = o.Mode(r.URL.Path)
+		}
+		if mode == CORSNone || (mode == CORSAllowlist && len(allowed) == 0) {
+			next.ServeHTTP(w, r)
+			return
+		}
+		origin := r.Header.Get("Origin")
+		h := w.Header()
+		if mode == CORSAllowlist {
+			h.Add("Vary", "Origin")
+		}
+		preflight := r.Method == http.MethodOptions && r.Header.Get("Access-Control-Request-Method") != ""
+		ok := false
+		switch mode {
+		case CORSPublic:
+			ok = origin != ""
+		case CORSAllowlist:
+			n, valid := NormalizeOrigin(origin)
+			ok = valid && allowed[n]
+		}
+		if !preflight {
+			if ok {
+				if mode == CORSPublic {
+					h.Set("Access-Control-Allow-Origin", "*")
+				} else {
+					h.Set("Access-Control-Allow-Origin", origin)
+				}
+				h.Set("Access-Control-Expose-Headers", corsExpose)
+			}
+			next.ServeHTTP(w, r)
+			return
+		}
+		// Preflight: answered here, never reaching authentication.
+		h.Add("Vary", "Access-Control-Request-Method")
+		h.Add("Vary", "Access-Control-Request-Headers")
+		method := r.Header.Get("Access-Control-Request-Method")
+		if ok && mode == CORSPublic && method != http.MethodGet && method != http.MethodHead {
+			ok = false
+		}
+		if ok && !slices.Contains(strings.Split(corsAllowMethods, ", "), method) {
+			ok = false
+		}
+		if ok && !allowedHeaders(r.Header.Values("Access-Control-Request-Headers")) {
+			ok = false
+		}
+		if ok {
+			if mode == CORSPublic {
+				h.Set("Access-Control-Allow-Origin", "*")
+				h.Set("Access-Control-Allow-Methods", "GET, HEAD")
+			} else {
+				h.Set("Access-Control-Allow-Origin", origin)
+				h.Set("Access-Control-Allow-Methods", corsAllowMethods)
+			}
+			h.Set("Access-Control-Allow-Headers", corsAllowHeaders)
+			h.Set("Access-Control-Max-Age", corsMaxAge)
+		}
+		h.Set("Content-Length", "0")
+		w.WriteHeader(http.StatusNoContent)
+	})
+}
+
+// allowedHeaders reports whether every requested header is allowed.
+func allowedHeaders(vals []string) bool {
+	for _, v := range vals {
+		for _, name := range strings.Split(v, ",") {
+			name = strings.TrimSpace(name)
+			if name == "" {
+				continue
+			}
+			found := false
+			for _, a := range strings.Split(corsAllowHeaders, ", ") {
+				if strings.EqualFold(a, name) {
+					found = true
+					break
+				}
+			}
+			if !found {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// NormalizeOrigin returns the canonical form of a web origin
+// (lower-case scheme://host[:port], default ports dropped); ok is false
+// for anything else ("null", paths, credentials, other schemes).
+func NormalizeOrigin(s string) (string, bool) {
+	if s == "" || s == "null" || len(s) > 300 {
+		return "", false
+	}
+	u, err := url.Parse(s)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil ||
+		(u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "" || u.Opaque != "" {
+		return "", false
+	}
+	host := strings.ToLower(u.Hostname())
+	port := u.Port()
+	if (u.Scheme == "https" && port == "443") || (u.Scheme == "http" && port == "80") {
+		port = ""
+	}
+	out := u.Scheme + "://"
+	if strings.Contains(host, ":") {
+		out += "[" + host + "]"
+	} else {
+		out += host
+	}
+	if port != "" {
+		out += ":" + port
+	}
+	return out, true
+}
