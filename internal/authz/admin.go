@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/url"
 	"strings"
 	"time"
 
@@ -23,6 +24,11 @@ type Admin struct {
 	// Argon2 are the cost parameters of new password hashes (zero =
 	// DefaultArgon2).
 	Argon2 Argon2Params
+	// RegistrationEndpoint is the registration endpoint URL. When set,
+	// Register also issues an RFC 7592 registration access token and
+	// registration_client_uri (the client's configuration endpoint); the
+	// server sets it, the offline CLI (which knows no URL) does not.
+	RegistrationEndpoint string
 }
 
 // Lifetimes of the admin-issued values.
@@ -41,6 +47,10 @@ type Registration struct {
 	ClientIDIssuedAt      int64  `json:"client_id_issued_at"`
 	ClientSecret          string `json:"client_secret,omitempty"`
 	ClientSecretExpiresAt *int64 `json:"client_secret_expires_at,omitempty"`
+	// RFC 7592 client configuration: the bearer token (shown once) and
+	// the URL that reads the registration.
+	RegistrationAccessToken string `json:"registration_access_token,omitempty"`
+	RegistrationClientURI   string `json:"registration_client_uri,omitempty"`
 }
 
 // Register validates an RFC 7591 document and stores the client. A
@@ -72,6 +82,16 @@ func (a *Admin) Register(ctx context.Context, doc []byte, pol RegistrationPolicy
 			return nil, metadataError(ErrInvalidClientMetadata, "client_id %q is already registered", m.ClientID)
 		}
 		return nil, fmt.Errorf("register client: %w", err)
+	}
+	if a.RegistrationEndpoint != "" {
+		rat := randomValue(32)
+		data, _ := json.Marshal(registrationData{ClientID: m.ClientID})
+		if err := a.Store.PutToken(ctx, store.AuthToken{Kind: tokenRegistration, Hash: hashValue(rat), Data: data,
+			CreatedAt: now, ExpiresAt: now.Add(RegistrationTokenLifetime)}); err != nil {
+			return nil, fmt.Errorf("store registration access token: %w", err)
+		}
+		reg.RegistrationAccessToken = rat
+		reg.RegistrationClientURI = a.RegistrationEndpoint + "/" + url.PathEscape(m.ClientID)
 	}
 	return reg, nil
 }

@@ -131,7 +131,8 @@ func New(o Options) (*Server, error) {
 		o.JWKSURIHosts[i] = strings.ToLower(h)
 	}
 	s := &Server{o: o, clk: o.Clock, log: o.Logger.With("component", "authz")}
-	s.admin = &Admin{Store: o.Store, Resources: o.Resources, Clock: o.Clock, Argon2: o.Argon2}
+	s.admin = &Admin{Store: o.Store, Resources: o.Resources, Clock: o.Clock, Argon2: o.Argon2,
+		RegistrationEndpoint: o.Root + PathRegister}
 	s.jwks = newJWKSCache(o.HTTPClient, o.Clock, o.JWKSURIHosts)
 	if se, ok := o.Resources.(Searcher); ok {
 		s.search = se
@@ -168,7 +169,9 @@ func (s *Server) Mount(mux *http.ServeMux, fhirPath string) {
 	mux.Handle(PathToken, oauth(limited(tokenLim, s.token)))
 	mux.Handle(PathIntrospect, oauth(limited(tokenLim, s.introspect)))
 	mux.Handle(PathRevoke, oauth(limited(tokenLim, s.revoke)))
-	mux.Handle(PathRegister, oauth(limited(newLimiter(limitRegister, s.clk), s.register)))
+	regLim := newLimiter(limitRegister, s.clk)
+	mux.Handle(PathRegister, oauth(limited(regLim, s.register)))
+	mux.Handle(PathRegister+"/", oauth(limited(tokenLim, s.readRegistration)))
 	mux.Handle(PathUserinfo, oauth(s.userinfo))
 	page := func(h httpx.HandlerFunc) http.Handler { return httpx.Wrap(h, s.pages.errorEncoder) }
 	mux.Handle(PathAuthorize, page(s.authorize))
@@ -218,6 +221,9 @@ func CORSMode(fhirPath, path string) httpx.CORSMode {
 	case fhirPath + PathSMARTConfig, fhirPath + PathOIDCConfig, PathJWKS:
 		return httpx.CORSPublic
 	case PathToken, PathRevoke, PathIntrospect, PathUserinfo, PathRegister:
+		return httpx.CORSAllowlist
+	}
+	if strings.HasPrefix(path, PathRegister+"/") {
 		return httpx.CORSAllowlist
 	}
 	return httpx.CORSNone
