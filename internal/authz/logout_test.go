@@ -2,6 +2,7 @@ package authz_test
 
 import (
 	"encoding/json"
+	"net/http"
 	"net/url"
 	"strings"
 	"testing"
@@ -203,4 +204,52 @@ func openidConfig(t *testing.T, ts *servertest.TestServer) map[string]any {
 		t.Fatalf("openid-configuration: %d %v", resp.StatusCode, err)
 	}
 	return m
+}
+
+// TestLogoutBadInput: malformed logout requests are 4xx pages, never a
+// redirect or a 500; an expired id_token is still a valid hint.
+func TestLogoutBadInput(t *testing.T) {
+	t.Parallel()
+	clk := clock.NewFake(time.Now())
+	f, bye := logoutFixture(t, servertest.WithServerOptions(server.WithClock(clk)))
+	endSession := f.ts.URL + "/auth/logout"
+	b := newBrowser()
+	for _, tc := range []struct {
+		name   string
+		page   func() page
+		status int
+	}{
+		{"fail/oversized-hint", func() page {
+			return b.get(t, endSession+"?id_token_hint="+strings.Repeat("a", 9000))
+		}, 400},
+		{"fail/oversized-form", func() page {
+			return b.post(t, endSession, url.Values{"state": {strings.Repeat("s", 70000)}})
+		}, 400},
+		{"fail/repeated-parameter", func() page {
+			return b.get(t, endSession+"?client_id=app3&client_id=app1&post_logout_redirect_uri="+url.QueryEscape(bye))
+		}, 400},
+		{"fail/json-body", func() page {
+			req, _ := http.NewRequest(http.MethodPost, endSession, strings.NewReader(`{"confirm":"yes"}`))
+			req.Header.Set("Content-Type", "application/json")
+			return b.do(t, req)
+		}, 400},
+		{"fail/put", func() page {
+			req, _ := http.NewRequest(http.MethodPut, endSession, nil)
+			return b.do(t, req)
+		}, 405},
+	} {
+		p := tc.page()
+		if p.status != tc.status || p.location != "" || strings.Contains(p.body, "goroutine") {
+			t.Errorf("%s: %d %q", tc.name, p.status, p.location)
+		}
+	}
+	online := f.signInTokens(t, b, "openid launch/patient online_access patient/*.rs")
+	clk.Advance(2 * time.Hour) // the id_token (5 min) has long expired; the session lives
+	p := newBrowser().get(t, endSession+"?"+url.Values{"id_token_hint": {online["id_token"].(string)}, "post_logout_redirect_uri": {bye}}.Encode())
+	if p.status != 302 || p.location != bye {
+		t.Fatalf("ok/expired-hint: %d %q %s", p.status, p.location, p.body)
+	}
+	if r := f.refresh(t, online["refresh_token"].(string)); r.status != 400 || r.body["error"] != "invalid_grant" {
+		t.Fatalf("online refresh after logout: %d %v", r.status, r.body)
+	}
 }
