@@ -37,7 +37,10 @@ type Cursor struct {
 	// Keys are the sort values of the boundary row, one per Query.Sort
 	// key, as the compiler encoded them (Null for a row without a value).
 	Keys []KeyValue
-	// Type and ID are the (type, id) tiebreak of the boundary row.
+	// Row is the boundary row's store key, its place in the tiebreak
+	// order (the order resources were created in).
+	Row int64
+	// Type and ID name the boundary row.
 	Type, ID string
 }
 
@@ -53,7 +56,9 @@ type KeyValue struct {
 const DefaultCursorTTL = time.Hour
 
 const (
-	cursorVersion  = 1
+	// cursorVersion 2: the tiebreak is the store's row key (version 1's
+	// was (type, id); its cursors would page in another order).
+	cursorVersion  = 2
 	cursorMaxBytes = 8 << 10
 	cursorMinKey   = 32
 	cursorMACLabel = "fhirguard/cursor/v1\x00"
@@ -108,6 +113,7 @@ func (c *CursorCodec) Encode(q *Query, cur Cursor) (string, error) {
 	b = binary.BigEndian.AppendUint64(b, uint64(c.clk.Now().Unix()))
 	b = append(b, byte(cur.Direction))
 	b = binary.AppendVarint(b, cur.Snapshot)
+	b = binary.AppendVarint(b, cur.Row)
 	b = binary.AppendUvarint(b, uint64(len(cur.Keys)))
 	for _, k := range cur.Keys {
 		if k.Null {
@@ -162,6 +168,7 @@ func (c *CursorCodec) Decode(q *Query) (*Cursor, error) {
 	issued := int64(binary.BigEndian.Uint64(r.bytes(8)))
 	cur := &Cursor{Direction: Direction(r.byte())}
 	cur.Snapshot = r.varint()
+	cur.Row = r.varint()
 	n := r.uvarint()
 	if n > uint64(len(body)) {
 		return nil, badCursor("malformed or modified")

@@ -36,7 +36,7 @@ func TestCursorRoundTrip(t *testing.T) {
 	codec := newCodec(t, clk)
 	q := cursorQuery(t, "patient=Patient/1&_sort=-date,code", &Narrowing{RestrictPatients: true, Patients: []string{"1"}})
 	want := Cursor{Direction: Next, Snapshot: 987654321, Keys: []KeyValue{{Text: "2024-05-01T10:00:00Z"}, {Null: true}},
-		Type: "Observation", ID: "obs-42"}
+		Row: 987654300, Type: "Observation", ID: "obs-42"}
 	tok, err := codec.Encode(q, want)
 	if err != nil {
 		t.Fatal(err)
@@ -58,7 +58,7 @@ func TestCursorRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got.Direction != want.Direction || got.Snapshot != want.Snapshot || got.Type != want.Type || got.ID != want.ID ||
+	if got.Direction != want.Direction || got.Snapshot != want.Snapshot || got.Row != want.Row || got.Type != want.Type || got.ID != want.ID ||
 		len(got.Keys) != 2 || got.Keys[0] != want.Keys[0] || got.Keys[1] != want.Keys[1] {
 		t.Errorf("decoded %+v, want %+v", got, want)
 	}

@@ -66,8 +66,11 @@
 // Paging is keyset paging, never OFFSET. The order is Query.Sort (for a
 // multi-valued parameter the smallest value ascending, the largest
 // descending; rows without a value sort last ascending and first
-// descending) followed by the tiebreak (type, id) ascending. With no
-// _sort the order is the tiebreak alone.
+// descending) followed by the tiebreak: the order the resources were
+// created in (the store's row key, Cursor.Row), ascending. With no _sort
+// the order is the tiebreak alone, which lets a store answer a first page
+// from its value index: the matches' keys come out of the index already,
+// only the page's rows are read.
 //
 // First page: the compiler records the store's highest committed version
 // sequence as the snapshot. Every page — and the total — only considers
@@ -80,9 +83,9 @@
 // includes every row under the default order).
 //
 // Next link: CursorCodec.Encode(q, Cursor{Direction: Next, Snapshot,
-// Keys: sort values of the page's last row, Type, ID of that row}); the
-// next page selects rows strictly after that position
-// ((k1, ..., type, id) > (v1, ..., t, i) in the sort order, expanded for
+// Keys: sort values of the page's last row, Row, Type, ID of that row});
+// the next page selects rows strictly after that position
+// ((k1, ..., row) > (v1, ..., r) in the sort order, expanded for
 // mixed directions and NULLs). Previous link: Direction Prev with the
 // page's first row; the compiler selects rows strictly before it in the
 // reversed order, takes Count, and reverses them back. The cursor travels

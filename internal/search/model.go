@@ -24,7 +24,7 @@ type Query struct {
 	// Where are the filter clauses; every clause must hold (AND).
 	Where []Clause
 	// Sort are the _sort keys in order. The compiler always appends the
-	// (type, id) tiebreak after them (see the package documentation).
+	// creation-order tiebreak after them (see the package documentation).
 	Sort []SortKey
 	// Count is the page size (_count), already defaulted and clamped.
 	// 0 means "no entries, only the total".

@@ -13,6 +13,7 @@ import (
 	"runtime"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -39,7 +40,9 @@ import (
 //
 // FHIRGUARD_SEARCH_BENCH_SECONDS (default 10) is the duration of each
 // scenario, FHIRGUARD_SEARCH_BENCH_CLIENTS (default 4) the concurrent
-// clients.
+// clients, FHIRGUARD_SEARCH_BENCH_ONLY (a substring of a scenario name)
+// runs only the matching scenarios and FHIRGUARD_SEARCH_BENCH_HTTP=0 skips
+// the HTTP half.
 
 func envInt(name string, def int) int {
 	if v, err := strconv.Atoi(os.Getenv(name)); err == nil && v > 0 {
@@ -76,6 +79,19 @@ func scenarios(patients int) []scenario {
 			return "Patient", url.Values{"_id": {patientOf(r, patients)}, "_revinclude": {"Observation:patient"}}
 		}},
 	}
+}
+
+// selected returns the scenarios FHIRGUARD_SEARCH_BENCH_ONLY names (all
+// when unset).
+func selected(patients int) []scenario {
+	only := os.Getenv("FHIRGUARD_SEARCH_BENCH_ONLY")
+	var out []scenario
+	for _, sc := range scenarios(patients) {
+		if strings.Contains(sc.name, only) {
+			out = append(out, sc)
+		}
+	}
+	return out
 }
 
 // result is one scenario's measurement.
@@ -152,7 +168,7 @@ func TestSearchLoad(t *testing.T) {
 	defer st.Close() // closed below before the copy; a second Close is a no-op
 	opts := search.Options{BaseURL: "http://bench/fhir"}
 	t.Logf("%d clients, %s per scenario, GOMAXPROCS %d", clients, d, runtimeProcs())
-	for _, sc := range scenarios(patients) {
+	for _, sc := range selected(patients) {
 		res, err := drive(d, clients, func(r *rand.Rand) error {
 			typ, params := sc.query(r)
 			q, _, err := search.Parse(typ, params, opts)
@@ -180,6 +196,9 @@ func TestSearchLoad(t *testing.T) {
 	if err := st.Close(); err != nil {
 		t.Fatal(err)
 	}
+	if os.Getenv("FHIRGUARD_SEARCH_BENCH_HTTP") == "0" {
+		return
+	}
 	work := t.TempDir()
 	if err := os.CopyFS(work, os.DirFS(dir)); err != nil {
 		t.Fatal(err)
@@ -188,7 +207,7 @@ func TestSearchLoad(t *testing.T) {
 		c.DataDir = work
 		c.Log.Level = "warn"
 	}))
-	for _, sc := range scenarios(patients) {
+	for _, sc := range selected(patients) {
 		res, err := drive(d, clients, func(r *rand.Rand) error {
 			typ, params := sc.query(r)
 			req, err := http.NewRequest(http.MethodGet, ts.FHIRBase+"/"+typ+"?"+params.Encode(), nil)

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 
@@ -147,6 +148,43 @@ func loadClinic(t testing.TB, ts *servertest.TestServer) int {
 		t.Fatalf("load clinic: %d %s", r.Status, r.Body)
 	}
 	return len(entries)
+}
+
+// clinicOrder returns each fixture resource's line in
+// testdata/clinic.ndjson ("Type/id" → line), its creation order under
+// loadClinic.
+func clinicOrder(t testing.TB) map[string]int {
+	t.Helper()
+	data, err := os.ReadFile("testdata/clinic.ndjson")
+	if err != nil {
+		t.Fatal(err)
+	}
+	order := map[string]int{}
+	for _, line := range strings.Split(string(data), "\n") {
+		if strings.TrimSpace(line) == "" {
+			continue
+		}
+		var r struct{ ResourceType, ID string }
+		if err := json.Unmarshal([]byte(line), &r); err != nil {
+			t.Fatalf("clinic.ndjson: %v", err)
+		}
+		order[r.ResourceType+"/"+r.ID] = len(order)
+	}
+	return order
+}
+
+// inCreationOrder returns refs sorted by their fixture line (the default
+// result order); every ref must be a fixture resource.
+func inCreationOrder(t testing.TB, line map[string]int, refs []string) []string {
+	t.Helper()
+	for _, r := range refs {
+		if _, ok := line[r]; !ok {
+			t.Fatalf("expected match %s is not in the fixture", r)
+		}
+	}
+	out := slices.Clone(refs)
+	slices.SortStableFunc(out, func(a, b string) int { return line[a] - line[b] })
+	return out
 }
 
 // ids prefixes each id with typ.

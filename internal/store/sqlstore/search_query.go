@@ -3,6 +3,7 @@ package sqlstore
 import (
 	"context"
 	"fmt"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -33,8 +34,8 @@ type hit struct {
 // pageRows is what the page statement returns.
 type pageRows struct {
 	hits []hit
-	// total and snap are known on a first page: the number of matches and
-	// the highest resource key (the cursor snapshot).
+	// snap is known on a first page: the highest resource key (the cursor
+	// snapshot); total too (the number of matches) unless it is -1.
 	total int
 	snap  int64
 }
@@ -69,7 +70,7 @@ func (c *Core) Search(ctx context.Context, r DynRunner, q *search.Query, at *sea
 		}
 		if at == nil {
 			snapshot = pg.snap
-			if q.Total != search.TotalNone {
+			if q.Total != search.TotalNone && pg.total >= 0 {
 				res.Total = pg.total
 			}
 		}
@@ -99,7 +100,7 @@ func (c *Core) finishPage(ctx context.Context, r DynRunner, q *search.Query, at 
 		slices.Reverse(hits)
 	}
 	pos := func(h hit, d search.Direction) *search.Cursor {
-		cur := &search.Cursor{Direction: d, Snapshot: snapshot, Type: h.typ, ID: h.id}
+		cur := &search.Cursor{Direction: d, Snapshot: snapshot, Row: h.rid, Type: h.typ, ID: h.id}
 		for _, k := range h.keys {
 			cur.Keys = append(cur.Keys, encodeKey(k))
 		}
@@ -158,27 +159,101 @@ func queryRow(ctx context.Context, r DynRunner, query string, args []any, dest .
 	return rows.Close()
 }
 
-// base compiles the conditions every match satisfies (type, not deleted,
-// created by the snapshot, the clauses, the compartment, the narrowing)
-// on alias r.
-func (c *Core) base(b *builder, q *search.Query, snapshot int64) ([]string, error) {
-	conds := []string{"r.deleted = 0"}
+// matchSet is where a statement finds the matches of a query, as alias r:
+// the FROM item and the conditions on it.
+type matchSet struct {
+	from  string
+	conds []string
+	// keysOnly: r holds only the rid column, the matches' keys read from
+	// the driving index (see matches), each possibly more than once.
+	keysOnly bool
+}
+
+// rowColumn finds a reference to a column of alias r in compiled SQL.
+var rowColumn = regexp.MustCompile(`(?:^|[^A-Za-z0-9_.])r\.([A-Za-z_]+)`)
+
+// keysOnly reports whether conds use no column of alias r but rid.
+func keysOnly(conds []string) bool {
+	for _, c := range conds {
+		for _, m := range rowColumn.FindAllStringSubmatch(c, -1) {
+			if m[1] != "rid" {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// matches compiles the conditions every match satisfies (type, not
+// deleted, created by the snapshot, the clauses, the compartment, the
+// narrowing) on alias r. rowSort says the order needs the resources row
+// (_sort by _id or _lastUpdated).
+//
+// When the search has one type and its driver is a value index of that
+// type's own parameters (or the compartment index with the type), and no
+// other condition needs the resources row, the matches come from the
+// driving index alone: r is the rids of the index range (index
+// rows exist only for the current version of live resources, and their
+// parameters belong to one type, so neither the type nor the deleted flag
+// needs testing), the filters probe the value tables by rid, and only the
+// page's rows are read from resources.
+func (c *Core) matches(b *builder, q *search.Query, snapshot int64, rowSort bool) (matchSet, error) {
+	var conds []string
 	if snapshot > 0 { // later pages: only what existed at the first
 		conds = append(conds, "r.rid <= "+b.arg(snapshot))
 	}
-	drive := true
+	single := len(q.Types) == 1
 	if q.Compartment != nil {
+		f, _, err := b.resourceFilter("r", q.Types, q.Where, false)
+		if err != nil {
+			return matchSet{}, err
+		}
+		if single && !rowSort && keysOnly(f) {
+			set := "(SELECT cc.rid AS rid FROM compartment cc WHERE cc.patient_id = " + b.arg(q.Compartment.ID) +
+				" AND cc.type = " + b.arg(q.Types[0]) + ") r"
+			return matchSet{from: set, conds: append(conds, f...), keysOnly: true}, nil
+		}
 		conds = append(conds, "r.rid IN (SELECT cc.rid FROM compartment cc WHERE cc.patient_id = "+b.arg(q.Compartment.ID)+")")
-		drive = false
+		conds = append(conds, f...)
+		if tc := b.typeCond("r", q.Types, true); tc != "" {
+			conds = append([]string{tc}, conds...)
+		}
+		return matchSet{from: "resources r", conds: append(conds, "r.deleted = 0")}, nil
 	}
-	f, drove, err := b.resourceFilter("r", q.Types, q.Where, drive)
+	f, err := b.filterParts("r", q.Types, q.Where, true)
 	if err != nil {
-		return nil, err
+		return matchSet{}, err
 	}
-	if tc := b.typeCond("r", q.Types, drove || q.Compartment != nil); tc != "" {
+	if single && !rowSort && f.driverSet != "" && ownParam(q.Types[0], f.driver) && keysOnly(f.filters) {
+		return matchSet{from: "(" + f.driverSet + ") r", conds: append(conds, f.filters...), keysOnly: true}, nil
+	}
+	if f.driver != nil {
+		conds = append(conds, f.driverCond)
+	}
+	conds = append(conds, f.filters...)
+	if tc := b.typeCond("r", q.Types, f.driver != nil); tc != "" {
 		conds = append([]string{tc}, conds...)
 	}
-	return append(conds, f...), nil
+	return matchSet{from: "resources r", conds: append(conds, "r.deleted = 0")}, nil
+}
+
+// ownParam reports whether the rows clause c drives from belong to
+// parameters of typ itself (not to resource-wide ones such as _tag, whose
+// rows hold every type).
+func ownParam(typ string, c *search.Clause) bool {
+	if c == nil || c.Kind() == search.KindHas || c.Code == "_id" || c.Code == "_lastUpdated" {
+		return false
+	}
+	k, ok := keyFor(typ, c.Code)
+	return ok && k.base == typ
+}
+
+// where is " WHERE conds" (or nothing).
+func where(conds []string) string {
+	if len(conds) == 0 {
+		return ""
+	}
+	return " WHERE " + strings.Join(conds, " AND ")
 }
 
 // sortExpr is the SQL value of sort key k for resource alias r.
@@ -228,19 +303,19 @@ func (c *Core) sortExpr(b *builder, types []string, k search.SortKey) string {
 // page selects up to Count+1 rows from position at, in page order (for a
 // Prev position: reversed), with their current bodies. On a first page
 // the same statement counts every match (COUNT(*) OVER ()) and reads the
-// snapshot: one statement answers the first page.
+// snapshot: one statement answers the first page. The matches are ordered
+// and cut to the page by their keys (and sort values) alone; only the
+// page's rows are joined to resources and versions.
 func (c *Core) page(ctx context.Context, r DynRunner, q *search.Query, at *search.Cursor, snapshot int64) (*pageRows, error) {
 	b := &builder{d: c.params, narrow: q.Narrow}
 	reverse := at != nil && at.Direction == search.Prev
-	single := len(q.Types) == 1
 	first := at == nil
 	// Order: each sort key (ascending: NULLs last; descending: NULLs
-	// first), then type and id ascending; reversed for a Prev page.
+	// first), then the row key ascending; reversed for a Prev page.
 	desc := make([]bool, len(q.Sort))
 	for i, k := range q.Sort {
 		desc[i] = k.Descending != reverse
 	}
-	tieDesc := reverse
 	order := func(a string) string {
 		var o strings.Builder
 		for i := range q.Sort {
@@ -251,39 +326,52 @@ func (c *Core) page(ctx context.Context, r DynRunner, q *search.Query, at *searc
 				o.WriteString("(" + k + " IS NULL), " + k + ", ")
 			}
 		}
-		o.WriteString(tieOrder(a, single, tieDesc))
+		o.WriteString(a + ".rid")
+		if reverse {
+			o.WriteString(" DESC")
+		}
 		return o.String()
 	}
-	extra := ""
-	if first {
-		extra = ", COUNT(*) OVER () AS total, (SELECT COALESCE(MAX(rid), 0) FROM resources) AS snap"
+	ms, err := c.matches(b, q, snapshot, rowSorted(q.Sort))
+	if err != nil {
+		return nil, err
+	}
+	// On a first page the general statement counts the matches too
+	// (COUNT(*) OVER (): they are all visited anyway); from the driving
+	// index, counting them apart is cheaper than the window (which keeps
+	// every match), and the page is a bounded sort of the keys.
+	window := first && !ms.keysOnly
+	distinct := ""
+	if ms.keysOnly {
+		distinct = "DISTINCT " // a resource may have several rows in the driving range
 	}
 	var sel strings.Builder
-	if len(q.Sort) == 0 {
-		sel.WriteString("SELECT r.rid AS rid, r.type AS type, r.id AS id, r.version AS version" + extra + " FROM resources r WHERE ")
-		conds, err := c.base(b, q, snapshot)
-		if err != nil {
-			return nil, err
-		}
+	if len(q.Sort) == 0 && ms.keysOnly {
+		conds := ms.conds
 		if at != nil {
-			conds = append(conds, b.tieAfter("r", single, at, tieDesc))
+			after, err := b.keysetAfter("r", nil, nil, at, reverse)
+			if err != nil {
+				return nil, err
+			}
+			conds = append(slices.Clip(conds), after)
 		}
-		sel.WriteString(strings.Join(conds, " AND "))
-		sel.WriteString(" ORDER BY " + tieOrder("r", single, tieDesc))
+		sel.WriteString("SELECT DISTINCT r.rid AS rid FROM " + ms.from + where(conds) + " ORDER BY " + order("r"))
 	} else {
-		sel.WriteString("SELECT m.*" + extra + " FROM (SELECT r.rid AS rid, r.type AS type, r.id AS id, r.version AS version")
+		keys := ""
+		var inner strings.Builder
+		inner.WriteString("SELECT " + distinct + "r.rid AS rid")
 		for i, k := range q.Sort {
-			sel.WriteString(", " + c.sortExpr(b, q.Types, k) + " AS k" + strconv.Itoa(i))
+			inner.WriteString(", " + c.sortExpr(b, q.Types, k) + " AS k" + strconv.Itoa(i))
+			keys += ", m.k" + strconv.Itoa(i)
 		}
-		sel.WriteString(" FROM resources r WHERE ")
-		conds, err := c.base(b, q, snapshot)
-		if err != nil {
-			return nil, err
+		inner.WriteString(" FROM " + ms.from + where(ms.conds))
+		sel.WriteString("SELECT m.rid AS rid" + keys)
+		if window {
+			sel.WriteString(", COUNT(*) OVER () AS total")
 		}
-		sel.WriteString(strings.Join(conds, " AND "))
-		sel.WriteString(") m")
+		sel.WriteString(" FROM (" + inner.String() + ") m")
 		if at != nil {
-			after, err := b.keysetAfter(q.Sort, desc, single, at, tieDesc)
+			after, err := b.keysetAfter("m", q.Sort, desc, at, reverse)
 			if err != nil {
 				return nil, err
 			}
@@ -295,35 +383,37 @@ func (c *Core) page(ctx context.Context, r DynRunner, q *search.Query, at *searc
 	if err := b.check(); err != nil {
 		return nil, err
 	}
-	// The bodies of the page's rows only, in the same order.
+	// The rows and bodies of the page's matches only, in the same order.
 	var sb strings.Builder
-	sb.WriteString("SELECT p.rid, p.type, p.id, p.version, v.last_updated, v.body")
+	sb.WriteString("SELECT p.rid, r.type, r.id, r.version, v.last_updated, v.body")
 	for i := range q.Sort {
 		sb.WriteString(", p.k" + strconv.Itoa(i))
 	}
+	if window {
+		sb.WriteString(", p.total")
+	}
 	if first {
-		sb.WriteString(", p.total, p.snap")
+		sb.WriteString(", (SELECT COALESCE(MAX(rid), 0) FROM resources) AS snap")
 	}
-	sb.WriteString(" FROM (" + sel.String() + ") p JOIN versions v ON v.rid = p.rid AND v.version = p.version ORDER BY ")
-	if len(q.Sort) == 0 {
-		sb.WriteString(tieOrder("p", single, tieDesc))
-	} else {
-		sb.WriteString(order("p"))
-	}
+	sb.WriteString(" FROM (" + sel.String() + ") p CROSS JOIN resources r CROSS JOIN versions v" +
+		" WHERE r.rid = p.rid AND v.rid = r.rid AND v.version = r.version ORDER BY " + order("p"))
 	rows, err := r.QuerySQL(ctx, sb.String(), b.args...)
 	if err != nil {
 		return nil, fmt.Errorf("store: search: %w", err)
 	}
 	defer rows.Close()
-	out := &pageRows{}
+	out := &pageRows{total: -1}
 	for rows.Next() {
 		h := hit{keys: make([]any, len(q.Sort))}
 		dest := []any{&h.rid, &h.typ, &h.id, &h.version, &h.updated, &h.body}
 		for i := range h.keys {
 			dest = append(dest, &h.keys[i])
 		}
+		if window {
+			dest = append(dest, &out.total)
+		}
 		if first {
-			dest = append(dest, &out.total, &out.snap)
+			dest = append(dest, &out.snap)
 		}
 		if err := rows.Scan(dest...); err != nil {
 			return nil, fmt.Errorf("store: search: %w", err)
@@ -333,56 +423,54 @@ func (c *Core) page(ctx context.Context, r DynRunner, q *search.Query, at *searc
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("store: search: %w", err)
 	}
+	if window && len(out.hits) == 0 {
+		out.total = 0
+	}
 	return out, nil
+}
+
+// rowSorted reports whether a sort key is a column of the resources row.
+func rowSorted(keys []search.SortKey) bool {
+	for _, k := range keys {
+		if k.Code == "_id" || k.Code == "_lastUpdated" {
+			return true
+		}
+	}
+	return false
 }
 
 // count runs the total.
 func (c *Core) count(ctx context.Context, r DynRunner, q *search.Query, snapshot int64) (int, error) {
 	b := &builder{d: c.params, narrow: q.Narrow}
-	conds, err := c.base(b, q, snapshot)
+	ms, err := c.matches(b, q, snapshot, false)
 	if err != nil {
 		return 0, err
 	}
 	if err := b.check(); err != nil {
 		return 0, err
 	}
+	count := "COUNT(*)"
+	if ms.keysOnly {
+		count = "COUNT(DISTINCT r.rid)"
+	}
 	var n int
-	if err := queryRow(ctx, r, "SELECT COUNT(*) FROM resources r WHERE "+strings.Join(conds, " AND "), b.args, &n); err != nil {
+	if err := queryRow(ctx, r, "SELECT "+count+" FROM "+ms.from+where(ms.conds), b.args, &n); err != nil {
 		return 0, fmt.Errorf("store: search count: %w", err)
 	}
 	return n, nil
 }
 
-func tieOrder(a string, single, desc bool) string {
-	d := ""
-	if desc {
-		d = " DESC"
-	}
-	if single {
-		return a + ".id" + d
-	}
-	return a + ".type" + d + ", " + a + ".id" + d
-}
-
-// tieAfter is "(type, id) after the cursor's row" in the tiebreak order.
-func (b *builder) tieAfter(a string, single bool, at *search.Cursor, desc bool) string {
+// keysetAfter is "the row sorts strictly after the cursor's row" for the
+// sort keys a.k0, a.k1, ... (desc per key, NULLs last ascending and first
+// descending) followed by the row key a.rid (descending when tieDesc).
+func (b *builder) keysetAfter(a string, keys []search.SortKey, desc []bool, at *search.Cursor, tieDesc bool) (string, error) {
 	op := " > "
-	if desc {
+	if tieDesc {
 		op = " < "
 	}
-	if single {
-		return a + ".id" + op + b.arg(at.ID)
-	}
-	return "(" + a + ".type" + op + b.arg(at.Type) + " OR (" + a + ".type = " + b.arg(at.Type) + " AND " + a + ".id" + op + b.arg(at.ID) + "))"
-}
-
-// keysetAfter is "the row sorts strictly after the cursor's row" for the
-// sort keys m.k0, m.k1, ... (desc per key, NULLs last ascending and first
-// descending) followed by the tiebreak.
-func (b *builder) keysetAfter(keys []search.SortKey, desc []bool, single bool, at *search.Cursor, tieDesc bool) (string, error) {
-	expr := b.tieAfter("m", single, at, tieDesc)
+	expr := a + ".rid" + op + b.arg(at.Row)
 	for i := len(keys) - 1; i >= 0; i-- {
-		k := "m.k" + strconv.Itoa(i)
+		k := a + ".k" + strconv.Itoa(i)
 		v, null, err := decodeKey(at.Keys[i])
 		if err != nil {
 			return "", err

@@ -148,10 +148,37 @@ func indexedRows(tab spTable, x string) string {
 // narrowing them. With drive, the most selective clause is compiled as the
 // driver (drove reports whether one was).
 func (b *builder) resourceFilter(a string, types []string, clauses []search.Clause, drive bool) (conds []string, drove bool, err error) {
+	f, err := b.filterParts(a, types, clauses, drive)
+	if err != nil {
+		return nil, false, err
+	}
+	if f.driver == nil {
+		return f.filters, false, nil
+	}
+	return append([]string{f.driverCond}, f.filters...), true, nil
+}
+
+// filter is a resource filter in parts: the driving clause (if any) and
+// the conditions tested on the candidates it finds.
+type filter struct {
+	// driver is the clause compiled as the driver; driverCond its
+	// condition on the alias.
+	driver     *search.Clause
+	driverCond string
+	// driverSet, when not empty, is the statement selecting the driver's
+	// resource keys (as column rid, possibly repeated): driverCond is
+	// "a.rid IN (driverSet)".
+	driverSet string
+	// filters are the other clauses and the narrowing.
+	filters []string
+}
+
+// filterParts compiles a resource filter (see resourceFilter) in parts.
+func (b *builder) filterParts(a string, types []string, clauses []search.Clause, drive bool) (filter, error) {
 	b.depth++
 	defer func() { b.depth-- }()
 	if b.depth > maxFilterDepth {
-		return nil, false, &fhir.Error{Code: fhir.IssueTooCostly, Diag: "search too complex: too many nested chains, _has and restrictions"}
+		return filter{}, &fhir.Error{Code: fhir.IssueTooCostly, Diag: "search too complex: too many nested chains, _has and restrictions"}
 	}
 	best := -1
 	if drive {
@@ -162,13 +189,17 @@ func (b *builder) resourceFilter(a string, types []string, clauses []search.Clau
 			}
 		}
 	}
-	var out []string
+	var f filter
 	if best >= 0 {
+		b.ridSet = ""
 		s, err := b.clause(a, types, &clauses[best], true)
 		if err != nil {
-			return nil, false, err
+			return filter{}, err
 		}
-		out = append(out, s)
+		f.driver, f.driverCond = &clauses[best], s
+		if b.ridSet != "" && s == ridIn(a, b.ridSet) {
+			f.driverSet = b.ridSet
+		}
 	}
 	for i := range clauses {
 		if i == best {
@@ -176,15 +207,26 @@ func (b *builder) resourceFilter(a string, types []string, clauses []search.Clau
 		}
 		s, err := b.clause(a, types, &clauses[i], false)
 		if err != nil {
-			return nil, false, err
+			return filter{}, err
 		}
-		out = append(out, s)
+		f.filters = append(f.filters, s)
 	}
 	n, err := b.narrowing(a, types)
 	if err != nil {
-		return nil, false, err
+		return filter{}, err
 	}
-	return append(out, n...), best >= 0, nil
+	f.filters = append(f.filters, n...)
+	return f, nil
+}
+
+// ridIn is the condition "alias a is one of the resources set selects".
+func ridIn(a, set string) string { return a + ".rid IN (" + set + ")" }
+
+// driveRIDs returns ridIn(a, set) and remembers set as the last driver's
+// key set (filterParts reads it back).
+func (b *builder) driveRIDs(a, set string) string {
+	b.ridSet = set
+	return ridIn(a, set)
 }
 
 // typeCond restricts alias a to types. When another condition drives,
@@ -280,7 +322,7 @@ func (b *builder) clause(a string, types []string, c *search.Clause, driver bool
 		for i := range conds {
 			conds[i] += indexedRows(tab, x)
 		}
-		return a + ".rid IN (" + unionRIDs(x+".rid", from, conds) + ")", nil
+		return b.driveRIDs(a, unionRIDs(x+".rid", from, conds)), nil
 	}
 	return "EXISTS (SELECT 1 FROM " + from + " WHERE " + x + ".rid = " + a + ".rid AND (" + orJoin(conds) + "))", nil
 }
@@ -331,7 +373,7 @@ func (b *builder) composite(a string, types []string, c *search.Clause, driver b
 		for i, br := range branches {
 			parts[i] = "SELECT " + br.rid + " FROM " + br.from + " WHERE " + br.where
 		}
-		return a + ".rid IN (" + strings.Join(parts, " UNION ALL ") + ")", nil
+		return b.driveRIDs(a, strings.Join(parts, " UNION ALL ")), nil
 	}
 	ors := make([]string, len(branches))
 	for i, br := range branches {
@@ -518,7 +560,7 @@ func (b *builder) missing(a string, types []string, c *search.Clause, driver boo
 	x := b.newAlias("x")
 	from := spTables[tab].name + " " + x
 	if !c.Missing && driver {
-		return a + ".rid IN (SELECT " + x + ".rid FROM " + from + " WHERE " + b.pidCond(x, refs, false) + indexedRows(tab, x) + ")", nil
+		return b.driveRIDs(a, "SELECT "+x+".rid FROM "+from+" WHERE "+b.pidCond(x, refs, false)+indexedRows(tab, x)), nil
 	}
 	s := "EXISTS (SELECT 1 FROM " + from + " WHERE " + x + ".rid = " + a + ".rid AND " + b.pidCond(x, refs, true) + ")"
 	if c.Missing {
@@ -563,7 +605,7 @@ func (b *builder) chain(a string, types []string, c *search.Clause, driver bool)
 				" WHERE "+x+".target_type = "+t+".type AND "+x+".target_id = "+t+".id AND "+b.pidCond(x, refs, false)+
 				" AND "+b.typeCond(t, []string{l.Type}, drove)+" AND "+t+".deleted = 0"+andAll(inner))
 		}
-		return a + ".rid IN (" + strings.Join(branches, " UNION ALL ") + ")", nil
+		return b.driveRIDs(a, strings.Join(branches, " UNION ALL ")), nil
 	}
 	x, t := b.newAlias("x"), b.newAlias("t")
 	var linkTypes []string

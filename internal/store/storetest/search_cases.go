@@ -79,7 +79,12 @@ var pagingCases = []testCase{
 			{"Observation?_count=2&_sort=patient,-value-quantity", obs("o1", "o2", "o5", "o3", "o4", "o7", "o6")},
 			{"?_type=Condition,Encounter,Patient&_count=3", []string{"Condition/c1", "Condition/c2", "Encounter/e1", "Encounter/e2",
 				"Patient/p1", "Patient/p2", "Patient/p3", "Patient/p4"}},
-			{"Patient?_count=3&_sort=-family", pats("p1", "p2", "p4", "p3")}, // smith = smíth: tie broken by id
+			{"Patient?_count=3&_sort=-family", pats("p1", "p2", "p4", "p3")}, // smith = smíth: tie in creation order
+			// driven by a value index (the page from the index keys alone)
+			{"Patient?name=smi&_count=1", pats("p1", "p2")},
+			{"Observation?patient=p1&_count=1", obs("o1", "o2")},
+			{"Observation?patient=p2&_count=1&_sort=-date", obs("o5", "o3")},
+			{"Patient/p2/Observation?_count=1", obs("o3", "o5")},
 		} {
 			got, total := pageAll(t, s, parseQuery(t, c.spec))
 			if !slices.Equal(got, c.want) || total != len(c.want) {
@@ -287,6 +292,8 @@ var narrowCases = []testCase{
 		}{
 			{"Observation?_count=1", &search.Narrowing{RestrictPatients: true, Patients: []string{"p1"}}, obs("o1", "o2")},
 			{"Observation?_count=1&_sort=-date", &search.Narrowing{RestrictPatients: true, Patients: []string{"p2"}}, obs("o5", "o3")},
+			{"Observation?patient=p1,p2&_count=1", &search.Narrowing{RestrictPatients: true, Patients: []string{"p1"}}, obs("o1", "o2")},
+			{"Patient?name=smi&_count=1", &search.Narrowing{ExcludeIDs: []string{"Patient/p1"}}, pats("p2")},
 			{"Observation?", &search.Narrowing{RestrictPatients: true}, nil},
 			{"Patient?_count=2", &search.Narrowing{ExcludeLabels: []search.Coding{conf}}, pats("p1", "p2", "p4")},
 			{"Patient?_count=2", &search.Narrowing{ExcludeIDs: []string{"Patient/p2", "Observation/o1"}}, pats("p1", "p3", "p4")},
