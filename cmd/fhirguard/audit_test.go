@@ -14,6 +14,7 @@ import (
 	"github.com/fhirguard/fhirguard/internal/config"
 	"github.com/fhirguard/fhirguard/internal/index"
 	"github.com/fhirguard/fhirguard/internal/store/sqlite"
+	"github.com/fhirguard/fhirguard/internal/store/sqlstore"
 )
 
 func runAuditCmd(t *testing.T, args ...string) (int, string, string) {
@@ -116,6 +117,11 @@ func TestAuditCommands(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer db.Close()
+	// Records are stored packed in blocks; unpacked, each is one row to
+	// edit (the store packs them back when it opens).
+	if err := sqlstore.UnpackAuditBlocks(context.Background(), db); err != nil {
+		t.Fatal(err)
+	}
 	if _, err := db.Exec(`UPDATE audit_events SET body = CAST(replace(CAST(body AS TEXT), 'erdoc', 'nobody') AS BLOB) WHERE seq = 9`); err != nil {
 		t.Fatal(err)
 	}
@@ -124,6 +130,9 @@ func TestAuditCommands(t *testing.T) {
 		t.Fatalf("verify after an edit: exit %d\n%s\n%s", code, out, errOut)
 	}
 	// The anchor alone also catches a rewrite of the records it covers.
+	if err := sqlstore.UnpackAuditBlocks(context.Background(), db); err != nil {
+		t.Fatal(err)
+	}
 	if _, err := db.Exec(`UPDATE audit_events SET hash = zeroblob(32) WHERE seq = 12`); err != nil {
 		t.Fatal(err)
 	}

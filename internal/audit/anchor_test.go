@@ -2,6 +2,7 @@ package audit
 
 import (
 	"context"
+	"database/sql"
 	"strings"
 	"testing"
 	"time"
@@ -23,10 +24,11 @@ func TestAnchorCatchesAChainRewrittenWithANewKey(t *testing.T) {
 	}
 	// The attacker edits record 12, recomputes the chain and re-signs every
 	// checkpoint with a key of their own, stored where the old one was.
-	db := rawDB(t, path)
-	exec(t, db, `UPDATE audit_events SET body = CAST(replace(CAST(body AS TEXT), 'drA', 'drX') AS BLOB) WHERE seq = 12`)
-	recompute(t, db, 12)
-	exec(t, db, `DELETE FROM audit_keys`, `DELETE FROM audit_checkpoints`)
+	st = tamper(t, path, func(db *sql.DB) {
+		exec(t, db, `UPDATE audit_events SET body = CAST(replace(CAST(body AS TEXT), 'drA', 'drX') AS BLOB) WHERE seq = 12`)
+		recompute(t, db, 12)
+		exec(t, db, `DELETE FROM audit_keys`, `DELETE FROM audit_checkpoints`)
+	})
 	forger, err := NewLocalSigner(ctx, st)
 	if err != nil {
 		t.Fatal(err)

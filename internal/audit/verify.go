@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"time"
 
@@ -111,6 +112,12 @@ func Verify(ctx context.Context, st store.AuditStore, v Verifier, clk interface{
 	for !broken {
 		pg, ok := <-pages
 		if !ok {
+			break
+		}
+		var corrupt *store.AuditCorruptError
+		if errors.As(pg.err, &corrupt) {
+			note(max(corrupt.From, expect), "the stored records from here cannot be decoded (their storage was altered)")
+			broken = true
 			break
 		}
 		if pg.err != nil {

@@ -3,11 +3,16 @@ package audit
 import (
 	"context"
 	"database/sql"
+	"log/slog"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/fhirguard/fhirguard/internal/clock"
+	"github.com/fhirguard/fhirguard/internal/index"
+	"github.com/fhirguard/fhirguard/internal/store"
+	"github.com/fhirguard/fhirguard/internal/store/sqlite"
+	"github.com/fhirguard/fhirguard/internal/store/sqlstore"
 )
 
 // chainFixture records n events with a checkpoint every 10 (and a final
@@ -44,6 +49,39 @@ func rawDB(t *testing.T, path string) *sql.DB {
 	db.SetMaxOpenConns(1)
 	t.Cleanup(func() { _ = db.Close() })
 	return db
+}
+
+// tamper lets fn alter the stored records with plain SQL: the blocks are
+// unpacked into one row per record (the version 1 table audit_events, as
+// an attacker with a SQL shell would see them after unpacking), fn runs,
+// and the store is reopened on path, which packs the rows back byte for
+// byte. The reopened store is returned.
+func tamper(t *testing.T, path string, fn func(db *sql.DB)) *sqlite.Store {
+	t.Helper()
+	db := rawDB(t, path)
+	if err := sqlstore.UnpackAuditBlocks(context.Background(), db); err != nil {
+		t.Fatal(err)
+	}
+	fn(db)
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return reopen(t, path)
+}
+
+// reopen opens another store on path.
+func reopen(t *testing.T, path string) *sqlite.Store {
+	t.Helper()
+	idx, err := index.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := sqlite.Open(context.Background(), sqlite.Options{Path: path, Indexer: idx, Synchronous: "NORMAL", Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = st.Close() })
+	return st
 }
 
 func exec(t *testing.T, db *sql.DB, stmts ...string) {
@@ -149,8 +187,8 @@ func TestVerifyDetectsTampering(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			st, path, v := chainFixture(t, 35)
-			tc.tamper(t, rawDB(t, path))
+			_, path, v := chainFixture(t, 35)
+			st := tamper(t, path, func(db *sql.DB) { tc.tamper(t, db) })
 			rep, err := Verify(context.Background(), st, v, clock.System{})
 			if err != nil {
 				t.Fatal(err)
@@ -166,6 +204,80 @@ func TestVerifyDetectsTampering(t *testing.T) {
 				t.Fatalf("tampering not detected (report %+v)", rep)
 			case rep.Problem.Seq != tc.wantSeq || !strings.Contains(rep.Problem.Error(), tc.reason):
 				t.Fatalf("problem %q, want record %d (%s)", rep.Problem, tc.wantSeq, tc.reason)
+			}
+		})
+	}
+}
+
+// TestVerifyDetectsTamperingInsideABlock alters one stored block (the 35
+// records of one group commit) directly: a record edited, two records
+// swapped, the block's bytes damaged.
+func TestVerifyDetectsTamperingInsideABlock(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name    string
+		alter   func(recs []store.AuditRecord) []store.AuditRecord
+		damage  bool
+		wantSeq int64
+		reason  string
+	}{
+		{name: "edited", wantSeq: 7, reason: "edited", alter: func(recs []store.AuditRecord) []store.AuditRecord {
+			recs[6].Body = []byte(strings.Replace(string(recs[6].Body), "drA", "drX", 1))
+			return recs
+		}},
+		{name: "swapped", wantSeq: 17, reason: "", alter: func(recs []store.AuditRecord) []store.AuditRecord {
+			recs[16], recs[17] = recs[17], recs[16]
+			return recs
+		}},
+		{name: "removed", wantSeq: 20, reason: "missing", alter: func(recs []store.AuditRecord) []store.AuditRecord {
+			return append(recs[:19:19], recs[20:]...)
+		}},
+		{name: "damaged", wantSeq: 1, reason: "cannot be decoded", damage: true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			clk := clock.NewFake(t0)
+			st, path := openStore(t, clk)
+			ctx := context.Background()
+			signer, err := NewLocalSigner(ctx, st)
+			if err != nil {
+				t.Fatal(err)
+			}
+			r := newRecorder(t, st, clk, func(o *Options) { o.Signer = signer })
+			evs := make([]Event, 35)
+			for i := range evs {
+				evs[i] = readEvent("Practitioner/drA", "pA")
+			}
+			if err := r.RecordAll(ctx, evs); err != nil {
+				t.Fatal(err)
+			}
+			if err := r.Close(); err != nil {
+				t.Fatal(err)
+			}
+			db := rawDB(t, path)
+			var data, keys []byte
+			if err := db.QueryRow(`SELECT data, keys FROM audit_blocks`).Scan(&data, &keys); err != nil {
+				t.Fatal(err)
+			}
+			if tc.damage {
+				data = data[:len(data)-5]
+			} else {
+				recs, err := sqlstore.DecodeAuditBlock(data, keys)
+				if err != nil || len(recs) != 35 {
+					t.Fatalf("one block of 35 records expected: %d %v", len(recs), err)
+				}
+				data, keys = sqlstore.EncodeAuditBlock(tc.alter(recs))
+			}
+			if _, err := db.Exec(`UPDATE audit_blocks SET data = ?, keys = ?`, data, keys); err != nil {
+				t.Fatal(err)
+			}
+			rep, err := Verify(ctx, st, signer, clock.System{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if rep.Problem == nil || rep.Problem.Seq != tc.wantSeq || !strings.Contains(rep.Problem.Error(), tc.reason) {
+				t.Fatalf("problem %v, want record %d (%s)", rep.Problem, tc.wantSeq, tc.reason)
 			}
 		})
 	}

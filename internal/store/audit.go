@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 )
 
@@ -30,7 +31,9 @@ type AuditRecord struct {
 	// record's own chain hash (internal/audit defines how).
 	Prev []byte
 	Hash []byte
-	// Search keys, derived from Body (not part of the hash).
+	// Search keys, derived from Body (not part of the hash). A backend may
+	// store them however it likes (packed with the record, in postings)
+	// as long as AuditSearch finds by them.
 	Outcome string // "0", "4", "8", "12"
 	Action  string // C R U D E
 	Type    string // system|code of AuditEvent.type
@@ -58,7 +61,25 @@ type AuditRef struct {
 type AuditHead struct {
 	Seq  int64
 	Hash []byte
+	// Recorded is the latest recorded time in the chain (zero when
+	// unknown); records appended after it must not be recorded earlier,
+	// so that recorded grows with Seq and date searches can use it.
+	Recorded time.Time
 }
+
+// AuditCorruptError is returned when stored audit records cannot be
+// decoded at all (their storage was altered outside the store). From is
+// the first record the damaged storage holds.
+type AuditCorruptError struct {
+	From  int64
+	Cause error
+}
+
+func (e *AuditCorruptError) Error() string {
+	return fmt.Sprintf("store: audit records from %d cannot be decoded: %v", e.From, e.Cause)
+}
+
+func (e *AuditCorruptError) Unwrap() error { return e.Cause }
 
 // AuditCheckpoint is a signed statement of the chain head at some point.
 type AuditCheckpoint struct {

@@ -33,6 +33,29 @@ func (s *Store) openAudit(ctx context.Context) error {
 	if s.raudit, err = sqlstore.PrepareAudit(ctx, s.rdb, dialect{}, false); err != nil {
 		return fmt.Errorf("sqlite: audit readers: %w", err)
 	}
+	return s.convertLegacyAudit(ctx)
+}
+
+// convertLegacyAudit packs the records a version 1 schema stored one row
+// each into blocks (once, when a data directory from before schema audit
+// v2 is opened; the writer loop has not started yet).
+func (s *Store) convertLegacyAudit(ctx context.Context) error {
+	legacy, err := s.waudit.HasLegacy(ctx)
+	if err != nil || !legacy {
+		return err
+	}
+	if err := s.exec("BEGIN IMMEDIATE"); err != nil {
+		return fmt.Errorf("sqlite: convert audit records: begin: %w", err)
+	}
+	n, err := s.waudit.ConvertLegacy(ctx)
+	if err == nil {
+		err = s.exec("COMMIT")
+	}
+	if err != nil {
+		s.rollback()
+		return fmt.Errorf("sqlite: convert audit records: %w", err)
+	}
+	s.log.Info("audit records packed into blocks (schema audit v2)", "records", n)
 	return nil
 }
 

@@ -4,12 +4,11 @@ import (
 	"bytes"
 	"context"
 	"database/sql"
-	"encoding/json"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"strconv"
 	"strings"
-	"sync"
 
 	"github.com/fhirguard/fhirguard/internal/store"
 )
@@ -22,56 +21,90 @@ const (
 	aqHeadInsert
 	aqHeadUpdate
 	aqHeadAnchor
-	aqRead
-	aqScan
-	aqMaxSeq
+	aqHeadIndexed
+	aqBlockInsert
+	aqBlockAt
+	aqBlocksAfter
+	aqBlocksAfterData
+	aqBlocksAfterKeys
+	aqBlocksBefore
+	aqBlockUpdate
+	aqBlockFromDate
+	aqPostings
 	aqCheckpointInsert
 	aqCheckpoints
-	aqBTGList
-	aqBTGIs
+	aqBTGReviews
 	aqBTGReview
 	aqCursorGet
 	aqCursorSet
 	aqKeyGet
 	aqKeyPut
-	aqPruneRefs
-	aqPruneEvents
+	aqPruneBlocks
+	aqPrunePostings
 	aqPruneCheckpoints
 	aqPruneBTG
+	aqLegacyAny
+	aqLegacyEvents
+	aqLegacyRefs
+	aqLegacyDeleteEvents
+	aqLegacyDeleteRefs
 	numAuditQ
 )
 
-const auditCols = `seq, recorded, body, prev, hash, outcome, action, type, subtype, address`
+// Postings are written per bucket of auditBucketSize seqs: bucket b holds
+// seqs b*size+1 … (b+1)*size.
+const auditBucketSize = 4096
 
-// btgKey is the audit_refs key of break-the-glass records.
-const btgKey = "btg|1"
+func bucketOf(seq int64) int64 { return (seq - 1) / auditBucketSize }
+
+// btgKey is the search key of break-the-glass records.
+var btgKey = store.AuditRef{Param: "btg", Value: "1"}
+
+// Block columns: both values, the chain fields only, the keys only.
+const (
+	blockCols     = `first_seq, last_seq, data, keys`
+	blockDataCols = `first_seq, last_seq, data, NULL`
+	blockKeyCols  = `first_seq, last_seq, NULL, keys`
+)
 
 func auditSQL(d Dialect, q auditQ) string {
 	switch q {
 	case aqHead:
-		return `SELECT seq, hash, anchor_seq, anchor_hash FROM audit_head WHERE id = 1` + d.LockRow()
+		return `SELECT seq, hash, anchor_seq, anchor_hash, recorded, indexed FROM audit_head WHERE id = 1` + d.LockRow()
 	case aqHeadInsert:
-		return `INSERT INTO audit_head (id, seq, hash, anchor_seq, anchor_hash) VALUES (1, $1, $2, 0, $3)`
+		return `INSERT INTO audit_head (id, seq, hash, anchor_seq, anchor_hash, recorded, indexed) VALUES (1, $1, $2, 0, $3, $4, 0)`
 	case aqHeadUpdate:
-		return `UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1 AND seq = $3`
+		return `UPDATE audit_head SET seq = $1, hash = $2, recorded = $3 WHERE id = 1 AND seq = $4`
 	case aqHeadAnchor:
 		return `UPDATE audit_head SET anchor_seq = $1, anchor_hash = $2 WHERE id = 1`
-	case aqRead:
-		return `SELECT ` + auditCols + ` FROM audit_events WHERE seq = $1`
-	case aqScan:
-		// The chain columns only: verify and the stream read millions.
-		return `SELECT seq, recorded, body, prev, hash FROM audit_events WHERE seq > $1 ORDER BY seq LIMIT $2`
-	case aqMaxSeq:
-		return `SELECT COALESCE(MAX(seq), 0) FROM audit_events`
+	case aqHeadIndexed:
+		return `UPDATE audit_head SET indexed = $1 WHERE id = 1`
+	case aqBlockInsert:
+		return `INSERT INTO audit_blocks (last_seq, first_seq, rec_min, rec_max, data, keys) VALUES ($1, $2, $3, $4, $5, $6)`
+	case aqBlockAt:
+		// The block holding seq $1 (or the next one).
+		return `SELECT ` + blockCols + ` FROM audit_blocks WHERE last_seq >= $1 ORDER BY last_seq LIMIT 1`
+	case aqBlocksAfter:
+		return `SELECT ` + blockCols + ` FROM audit_blocks WHERE last_seq > $1 ORDER BY last_seq LIMIT $2`
+	case aqBlocksAfterData:
+		return `SELECT ` + blockDataCols + ` FROM audit_blocks WHERE last_seq > $1 ORDER BY last_seq LIMIT $2`
+	case aqBlocksAfterKeys:
+		return `SELECT ` + blockKeyCols + ` FROM audit_blocks WHERE last_seq > $1 ORDER BY last_seq LIMIT $2`
+	case aqBlocksBefore:
+		return `SELECT ` + blockCols + ` FROM audit_blocks WHERE last_seq < $1 ORDER BY last_seq DESC LIMIT $2`
+	case aqBlockUpdate:
+		return `UPDATE audit_blocks SET first_seq = $1, rec_min = $2, data = $3, keys = $4 WHERE last_seq = $5`
+	case aqBlockFromDate:
+		// The first block that may hold a record recorded at or after $1.
+		return `SELECT first_seq, last_seq FROM audit_blocks WHERE rec_max >= $1 ORDER BY rec_max, last_seq LIMIT 1`
+	case aqPostings:
+		return `SELECT bucket, seqs FROM audit_postings WHERE k = $1 AND bucket >= $2 AND bucket <= $3`
 	case aqCheckpointInsert:
 		return `INSERT INTO audit_checkpoints (seq, hash, created, signature) VALUES ($1, $2, $3, $4)`
 	case aqCheckpoints:
 		return `SELECT seq, hash, created, signature FROM audit_checkpoints ORDER BY seq`
-	case aqBTGList:
-		return `SELECT r.seq, COALESCE(b.reviewed_at, 0), COALESCE(b.reviewer, ''), COALESCE(b.note, '')
-FROM audit_refs r LEFT JOIN audit_btg b ON b.seq = r.seq WHERE r.k = $1 ORDER BY r.seq`
-	case aqBTGIs:
-		return `SELECT COUNT(*) FROM audit_refs WHERE k = $1 AND seq = $2`
+	case aqBTGReviews:
+		return `SELECT seq, reviewed_at, reviewer, note FROM audit_btg`
 	case aqBTGReview:
 		return `INSERT INTO audit_btg (seq, reviewed_at, reviewer, note) VALUES ($1, $2, $3, $4)`
 	case aqCursorGet:
@@ -82,30 +115,34 @@ FROM audit_refs r LEFT JOIN audit_btg b ON b.seq = r.seq WHERE r.k = $1 ORDER BY
 		return `SELECT secret FROM audit_keys WHERE name = $1`
 	case aqKeyPut:
 		return `INSERT INTO audit_keys (name, secret, created) VALUES ($1, $2, $3) ON CONFLICT (name) DO NOTHING`
-	case aqPruneRefs:
-		return `DELETE FROM audit_refs WHERE seq <= $1`
-	case aqPruneEvents:
-		return `DELETE FROM audit_events WHERE seq <= $1`
+	case aqPruneBlocks:
+		return `DELETE FROM audit_blocks WHERE last_seq <= $1`
+	case aqPrunePostings:
+		return `DELETE FROM audit_postings WHERE bucket < $1`
 	case aqPruneCheckpoints:
 		return `DELETE FROM audit_checkpoints WHERE seq < $1`
 	case aqPruneBTG:
 		return `DELETE FROM audit_btg WHERE seq <= $1`
+	case aqLegacyAny:
+		return `SELECT COUNT(*) FROM (SELECT 1 FROM audit_events LIMIT 1) x`
+	case aqLegacyEvents:
+		return `SELECT seq, recorded, body, prev, hash, outcome, action, type, subtype, address FROM audit_events WHERE seq > $1 ORDER BY seq LIMIT $2`
+	case aqLegacyRefs:
+		return `SELECT k, seq FROM audit_refs WHERE seq >= $1 AND seq <= $2`
+	case aqLegacyDeleteEvents:
+		return `DELETE FROM audit_events`
+	case aqLegacyDeleteRefs:
+		return `DELETE FROM audit_refs`
 	}
 	panic(fmt.Sprintf("sqlstore: unknown audit query %d", int(q)))
 }
 
-// Multi-row inserts: a batch is inserted in chunks of these sizes (each a
-// prepared statement), which costs less per row than one statement per
-// row. Chunks stay small: the SQLite driver resolves each numbered
-// parameter by a linear scan, so binding n parameters costs O(n²)
-// (measured: 8 rows per statement beat 1, 4, 16 and 64).
+// Postings of a completed bucket are inserted this many rows per
+// statement (the driver binds numbered parameters in O(n²); 8 rows per
+// statement measured best).
 var auditChunks = []int{8, 1}
 
-const (
-	eventCols  = 10
-	insertHead = `INSERT INTO audit_events (seq, recorded, outcome, action, type, subtype, address, body, prev, hash) VALUES `
-	refsHead   = `INSERT INTO audit_refs (k, seq) VALUES `
-)
+const postingsHead = `INSERT INTO audit_postings (k, bucket, seqs) VALUES `
 
 // valuesList returns "($1, …, $cols), (…)" for rows rows.
 func valuesList(rows, cols int) string {
@@ -133,33 +170,15 @@ func valuesList(rows, cols int) string {
 // or pool. The writer's AuditDB is used inside the backend's open write
 // transaction (SQLite: the writer connection inside BEGIN IMMEDIATE).
 type AuditDB struct {
-	d      Dialect
-	p      Preparer
-	stmts  [numAuditQ]*sql.Stmt
-	events map[int]*sql.Stmt // chunk size → multi-row insert
-	refs   map[int]*sql.Stmt
-
-	refsJSON *sql.Stmt // all search keys of a batch in one statement (jsonPairer dialects)
-
-	mu     sync.Mutex
-	search map[string]*sql.Stmt // search statements by shape, prepared on first use
+	d        Dialect
+	stmts    [numAuditQ]*sql.Stmt
+	postings map[int]*sql.Stmt // chunk size → multi-row insert
 }
-
-// jsonPairer is implemented by dialects that can expand one JSON array of
-// [text, integer] pairs into rows: the SELECT producing (text, bigint)
-// from parameter $1. A batch's search keys are then inserted by one
-// statement with one parameter, instead of many multi-row inserts.
-type jsonPairer interface {
-	JSONPairs() string
-}
-
-// maxSearchShapes bounds the cache of prepared search statements.
-const maxSearchShapes = 256
 
 // PrepareAudit prepares the audit statements on p (write: also the
 // inserts).
 func PrepareAudit(ctx context.Context, p Preparer, d Dialect, write bool) (*AuditDB, error) {
-	a := &AuditDB{d: d, p: p, events: map[int]*sql.Stmt{}, refs: map[int]*sql.Stmt{}, search: map[string]*sql.Stmt{}}
+	a := &AuditDB{d: d, postings: map[int]*sql.Stmt{}}
 	prep := func(text string) (*sql.Stmt, error) {
 		st, err := p.PrepareContext(ctx, text)
 		if err != nil {
@@ -176,23 +195,12 @@ func PrepareAudit(ctx context.Context, p Preparer, d Dialect, write bool) (*Audi
 		a.stmts[q] = st
 	}
 	if write {
-		if jp, ok := d.(jsonPairer); ok {
-			st, err := prep(`INSERT INTO audit_refs (k, seq) ` + jp.JSONPairs())
-			if err != nil {
-				return nil, err
-			}
-			a.refsJSON = st
-		}
 		for _, n := range auditChunks {
-			st, err := prep(insertHead + valuesList(n, eventCols))
+			st, err := prep(postingsHead + valuesList(n, 3))
 			if err != nil {
 				return nil, err
 			}
-			a.events[n] = st
-			if st, err = prep(refsHead + valuesList(n, 2)); err != nil {
-				return nil, err
-			}
-			a.refs[n] = st
+			a.postings[n] = st
 		}
 	}
 	return a, nil
@@ -201,72 +209,72 @@ func PrepareAudit(ctx context.Context, p Preparer, d Dialect, write bool) (*Audi
 // Close closes every statement.
 func (a *AuditDB) Close() error {
 	var errs []error
-	closeSt := func(st *sql.Stmt) {
+	for _, st := range a.stmts {
 		if st != nil {
 			errs = append(errs, st.Close())
 		}
 	}
-	for _, st := range a.stmts {
-		closeSt(st)
+	for _, st := range a.postings {
+		errs = append(errs, st.Close())
 	}
-	for _, st := range a.events {
-		closeSt(st)
-	}
-	for _, st := range a.refs {
-		closeSt(st)
-	}
-	closeSt(a.refsJSON)
-	a.mu.Lock()
-	for _, st := range a.search {
-		closeSt(st)
-	}
-	a.search = nil
-	a.mu.Unlock()
 	return errors.Join(errs...)
 }
 
 func (a *AuditDB) st(q auditQ) *sql.Stmt { return a.stmts[q] }
 
-// head reads the head row (zero head, zero anchor when there is none).
-func (a *AuditDB) head(ctx context.Context) (store.AuditHead, store.AuditAnchor, bool, error) {
-	var h store.AuditHead
-	var an store.AuditAnchor
-	err := a.st(aqHead).QueryRowContext(ctx).Scan(&h.Seq, &h.Hash, &an.Seq, &an.Hash)
+// headRow is the audit_head row.
+type headRow struct {
+	head    store.AuditHead
+	anchor  store.AuditAnchor
+	indexed int64
+	exists  bool
+}
+
+// readHead reads the head row (zero head, zero anchor when there is none).
+func (a *AuditDB) readHead(ctx context.Context) (headRow, error) {
+	var h headRow
+	var recorded int64
+	err := a.st(aqHead).QueryRowContext(ctx).Scan(&h.head.Seq, &h.head.Hash, &h.anchor.Seq, &h.anchor.Hash, &recorded, &h.indexed)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
 		z := make([]byte, 32)
-		return store.AuditHead{Hash: z}, store.AuditAnchor{Hash: z}, false, nil
+		return headRow{head: store.AuditHead{Hash: z}, anchor: store.AuditAnchor{Hash: z}}, nil
 	case err != nil:
-		return h, an, false, fmt.Errorf("store: read audit head: %w", err)
+		return h, fmt.Errorf("store: read audit head: %w", err)
 	}
-	return h, an, true, nil
+	if recorded != 0 {
+		h.head.Recorded = FromMillis(recorded)
+	}
+	h.exists = true
+	return h, nil
 }
 
 // Head returns the chain head (store.AuditTx.AuditHead and
 // store.AuditStore.AuditHeadRow).
 func (a *AuditDB) Head(ctx context.Context) (store.AuditHead, error) {
-	h, _, _, err := a.head(ctx)
-	return h, err
+	h, err := a.readHead(ctx)
+	return h.head, err
 }
 
 // Anchor returns where the chain starts.
 func (a *AuditDB) Anchor(ctx context.Context) (store.AuditAnchor, error) {
-	_, an, _, err := a.head(ctx)
-	return an, err
+	h, err := a.readHead(ctx)
+	return h.anchor, err
 }
 
-// Append inserts recs after head (store.AuditTx.AppendAudit). The caller
-// runs it inside a write transaction.
+// Append inserts recs after head (store.AuditTx.AppendAudit) as one
+// block, and writes the postings of every bucket it completes. The
+// caller runs it inside a write transaction.
 func (a *AuditDB) Append(ctx context.Context, head store.AuditHead, recs []store.AuditRecord) error {
 	if len(recs) == 0 {
 		return nil
 	}
-	cur, _, exists, err := a.head(ctx)
+	cur, err := a.readHead(ctx)
 	if err != nil {
 		return err
 	}
-	if cur.Seq != head.Seq || !bytes.Equal(cur.Hash, head.Hash) {
-		return fmt.Errorf("%w: at %d, expected %d", store.ErrAuditChainMoved, cur.Seq, head.Seq)
+	if cur.head.Seq != head.Seq || !bytes.Equal(cur.head.Hash, head.Hash) {
+		return fmt.Errorf("%w: at %d, expected %d", store.ErrAuditChainMoved, cur.head.Seq, head.Seq)
 	}
 	for i, r := range recs {
 		want := head.Seq + int64(i) + 1
@@ -274,84 +282,109 @@ func (a *AuditDB) Append(ctx context.Context, head store.AuditHead, recs []store
 			return fmt.Errorf("store: audit record %d has seq %d, want %d", i, r.Seq, want)
 		}
 	}
-	if err := a.insertEvents(ctx, recs); err != nil {
-		return err
+	first, last := recs[0], recs[len(recs)-1]
+	minMs, maxMs := blockStats(recs)
+	runMax := max(maxMs, Millis(cur.head.Recorded))
+	if cur.head.Recorded.IsZero() {
+		runMax = maxMs
 	}
-	if err := a.insertRefs(ctx, recs); err != nil {
-		return err
+	data, keys := EncodeAuditBlock(recs)
+	if _, err := a.st(aqBlockInsert).ExecContext(ctx, last.Seq, first.Seq, minMs, runMax, data, keys); err != nil {
+		return fmt.Errorf("store: insert %d audit records from %d: %w", len(recs), first.Seq, err)
 	}
-	last := recs[len(recs)-1]
-	if !exists {
-		if _, err := a.st(aqHeadInsert).ExecContext(ctx, last.Seq, last.Hash, head.Hash); err != nil {
+	if !cur.exists {
+		if _, err := a.st(aqHeadInsert).ExecContext(ctx, last.Seq, last.Hash, head.Hash, runMax); err != nil {
 			return fmt.Errorf("store: insert audit head: %w", err)
 		}
-		return nil
+	} else {
+		res, err := a.st(aqHeadUpdate).ExecContext(ctx, last.Seq, last.Hash, runMax, head.Seq)
+		if err != nil {
+			return fmt.Errorf("store: update audit head: %w", err)
+		}
+		if n, err := res.RowsAffected(); err == nil && n != 1 {
+			return fmt.Errorf("%w: head update matched %d rows", store.ErrAuditChainMoved, n)
+		}
 	}
-	res, err := a.st(aqHeadUpdate).ExecContext(ctx, last.Seq, last.Hash, head.Seq)
-	if err != nil {
-		return fmt.Errorf("store: update audit head: %w", err)
-	}
-	if n, err := res.RowsAffected(); err == nil && n != 1 {
-		return fmt.Errorf("%w: head update matched %d rows", store.ErrAuditChainMoved, n)
+	if done := last.Seq / auditBucketSize * auditBucketSize; done > cur.indexed {
+		return a.index(ctx, cur.indexed, done)
 	}
 	return nil
 }
 
-func (a *AuditDB) insertEvents(ctx context.Context, recs []store.AuditRecord) error {
-	args := make([]any, 0, auditChunks[0]*eventCols)
-	for len(recs) > 0 {
-		n := chunk(len(recs))
-		args = args[:0]
-		for _, r := range recs[:n] {
-			args = append(args, r.Seq, Millis(r.Recorded), r.Outcome, r.Action, r.Type, r.Subtype, r.Address, r.Body, r.Prev, r.Hash)
-		}
-		if _, err := a.events[n].ExecContext(ctx, args...); err != nil {
-			return fmt.Errorf("store: insert %d audit records from %d: %w", n, recs[0].Seq, err)
-		}
-		recs = recs[n:]
+// index writes the postings of the records after from up to and
+// including to (whole buckets) and records to as indexed.
+func (a *AuditDB) index(ctx context.Context, from, to int64) error {
+	type bucketKey struct {
+		k      string
+		bucket int64
 	}
-	return nil
-}
-
-func (a *AuditDB) insertRefs(ctx context.Context, recs []store.AuditRecord) error {
-	if a.refsJSON != nil {
-		buf := make([]byte, 0, 64*len(recs))
-		buf = append(buf, '[')
-		for _, r := range recs {
-			for _, ref := range r.Refs {
-				if len(buf) > 1 {
-					buf = append(buf, ',')
+	seqs := map[bucketKey][]int64{}
+	var order []bucketKey
+	err := a.eachBlock(ctx, aqBlocksAfterKeys, from, to, func(recs []store.AuditRecord) bool {
+		for i := range recs {
+			r := &recs[i]
+			if r.Seq <= from || r.Seq > to {
+				continue
+			}
+			for _, f := range r.Refs {
+				bk := bucketKey{refKey(f), bucketOf(r.Seq)}
+				s, ok := seqs[bk]
+				if !ok {
+					order = append(order, bk)
 				}
-				buf = append(buf, '[')
-				buf = appendJSONString(buf, ref.Param+"|"+ref.Value)
-				buf = append(buf, ',')
-				buf = strconv.AppendInt(buf, r.Seq, 10)
-				buf = append(buf, ']')
+				if len(s) == 0 || s[len(s)-1] != r.Seq {
+					seqs[bk] = append(s, r.Seq)
+				}
 			}
 		}
-		buf = append(buf, ']')
-		if len(buf) == 2 {
-			return nil
-		}
-		if _, err := a.refsJSON.ExecContext(ctx, string(buf)); err != nil {
-			return fmt.Errorf("store: insert audit search keys: %w", err)
-		}
-		return nil
+		return true
+	})
+	if err != nil {
+		return fmt.Errorf("store: index audit records %d–%d: %w", from+1, to, err)
 	}
-	var args []any
-	for _, r := range recs {
-		for _, ref := range r.Refs {
-			args = append(args, ref.Param+"|"+ref.Value, r.Seq)
+	args := make([]any, 0, 3*auditChunks[0])
+	for len(order) > 0 {
+		n := chunk(len(order))
+		args = args[:0]
+		for _, bk := range order[:n] {
+			args = append(args, bk.k, bk.bucket, encodeSeqs(bk.bucket, seqs[bk]))
 		}
+		if _, err := a.postings[n].ExecContext(ctx, args...); err != nil {
+			return fmt.Errorf("store: insert audit postings: %w", err)
+		}
+		order = order[n:]
 	}
-	for len(args) > 0 {
-		n := chunk(len(args) / 2)
-		if _, err := a.refs[n].ExecContext(ctx, args[:2*n]...); err != nil {
-			return fmt.Errorf("store: insert %d audit search keys: %w", n, err)
-		}
-		args = args[2*n:]
+	if _, err := a.st(aqHeadIndexed).ExecContext(ctx, to); err != nil {
+		return fmt.Errorf("store: record audit postings: %w", err)
 	}
 	return nil
+}
+
+// encodeSeqs packs ascending seqs of a bucket as varint deltas from the
+// bucket's start.
+func encodeSeqs(bucket int64, seqs []int64) []byte {
+	b := make([]byte, 0, 2*len(seqs))
+	prev := bucket * auditBucketSize
+	for _, s := range seqs {
+		b = binary.AppendUvarint(b, uint64(s-prev))
+		prev = s
+	}
+	return b
+}
+
+// decodeSeqs appends the seqs of a postings value to dst.
+func decodeSeqs(dst []int64, bucket int64, b []byte) ([]int64, error) {
+	prev := bucket * auditBucketSize
+	for len(b) > 0 {
+		d, n := binary.Uvarint(b)
+		if n <= 0 {
+			return dst, ErrAuditBlockCorrupt
+		}
+		prev += int64(d)
+		dst = append(dst, prev)
+		b = b[n:]
+	}
+	return dst, nil
 }
 
 // chunk returns the largest chunk size <= n.
@@ -362,6 +395,117 @@ func chunk(n int) int {
 		}
 	}
 	return 1
+}
+
+// scanBlocks reads blocks from rows.
+func scanBlocks(rows *sql.Rows) ([]auditBlock, error) {
+	defer rows.Close()
+	var out []auditBlock
+	for rows.Next() {
+		var b auditBlock
+		if err := rows.Scan(&b.first, &b.last, &b.data, &b.keys); err != nil {
+			return nil, fmt.Errorf("store: read audit blocks: %w", err)
+		}
+		out = append(out, b)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("store: read audit blocks: %w", err)
+	}
+	return out, nil
+}
+
+// blocksPerQuery is how many blocks a scan reads per statement.
+const blocksPerQuery = 16
+
+// eachBlock calls fn with the decoded records of every block holding seqs
+// in (after, upTo], oldest first, read with q (one of aqBlocksAfter…), until fn returns
+// false. upTo <= 0 means no upper bound.
+func (a *AuditDB) eachBlock(ctx context.Context, q auditQ, after, upTo int64, fn func([]store.AuditRecord) bool) error {
+	for {
+		rows, err := a.st(q).QueryContext(ctx, after, blocksPerQuery)
+		if err != nil {
+			return fmt.Errorf("store: read audit blocks: %w", err)
+		}
+		blocks, err := scanBlocks(rows)
+		if err != nil {
+			return err
+		}
+		for _, b := range blocks {
+			if upTo > 0 && b.first > upTo {
+				return nil
+			}
+			recs, err := DecodeAuditBlock(b.data, b.keys)
+			if err != nil {
+				return &store.AuditCorruptError{From: b.first, Cause: err}
+			}
+			if !fn(recs) {
+				return nil
+			}
+			after = b.last
+		}
+		if len(blocks) < blocksPerQuery || (upTo > 0 && after >= upTo) {
+			return nil
+		}
+	}
+}
+
+// eachBlockDesc is eachBlock newest first over blocks holding seqs in
+// [from, below).
+func (a *AuditDB) eachBlockDesc(ctx context.Context, from, below int64, fn func([]store.AuditRecord) bool) error {
+	// The block holding below-1 may end after it.
+	b, err := a.blockAt(ctx, below-1)
+	if err != nil {
+		return err
+	}
+	if b != nil && b.first < below {
+		recs, err := DecodeAuditBlock(b.data, b.keys)
+		if err != nil {
+			return &store.AuditCorruptError{From: b.first, Cause: err}
+		}
+		if !fn(recs) || b.first <= from {
+			return nil
+		}
+		below = b.first
+	}
+	for {
+		rows, err := a.st(aqBlocksBefore).QueryContext(ctx, below, blocksPerQuery)
+		if err != nil {
+			return fmt.Errorf("store: read audit blocks: %w", err)
+		}
+		blocks, err := scanBlocks(rows)
+		if err != nil {
+			return err
+		}
+		for _, b := range blocks {
+			if b.last < from {
+				return nil
+			}
+			recs, err := DecodeAuditBlock(b.data, b.keys)
+			if err != nil {
+				return &store.AuditCorruptError{From: b.first, Cause: err}
+			}
+			if !fn(recs) {
+				return nil
+			}
+			below = b.first
+		}
+		if len(blocks) < blocksPerQuery {
+			return nil
+		}
+	}
+}
+
+// blockAt returns the block holding seq or the next one (nil at the end).
+func (a *AuditDB) blockAt(ctx context.Context, seq int64) (*auditBlock, error) {
+	var b auditBlock
+	err := a.st(aqBlockAt).QueryRowContext(ctx, seq).Scan(&b.first, &b.last, &b.data, &b.keys)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("store: read audit block at %d: %w", seq, err)
+	}
+	return &b, nil
 }
 
 // AddCheckpoint stores cp.
@@ -400,23 +544,53 @@ func (a *AuditDB) Checkpoints(ctx context.Context) ([]store.AuditCheckpoint, err
 
 // Prune removes the records up to anchor.Seq and records the anchor.
 func (a *AuditDB) Prune(ctx context.Context, anchor store.AuditAnchor) (int64, error) {
-	_, _, exists, err := a.head(ctx)
+	h, err := a.readHead(ctx)
 	if err != nil {
 		return 0, err
 	}
-	if !exists {
+	if !h.exists {
 		return 0, nil
 	}
-	if _, err := a.st(aqPruneRefs).ExecContext(ctx, anchor.Seq); err != nil {
+	var n int64
+	// Count what goes, then delete whole blocks; a block straddling the
+	// anchor keeps its later records.
+	err = a.eachBlock(ctx, aqBlocksAfterKeys, h.anchor.Seq, anchor.Seq, func(recs []store.AuditRecord) bool {
+		for _, r := range recs {
+			if r.Seq <= anchor.Seq {
+				n++
+			}
+		}
+		return true
+	})
+	if err != nil {
+		return 0, fmt.Errorf("store: prune audit records: %w", err)
+	}
+	if _, err := a.st(aqPruneBlocks).ExecContext(ctx, anchor.Seq); err != nil {
+		return 0, fmt.Errorf("store: prune audit records: %w", err)
+	}
+	b, err := a.blockAt(ctx, anchor.Seq+1)
+	if err != nil {
+		return 0, err
+	}
+	if b != nil && b.first <= anchor.Seq {
+		recs, err := DecodeAuditBlock(b.data, b.keys)
+		if err != nil {
+			return 0, &store.AuditCorruptError{From: b.first, Cause: err}
+		}
+		keep := recs[:0]
+		for _, r := range recs {
+			if r.Seq > anchor.Seq {
+				keep = append(keep, r)
+			}
+		}
+		minMs, _ := blockStats(keep)
+		data, keys := EncodeAuditBlock(keep)
+		if _, err := a.st(aqBlockUpdate).ExecContext(ctx, keep[0].Seq, minMs, data, keys, b.last); err != nil {
+			return 0, fmt.Errorf("store: prune audit records: %w", err)
+		}
+	}
+	if _, err := a.st(aqPrunePostings).ExecContext(ctx, anchor.Seq/auditBucketSize); err != nil {
 		return 0, fmt.Errorf("store: prune audit keys: %w", err)
-	}
-	res, err := a.st(aqPruneEvents).ExecContext(ctx, anchor.Seq)
-	if err != nil {
-		return 0, fmt.Errorf("store: prune audit records: %w", err)
-	}
-	n, err := res.RowsAffected()
-	if err != nil {
-		return 0, fmt.Errorf("store: prune audit records: %w", err)
 	}
 	if _, err := a.st(aqPruneCheckpoints).ExecContext(ctx, anchor.Seq); err != nil {
 		return 0, fmt.Errorf("store: prune audit checkpoints: %w", err)
@@ -432,11 +606,11 @@ func (a *AuditDB) Prune(ctx context.Context, anchor store.AuditAnchor) (int64, e
 
 // ReviewBTG marks a break-the-glass record reviewed.
 func (a *AuditDB) ReviewBTG(ctx context.Context, r store.BTGReview) error {
-	var n int
-	if err := a.st(aqBTGIs).QueryRowContext(ctx, btgKey, r.Seq).Scan(&n); err != nil {
+	rec, err := a.Read(ctx, r.Seq)
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
 		return fmt.Errorf("store: look up BTG record: %w", err)
 	}
-	if n == 0 {
+	if rec == nil || !hasRef(rec.Refs, btgKey) {
 		return fmt.Errorf("store: audit record %d is not a break-the-glass record: %w", r.Seq, store.ErrNotFound)
 	}
 	if _, err := a.st(aqBTGReview).ExecContext(ctx, r.Seq, Millis(r.ReviewedAt), r.Reviewer, r.Note); err != nil {
@@ -448,28 +622,47 @@ func (a *AuditDB) ReviewBTG(ctx context.Context, r store.BTGReview) error {
 	return nil
 }
 
+func hasRef(refs []store.AuditRef, k store.AuditRef) bool {
+	for _, f := range refs {
+		if f.Param == k.Param && f.Value == k.Value {
+			return true
+		}
+	}
+	return false
+}
+
 // BTG lists break-the-glass records (pending only unless all).
 func (a *AuditDB) BTG(ctx context.Context, all bool) ([]store.BTGReview, error) {
-	rows, err := a.st(aqBTGList).QueryContext(ctx, btgKey)
+	reviews := map[int64]store.BTGReview{}
+	rows, err := a.st(aqBTGReviews).QueryContext(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("store: list BTG records: %w", err)
+		return nil, fmt.Errorf("store: list BTG reviews: %w", err)
 	}
 	defer rows.Close()
-	var out []store.BTGReview
 	for rows.Next() {
 		var r store.BTGReview
 		var ms int64
 		if err := rows.Scan(&r.Seq, &ms, &r.Reviewer, &r.Note); err != nil {
-			return nil, fmt.Errorf("store: list BTG records: %w", err)
+			return nil, fmt.Errorf("store: list BTG reviews: %w", err)
 		}
-		if ms != 0 {
-			r.ReviewedAt = FromMillis(ms)
+		r.ReviewedAt = FromMillis(ms)
+		reviews[r.Seq] = r
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("store: list BTG reviews: %w", err)
+	}
+	var out []store.BTGReview
+	err = a.each(ctx, &store.AuditQuery{Refs: []store.AuditRef{btgKey}, Ascending: true}, func(rec *store.AuditRecord) bool {
+		r, ok := reviews[rec.Seq]
+		if !ok {
+			r = store.BTGReview{Seq: rec.Seq}
 		}
 		if all || r.ReviewedAt.IsZero() {
 			out = append(out, r)
 		}
-	}
-	if err := rows.Err(); err != nil {
+		return true
+	})
+	if err != nil {
 		return nil, fmt.Errorf("store: list BTG records: %w", err)
 	}
 	return out, nil
@@ -517,73 +710,62 @@ func (a *AuditDB) PutKey(ctx context.Context, name string, secret []byte, create
 	return nil
 }
 
-func scanAudit(sc interface{ Scan(...any) error }, r *store.AuditRecord) error {
-	var ms int64
-	if err := sc.Scan(&r.Seq, &ms, &r.Body, &r.Prev, &r.Hash, &r.Outcome, &r.Action, &r.Type, &r.Subtype, &r.Address); err != nil {
-		return err
-	}
-	r.Recorded = FromMillis(ms)
-	return nil
-}
-
 // Read returns one record.
 func (a *AuditDB) Read(ctx context.Context, seq int64) (*store.AuditRecord, error) {
-	r := &store.AuditRecord{}
-	if err := scanAudit(a.st(aqRead).QueryRowContext(ctx, seq), r); err != nil {
-		if errors.Is(err, sql.ErrNoRows) {
-			return nil, store.ErrNotFound
-		}
-		return nil, fmt.Errorf("store: read audit record %d: %w", seq, err)
+	b, err := a.blockAt(ctx, seq)
+	if err != nil {
+		return nil, err
 	}
-	return r, nil
+	if b == nil || b.first > seq {
+		return nil, store.ErrNotFound
+	}
+	recs, err := DecodeAuditBlock(b.data, b.keys)
+	if err != nil {
+		return nil, &store.AuditCorruptError{From: b.first, Cause: err}
+	}
+	for i := range recs {
+		if recs[i].Seq == seq {
+			return &recs[i], nil
+		}
+	}
+	return nil, store.ErrNotFound
 }
 
 // Scan returns up to limit records after seq, oldest first, with their
-// chain fields only (no search keys).
+// chain fields only (no search keys). A block that cannot be decoded ends
+// the page before it; a page starting at it is an *store.AuditCorruptError.
 func (a *AuditDB) Scan(ctx context.Context, after int64, limit int) ([]store.AuditRecord, error) {
-	rows, err := a.st(aqScan).QueryContext(ctx, after, limit)
-	if err != nil {
-		return nil, fmt.Errorf("store: scan audit records: %w", err)
-	}
-	defer rows.Close()
 	out := make([]store.AuditRecord, 0, min(limit, 4096))
-	for rows.Next() {
-		var r store.AuditRecord
-		var ms int64
-		if err := rows.Scan(&r.Seq, &ms, &r.Body, &r.Prev, &r.Hash); err != nil {
+	for len(out) < limit {
+		rows, err := a.st(aqBlocksAfterData).QueryContext(ctx, after, blocksPerQuery)
+		if err != nil {
 			return nil, fmt.Errorf("store: scan audit records: %w", err)
 		}
-		r.Recorded = FromMillis(ms)
-		out = append(out, r)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("store: scan audit records: %w", err)
-	}
-	return out, nil
-}
-
-func collectAudit(rows *sql.Rows, capHint int) ([]store.AuditRecord, error) {
-	defer rows.Close()
-	out := make([]store.AuditRecord, 0, min(capHint, 1024))
-	for rows.Next() {
-		var r store.AuditRecord
-		if err := scanAudit(rows, &r); err != nil {
-			return nil, fmt.Errorf("store: scan audit records: %w", err)
+		blocks, err := scanBlocks(rows)
+		if err != nil {
+			return nil, err
 		}
-		out = append(out, r)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("store: scan audit records: %w", err)
+		for _, b := range blocks {
+			recs, err := DecodeAuditBlock(b.data, nil)
+			if err != nil {
+				if len(out) > 0 {
+					return out, nil
+				}
+				return nil, &store.AuditCorruptError{From: b.first, Cause: err}
+			}
+			for _, r := range recs {
+				if r.Seq > after && len(out) < limit {
+					out = append(out, r)
+				}
+			}
+			if len(out) >= limit {
+				return out, nil
+			}
+			after = max(after, b.last)
+		}
+		if len(blocks) < blocksPerQuery {
+			break
+		}
 	}
 	return out, nil
-}
-
-// appendJSONString appends s as a JSON string (control characters, quote
-// and backslash escaped; invalid UTF-8 replaced as encoding/json does).
-func appendJSONString(dst []byte, s string) []byte {
-	b, err := json.Marshal(s)
-	if err != nil { // cannot happen for a string
-		return append(dst, `""`...)
-	}
-	return append(dst, b...)
 }

@@ -3,158 +3,299 @@ package sqlstore
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
-	"strconv"
-	"strings"
+	"math"
+	"slices"
 
 	"github.com/fhirguard/fhirguard/internal/store"
 )
 
-// auditSearchSQL compiles q into one statement and its arguments. The text
-// depends only on the shape of q (which fields are set and how many values
-// each has); every value is a bound argument.
-func auditSearchSQL(q store.AuditQuery) (string, []any) {
-	var b strings.Builder
-	var args []any
-	arg := func(v any) string {
-		args = append(args, v)
-		return "$" + strconv.Itoa(len(args))
-	}
-	in := func(col string, vals []string) {
-		b.WriteString(" AND ")
-		b.WriteString(col)
-		b.WriteString(" IN (")
-		for i, v := range vals {
-			if i > 0 {
-				b.WriteString(", ")
-			}
-			b.WriteString(arg(v))
-		}
-		b.WriteByte(')')
-	}
-	b.WriteString(`SELECT ` + auditCols + ` FROM audit_events WHERE 1 = 1`)
-	// Refs: one IN-subquery per parameter, values of one parameter OR'ed.
-	var params []string
-	byParam := map[string][]string{}
-	for _, r := range q.Refs {
-		g := r.Group
-		if g == "" {
-			g = r.Param
-		}
-		if _, ok := byParam[g]; !ok {
-			params = append(params, g)
-		}
-		byParam[g] = append(byParam[g], r.Param+"|"+r.Value)
-	}
-	for _, p := range params {
-		b.WriteString(" AND seq IN (SELECT seq FROM audit_refs WHERE k IN (")
-		for i, k := range byParam[p] {
-			if i > 0 {
-				b.WriteString(", ")
-			}
-			b.WriteString(arg(k))
-		}
-		b.WriteString("))")
-	}
-	if len(q.Outcomes) > 0 {
-		in("outcome", q.Outcomes)
-	}
-	if len(q.Actions) > 0 {
-		in("action", q.Actions)
-	}
-	if len(q.Address) > 0 {
-		in("address", q.Address)
-	}
-	if len(q.Types) > 0 {
-		b.WriteString(" AND (")
-		for i, t := range q.Types {
-			if i > 0 {
-				b.WriteString(" OR ")
-			}
-			if strings.Contains(t, "|") && !strings.HasPrefix(t, "|") {
-				b.WriteString("type = " + arg(t))
-			} else {
-				b.WriteString(`type LIKE ` + arg("%|"+escapeLike(strings.TrimPrefix(t, "|"))) + ` ESCAPE '\'`)
-			}
-		}
-		b.WriteByte(')')
-	}
-	if len(q.Subtypes) > 0 {
-		b.WriteString(" AND (")
-		for i, s := range q.Subtypes {
-			if i > 0 {
-				b.WriteString(" OR ")
-			}
-			b.WriteString(`subtype LIKE ` + arg("%|"+escapeLike(s)+"|%") + ` ESCAPE '\'`)
-		}
-		b.WriteByte(')')
-	}
-	if !q.From.IsZero() {
-		b.WriteString(" AND recorded >= " + arg(Millis(q.From)))
-	}
-	if !q.To.IsZero() {
-		b.WriteString(" AND recorded < " + arg(Millis(q.To)))
-	}
-	if q.Before > 0 {
-		b.WriteString(" AND seq < " + arg(q.Before))
-	}
-	if q.After > 0 {
-		b.WriteString(" AND seq > " + arg(q.After))
-	}
-	if q.Ascending {
-		b.WriteString(" ORDER BY seq ASC")
-	} else {
-		b.WriteString(" ORDER BY seq DESC")
-	}
-	b.WriteString(" LIMIT " + arg(q.Count+1))
-	return b.String(), args
-}
+// Audit search over packed blocks. A query is narrowed by the indexes and
+// then checked record by record in memory:
+//
+//   - search keys (patient, agent, entity, …) through the postings of
+//     every complete bucket: exact seqs, whose blocks are then read; the
+//     records after the last indexed bucket (at most a bucket and a
+//     batch) are read block by block;
+//   - a date range through the blocks' running maximum recorded time,
+//     which bounds the seqs to read;
+//   - paging cursors (Before/After) bound the seqs directly.
+//
+// Outcome, action, type, subtype and address are checked on the
+// candidates only.
 
-// escapeLike escapes LIKE wildcards for ESCAPE '\'.
-func escapeLike(s string) string {
-	return strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(s)
-}
+// postingsWindow is how many buckets' postings are read at a time.
+const postingsWindow = 64
 
 // Search returns one page of records matching q.
 func (a *AuditDB) Search(ctx context.Context, q store.AuditQuery) (*store.AuditPage, error) {
 	if q.Count <= 0 {
 		return nil, fmt.Errorf("store: audit search: count must be positive")
 	}
-	text, args := auditSearchSQL(q)
-	st, release, err := a.searchStmt(ctx, text)
-	if err != nil {
-		return nil, err
-	}
-	defer release()
-	rows, err := st.QueryContext(ctx, args...)
+	page := &store.AuditPage{}
+	err := a.each(ctx, &q, func(r *store.AuditRecord) bool {
+		if len(page.Records) == q.Count {
+			page.More = true
+			return false
+		}
+		page.Records = append(page.Records, *r)
+		return true
+	})
 	if err != nil {
 		return nil, fmt.Errorf("store: audit search: %w", err)
-	}
-	recs, err := collectAudit(rows, q.Count+1)
-	if err != nil {
-		return nil, err
-	}
-	page := &store.AuditPage{Records: recs}
-	if len(recs) > q.Count {
-		page.Records, page.More = recs[:q.Count], true
 	}
 	return page, nil
 }
 
-// searchStmt returns the prepared statement of text; when the cache is full
-// the statement is one-off and release closes it.
-func (a *AuditDB) searchStmt(ctx context.Context, text string) (st *sql.Stmt, release func(), err error) {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	if st, ok := a.search[text]; ok {
-		return st, func() {}, nil
+// each calls fn with every record matching q, in q's order, until fn
+// returns false.
+func (a *AuditDB) each(ctx context.Context, q *store.AuditQuery, fn func(*store.AuditRecord) bool) error {
+	h, err := a.readHead(ctx)
+	if err != nil {
+		return err
 	}
-	if st, err = a.p.PrepareContext(ctx, text); err != nil {
-		return nil, nil, fmt.Errorf("store: prepare audit search: %w", err)
+	lo, hi := h.anchor.Seq+1, int64(math.MaxInt64)
+	if q.After > 0 {
+		lo = max(lo, q.After+1)
 	}
-	if a.search != nil && len(a.search) < maxSearchShapes {
-		a.search[text] = st
-		return st, func() {}, nil
+	if q.Before > 0 {
+		hi = min(hi, q.Before-1)
 	}
-	return st, func() { _ = st.Close() }, nil
+	if !q.From.IsZero() {
+		first, _, ok, err := a.blockFromDate(ctx, Millis(q.From))
+		if err != nil || !ok {
+			return err
+		}
+		lo = max(lo, first)
+	}
+	if !q.To.IsZero() {
+		_, last, ok, err := a.blockFromDate(ctx, Millis(q.To))
+		if err != nil {
+			return err
+		}
+		if ok {
+			hi = min(hi, last)
+		}
+	}
+	if lo > hi {
+		return nil
+	}
+	groups := refGroups(q)
+	stop := false
+	check := func(r *store.AuditRecord) bool {
+		if r.Seq < lo || r.Seq > hi || !matches(q, r) || !refsMatch(groups, r) {
+			return true
+		}
+		if !fn(r) {
+			stop = true
+			return false
+		}
+		return true
+	}
+	scan := func(from, to int64) error {
+		if from > to {
+			return nil
+		}
+		visit := func(recs []store.AuditRecord) bool {
+			for j := range recs {
+				i := j
+				if !q.Ascending {
+					i = len(recs) - 1 - j
+				}
+				if recs[i].Seq < from || recs[i].Seq > to {
+					continue
+				}
+				if !check(&recs[i]) {
+					return false
+				}
+			}
+			return true
+		}
+		if q.Ascending {
+			return a.eachBlock(ctx, aqBlocksAfter, from-1, to, visit)
+		}
+		below := to + 1
+		if to == math.MaxInt64 {
+			below = to
+		}
+		return a.eachBlockDesc(ctx, from, below, visit)
+	}
+	if len(groups) == 0 {
+		return scan(lo, hi)
+	}
+	// Indexed buckets through their postings, the rest by reading.
+	tailFrom := max(lo, h.indexed+1)
+	idxTo := min(hi, h.indexed)
+	if q.Ascending {
+		if err := a.eachPosted(ctx, groups, lo, idxTo, true, check); err != nil || stop {
+			return err
+		}
+		return scan(tailFrom, hi)
+	}
+	if err := scan(tailFrom, hi); err != nil || stop {
+		return err
+	}
+	return a.eachPosted(ctx, groups, lo, idxTo, false, check)
+}
+
+// blockFromDate returns the first block whose records may be recorded at
+// or after ms (ok false: none).
+func (a *AuditDB) blockFromDate(ctx context.Context, ms int64) (first, last int64, ok bool, err error) {
+	err = a.st(aqBlockFromDate).QueryRowContext(ctx, ms).Scan(&first, &last)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, 0, false, nil
+	}
+	if err != nil {
+		return 0, 0, false, fmt.Errorf("read audit blocks by date: %w", err)
+	}
+	return first, last, true, nil
+}
+
+// eachPosted visits the records in [lo, hi] that the postings of every
+// group name, window by window, until visit returns false.
+func (a *AuditDB) eachPosted(ctx context.Context, groups [][]string, lo, hi int64, asc bool, visit func(*store.AuditRecord) bool) error {
+	if lo > hi {
+		return nil
+	}
+	bLo, bHi := bucketOf(lo), bucketOf(hi)
+	var cache blockCache
+	for w := 0; ; w++ {
+		var from, to int64
+		if asc {
+			from = bLo + int64(w)*postingsWindow
+			to = min(bHi, from+postingsWindow-1)
+			if from > bHi {
+				return nil
+			}
+		} else {
+			to = bHi - int64(w)*postingsWindow
+			from = max(bLo, to-postingsWindow+1)
+			if to < bLo {
+				return nil
+			}
+		}
+		cands, err := a.candidates(ctx, groups, from, to)
+		if err != nil {
+			return err
+		}
+		if !asc {
+			slices.Reverse(cands)
+		}
+		for _, seq := range cands {
+			if seq < lo || seq > hi {
+				continue
+			}
+			r, err := cache.record(ctx, a, seq)
+			if err != nil {
+				return err
+			}
+			if r != nil && !visit(r) {
+				return nil
+			}
+		}
+	}
+}
+
+// candidates returns the seqs, ascending, in buckets [from, to] whose
+// postings hold a key of every group.
+func (a *AuditDB) candidates(ctx context.Context, groups [][]string, from, to int64) ([]int64, error) {
+	var out []int64
+	for i, g := range groups {
+		var set []int64
+		for _, k := range g {
+			seqs, err := a.postingsOf(ctx, k, from, to)
+			if err != nil {
+				return nil, err
+			}
+			set = append(set, seqs...)
+		}
+		slices.Sort(set)
+		set = slices.Compact(set)
+		if i == 0 {
+			out = set
+		} else {
+			out = intersect(out, set)
+		}
+		if len(out) == 0 {
+			return nil, nil
+		}
+	}
+	return out, nil
+}
+
+func (a *AuditDB) postingsOf(ctx context.Context, k string, from, to int64) ([]int64, error) {
+	rows, err := a.st(aqPostings).QueryContext(ctx, k, from, to)
+	if err != nil {
+		return nil, fmt.Errorf("read audit postings: %w", err)
+	}
+	defer rows.Close()
+	var out []int64
+	for rows.Next() {
+		var bucket int64
+		var seqs []byte
+		if err := rows.Scan(&bucket, &seqs); err != nil {
+			return nil, fmt.Errorf("read audit postings: %w", err)
+		}
+		if out, err = decodeSeqs(out, bucket, seqs); err != nil {
+			return nil, fmt.Errorf("audit postings of %q: %w", k, err)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("read audit postings: %w", err)
+	}
+	return out, nil
+}
+
+// intersect returns the seqs in both ascending lists.
+func intersect(a, b []int64) []int64 {
+	out := a[:0]
+	i, j := 0, 0
+	for i < len(a) && j < len(b) {
+		switch {
+		case a[i] < b[j]:
+			i++
+		case a[i] > b[j]:
+			j++
+		default:
+			out = append(out, a[i])
+			i++
+			j++
+		}
+	}
+	return out
+}
+
+// blockCache keeps the last decoded block while records are fetched one
+// by one.
+type blockCache struct {
+	first, last int64
+	recs        []store.AuditRecord
+}
+
+// record returns the record seq (nil when it is not stored).
+func (c *blockCache) record(ctx context.Context, a *AuditDB, seq int64) (*store.AuditRecord, error) {
+	if c.recs == nil || seq < c.first || seq > c.last {
+		b, err := a.blockAt(ctx, seq)
+		if err != nil {
+			return nil, err
+		}
+		if b == nil || b.first > seq {
+			return nil, nil
+		}
+		recs, err := DecodeAuditBlock(b.data, b.keys)
+		if err != nil {
+			return nil, &store.AuditCorruptError{From: b.first, Cause: err}
+		}
+		c.first, c.last, c.recs = b.first, b.last, recs
+	}
+	if i := int(seq - c.first); i >= 0 && i < len(c.recs) && c.recs[i].Seq == seq {
+		return &c.recs[i], nil
+	}
+	for i := range c.recs {
+		if c.recs[i].Seq == seq {
+			return &c.recs[i], nil
+		}
+	}
+	return nil, nil
 }

@@ -23,6 +23,24 @@ import "strings"
 //   - audit_cursors: positions of consumers such as the SIEM stream.
 //   - audit_keys: secrets of the audit log (the interim checkpoint key).
 //
+// Version 2 packs records into blocks (see audit_block.go):
+//
+//   - audit_blocks: the records of one append (a group commit), packed
+//     (data: the chain fields; keys: the search keys), keyed by the
+//     block's last seq; first_seq, rec_min and rec_max
+//     (Unix ms; rec_max is the running maximum over the chain, so its
+//     index is in seq order) locate blocks by seq and by date.
+//   - audit_postings: the search keys, "param|value" → the seqs holding
+//     it, one row per key and bucket of 4096 seqs, written once a bucket
+//     is complete (audit_head.indexed: the last seq with postings).
+//     Records after it are found by reading their blocks.
+//   - audit_head gains recorded (the running maximum recorded time,
+//     which the next records must not go below) and indexed.
+//
+// Records stored by version 1 (audit_events, audit_refs) are moved into
+// blocks, byte for byte, the first time the store opens
+// (AuditDB.ConvertLegacy); the version 1 tables then stay empty.
+//
 // Provenance needs no tables: it is stored as ordinary resources.
 func auditMigrations(d Dialect) []Migration {
 	r := strings.NewReplacer("{blob}", d.Blob(), "{compact}", d.Clustered(), "{rowkey}", d.RowKey())
@@ -77,6 +95,29 @@ func auditMigrations(d Dialect) []Migration {
 	secret {blob} NOT NULL,
 	created BIGINT NOT NULL
 )`),
+		},
+	}, {
+		Module:  "audit",
+		Version: 2,
+		Name:    "audit records packed in blocks, search keys in postings",
+		Stmts: []string{
+			r.Replace(`CREATE TABLE audit_blocks (
+	last_seq {rowkey},
+	first_seq BIGINT NOT NULL,
+	rec_min BIGINT NOT NULL,
+	rec_max BIGINT NOT NULL,
+	data {blob} NOT NULL,
+	keys {blob} NOT NULL
+)`),
+			`CREATE INDEX audit_blocks_recorded ON audit_blocks (rec_max, last_seq)`,
+			r.Replace(`CREATE TABLE audit_postings (
+	k TEXT NOT NULL,
+	bucket BIGINT NOT NULL,
+	seqs {blob} NOT NULL,
+	PRIMARY KEY (k, bucket)
+){compact}`),
+			`ALTER TABLE audit_head ADD COLUMN recorded BIGINT NOT NULL DEFAULT 0`,
+			`ALTER TABLE audit_head ADD COLUMN indexed BIGINT NOT NULL DEFAULT 0`,
 		},
 	}}
 }
