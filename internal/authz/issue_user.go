@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/fhirguard/fhirguard/internal/authn"
 	"github.com/fhirguard/fhirguard/internal/keys"
 	"github.com/fhirguard/fhirguard/internal/policy/scopes"
 	"github.com/fhirguard/fhirguard/internal/store"
@@ -50,15 +51,23 @@ func (s *Server) userTokens(ctx context.Context, client *Client, grant string, c
 		rt := randomValue(32)
 		now := s.clk.Now()
 		expires := now.Add(OnlineRefreshLifetime)
-		issueRefresh := true
 		if offline {
 			expires = now.Add(OfflineRefreshLifetime)
 		} else if cd.SID != "" {
 			// online_access: bound to the sign-in session (its expiry;
-			// revoked at logout); none once it has ended.
-			expires, issueRefresh, err = s.attachGrant(ctx, cd.SID, grant)
-			if err != nil {
+			// revoked at logout). A session that ended between consent
+			// and this exchange ends the grant too.
+			var live bool
+			if expires, live, err = s.attachGrant(ctx, cd.SID, grant); err != nil {
 				return nil, err
+			}
+			if !live {
+				until := now.Add(MaxUserTokenLifetime + authn.Skew)
+				if err := s.o.Store.RevokeGrant(ctx, grant, now, until); err != nil {
+					return nil, fmt.Errorf("revoke grant of an ended sign-in session: %w", err)
+				}
+				s.o.Revocations.Add(store.RevokeGrant, grant, until)
+				return nil, oauthErr(ErrInvalidGrant, "the user's sign-in session has ended (online_access)")
 			}
 		}
 		rd := refreshData{codeData: *cd, Offline: offline}
@@ -67,14 +76,12 @@ func (s *Server) userTokens(ctx context.Context, client *Client, grant string, c
 		if err != nil {
 			return nil, fmt.Errorf("encode refresh token: %w", err)
 		}
-		if issueRefresh {
-			rec := store.AuthToken{Kind: store.TokenRefresh, Hash: hashValue(rt), Grant: grant, Data: data,
-				CreatedAt: now, ExpiresAt: expires}
-			if err := s.o.Store.PutToken(ctx, rec); err != nil {
-				return nil, err
-			}
-			resp.RefreshToken = rt
+		rec := store.AuthToken{Kind: store.TokenRefresh, Hash: hashValue(rt), Grant: grant, Data: data,
+			CreatedAt: now, ExpiresAt: expires}
+		if err := s.o.Store.PutToken(ctx, rec); err != nil {
+			return nil, err
 		}
+		resp.RefreshToken = rt
 	}
 	if granted.Has(scopes.OpenID) {
 		idt, err := s.idToken(ctx, client, cd, granted)

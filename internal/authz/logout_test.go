@@ -253,3 +253,33 @@ func TestLogoutBadInput(t *testing.T) {
 		t.Fatalf("online refresh after logout: %d %v", r.status, r.body)
 	}
 }
+
+// TestLogoutBeforeExchange: a code of an online_access authorization
+// whose sign-in session ended before the exchange yields nothing; an
+// offline_access one still works.
+func TestLogoutBeforeExchange(t *testing.T) {
+	t.Parallel()
+	f, _ := logoutFixture(t)
+	b := newBrowser()
+	code := func(scope string) (string, string) {
+		verifier, challenge := pkce()
+		p := f.login(t, b, b.get(t, f.authorizeURL("app3", scope, "st1", challenge, nil)), "alice", alicePW)
+		return f.redirectParams(t, f.consent(t, b, p, "allow", nil)).Get("code"), verifier
+	}
+	onlineCode, onlineVerifier := code("launch/patient online_access patient/*.rs")
+	offlineCode, offlineVerifier := code("launch/patient offline_access patient/*.rs")
+	p := b.get(t, f.ts.URL+"/auth/logout")
+	if q := b.post(t, f.ts.URL+"/auth/logout", url.Values{"confirm": {"yes"}, "csrf": {csrf(t, p)}}); q.status != 200 {
+		t.Fatalf("logout: %d %s", q.status, q.body)
+	}
+	exchange := func(code, verifier string) tokenAnswer {
+		return postForm(t, f.ts.Anonymous, f.ts.URL+"/auth/token", url.Values{"grant_type": {"authorization_code"}, "code": {code},
+			"code_verifier": {verifier}, "redirect_uri": {f.redirect}, "client_id": {"app3"}}, "", "")
+	}
+	if a := exchange(onlineCode, onlineVerifier); a.status != 400 || a.body["error"] != "invalid_grant" {
+		t.Errorf("fail/online-code-after-logout: %d %v", a.status, a.body)
+	}
+	if a := exchange(offlineCode, offlineVerifier); a.status != 200 || a.body["refresh_token"] == nil {
+		t.Errorf("ok/offline-code-after-logout: %d %v", a.status, a.body)
+	}
+}

@@ -115,7 +115,6 @@ func CORS(next http.Handler, o CORSOptions) http.Handler {
 			h.Set("Access-Control-Allow-Headers", corsAllowHeaders)
 			h.Set("Access-Control-Max-Age", corsMaxAge)
 		}
-		h.Set("Content-Length", "0")
 		w.WriteHeader(http.StatusNoContent)
 	})
 }
