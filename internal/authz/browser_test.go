@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+	"github.com/coreos/go-oidc/v3/oidc"
 	"golang.org/x/oauth2"
 )
 
@@ -130,8 +131,14 @@ func TestBrowserPatientStandalone(t *testing.T) {
 	verifier := b.start(t, "openid fhirUser launch/patient patient/*.rs", oauth2.SetAuthURLParam("nonce", "nb1"))
 	b.login(t, "alice", alicePW)
 	tok := b.exchange(t, b.decide(t, "allow"), verifier, "pA")
-	if tok.Extra("id_token") == nil {
-		t.Fatal("no id_token")
+	raw, _ := tok.Extra("id_token").(string)
+	provider, err := oidc.NewProvider(context.Background(), b.f.ts.FHIRBase)
+	if err != nil {
+		t.Fatal(err)
+	}
+	idt, err := provider.Verifier(&oidc.Config{ClientID: "bapp"}).Verify(context.Background(), raw)
+	if err != nil || idt.Nonce != "nb1" || idt.Subject != "alice" {
+		t.Fatalf("id_token: %v %+v", err, idt)
 	}
 }
 
