@@ -119,18 +119,26 @@ func ref(reference, idValue, display string) *jsonReference {
 
 // encode turns ev into its position-independent JSON parts and search keys.
 func encode(ev *Event, src Source) (*encoded, error) {
-	t, err := tailOf(ev, src)
-	if err != nil {
-		return nil, err
+	if ev.Type.Code == "" {
+		return nil, fmt.Errorf("audit: event without a type")
 	}
-	tail := appendTail(make([]byte, 0, 1536), t)
-	enc := &encoded{tail: tail[1:], keys: searchKeys(ev, t.Outcome)}
+	if len(ev.Agents) == 0 {
+		return nil, fmt.Errorf("audit: event %s without an agent", ev.Type.Code)
+	}
+	outcome := ev.Outcome
+	if outcome == "" {
+		outcome = OutcomeSuccess
+	}
+	// One buffer: the profiles, then the tail.
+	buf := make([]byte, 0, 1280)
 	if len(ev.Profiles) > 0 {
-		p, err := marshal(ev.Profiles)
-		if err != nil {
-			return nil, fmt.Errorf("audit: encode profiles: %w", err)
-		}
-		enc.profiles = append([]byte(`,"profile":`), p...)
+		buf = appendStrings(append(buf, `,"profile":`...), ev.Profiles)
+	}
+	n := len(buf)
+	buf = appendEventTail(buf, ev, &src)
+	enc := &encoded{tail: buf[n+1:], keys: searchKeys(ev, outcome)}
+	if n > 0 {
+		enc.profiles = buf[:n:n]
 	}
 	return enc, nil
 }
@@ -262,16 +270,18 @@ func searchKeys(ev *Event, outcome Outcome) store.AuditRecord {
 		}
 		k.Subtype = b.String()
 	}
-	seen := map[store.AuditRef]bool{}
+	k.Refs = make([]store.AuditRef, 0, 4)
 	add := func(param, value string) {
 		if value == "" {
 			return
 		}
 		r := store.AuditRef{Param: param, Value: value}
-		if !seen[r] {
-			seen[r] = true
-			k.Refs = append(k.Refs, r)
+		for _, have := range k.Refs {
+			if have == r {
+				return
+			}
 		}
+		k.Refs = append(k.Refs, r)
 	}
 	for _, a := range ev.Agents {
 		add(KeyAgent, a.Who)

@@ -38,6 +38,9 @@ func checkTail(t *testing.T, ev *Event, src Source) {
 	if got := appendTail(nil, tail); !bytes.Equal(got, want) {
 		t.Fatalf("appendTail differs from encoding/json:\n got %s\nwant %s", got, want)
 	}
+	if got := appendEventTail(nil, ev, &src); !bytes.Equal(got, want) {
+		t.Fatalf("appendEventTail differs from encoding/json:\n got %s\nwant %s", got, want)
+	}
 }
 
 func TestAppendTailMatchesEncodingJSON(t *testing.T) {

@@ -335,6 +335,9 @@ func chainAppend(ctx context.Context, tx store.Tx, encs []*encoded, recorded tim
 	if err != nil {
 		return store.AuditHead{}, fmt.Errorf("audit: read head: %w", err)
 	}
+	if recorded.Before(h.Recorded) {
+		recorded = h.Recorded // recorded grows with seq (date search relies on it)
+	}
 	recs := make([]store.AuditRecord, len(encs))
 	prev, seq := h.Hash, h.Seq
 	for i, e := range encs {
