@@ -116,10 +116,19 @@ func encounterLabel(id string, body []byte) encounterChoice {
 		c.Label = e.Type[0].Coding[0].Display
 	case e.Class.Display != "":
 		c.Label = e.Class.Display
+	case classWords[e.Class.Code] != "":
+		c.Label = classWords[e.Class.Code] + " encounter"
 	case e.Class.Code != "":
 		c.Label = e.Class.Code + " encounter"
 	}
 	return c
+}
+
+// classWords name the v3-ActEncounterCode classes.
+var classWords = map[string]string{
+	"AMB": "Ambulatory", "EMER": "Emergency", "FLD": "Field", "HH": "Home health", "IMP": "Inpatient",
+	"ACUTE": "Inpatient acute", "NONAC": "Inpatient non-acute", "OBSENC": "Observation", "PRENC": "Pre-admission",
+	"SS": "Short stay", "VR": "Virtual",
 }
 
 // showEncounterPicker renders the picker, or, when the patient has no
