@@ -2,6 +2,7 @@ package authz_test
 
 import (
 	"encoding/json"
+	"io"
 	"net/http"
 	"net/url"
 	"strings"
@@ -108,6 +109,16 @@ func TestLogoutEndsOnlineAccess(t *testing.T) {
 	}
 	if r := f.refresh(t, offline["refresh_token"].(string)); r.status != 200 {
 		t.Fatalf("ok/offline-refresh-after-logout: %d %v", r.status, r.body)
+	}
+	// The logout is audited (DICOM 110123 Logout) without any token.
+	if resp, err := f.ts.Client.Get(f.ts.FHIRBase + "/AuditEvent?_count=200"); err == nil {
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if !strings.Contains(string(body), `"code":"110123"`) || strings.Contains(string(body), onlineRT) {
+			t.Errorf("the audit log lacks the logout, or holds a token")
+		}
+	} else {
+		t.Fatal(err)
 	}
 	// A second logout has nothing to end and still answers.
 	if q := b.get(t, endSession); q.status != 200 || !strings.Contains(q.body, "signed out") {
