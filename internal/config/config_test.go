@@ -32,12 +32,13 @@ func TestValidate(t *testing.T) {
 		{"ok/redis", func(c *Config) { c.Redis.URL = "redis://127.0.0.1:6379/0" }, nil},
 		{"ok/cors-origins", func(c *Config) { c.CORS.AllowedOrigins = []string{"https://app1.example", "http://localhost:3000"} }, nil},
 		{"fail/cors-bad-origins", func(c *Config) {
-			c.CORS.AllowedOrigins = []string{"*", "null", "https://app1.example/path", "ftp://x.example"}
+			c.CORS.AllowedOrigins = []string{"*", "null", "https://app1.example/path", "ftp://x.example", "http://:"}
 		}, []string{
 			`cors.allowed_origins[0]: must be an origin scheme://host[:port] (http or https, no path; "*" and "null" are not allowed), got "*"`,
 			`cors.allowed_origins[1]: must be an origin scheme://host[:port] (http or https, no path; "*" and "null" are not allowed), got "null"`,
 			`cors.allowed_origins[2]: must be an origin scheme://host[:port] (http or https, no path; "*" and "null" are not allowed), got "https://app1.example/path"`,
 			`cors.allowed_origins[3]: must be an origin scheme://host[:port] (http or https, no path; "*" and "null" are not allowed), got "ftp://x.example"`,
+			`cors.allowed_origins[4]: must be an origin scheme://host[:port] (http or https, no path; "*" and "null" are not allowed), got "http://:"`,
 		}},
 		{"ok/sqlite-synchronous-normal", func(c *Config) {
 			c.Store = Store{Type: StoreSQLite, SQLite: &SQLiteStore{Synchronous: "normal"}}

@@ -155,6 +155,9 @@ func NormalizeOrigin(s string) (string, bool) {
 		return "", false
 	}
 	host := strings.ToLower(u.Hostname())
+	if host == "" || strings.ContainsAny(host, "/?#@%") {
+		return "", false
+	}
 	port := u.Port()
 	if (u.Scheme == "https" && port == "443") || (u.Scheme == "http" && port == "80") {
 		port = ""

@@ -119,3 +119,30 @@ func TestNormalizeOrigin(t *testing.T) {
 		}
 	}
 }
+
+// FuzzNormalizeOrigin: an accepted origin is canonical (normalizing it
+// again changes nothing) and never carries a path, query or credentials.
+func FuzzNormalizeOrigin(f *testing.F) {
+	for _, s := range []string{"https://a.example", "HTTP://LOCALHOST:80", "http://[::1]:8080", "null", "https://u@x", "https://x/p?q#f", "https://x:99999"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		n, ok := NormalizeOrigin(s)
+		if !ok {
+			if n != "" {
+				t.Fatalf("refused %q but returned %q", s, n)
+			}
+			return
+		}
+		again, ok2 := NormalizeOrigin(n)
+		if !ok2 || again != n {
+			t.Fatalf("%q → %q → %q %v", s, n, again, ok2)
+		}
+		if !strings.HasPrefix(n, "http://") && !strings.HasPrefix(n, "https://") {
+			t.Fatalf("scheme of %q", n)
+		}
+		if strings.ContainsAny(strings.SplitN(n, "://", 2)[1], "/?#@") {
+			t.Fatalf("%q has a path, query, fragment or credentials", n)
+		}
+	})
+}
