@@ -21,6 +21,11 @@ func (dialect) RowKey() string    { return "INTEGER PRIMARY KEY" }
 func (dialect) Blob() string      { return "BLOB" }
 func (dialect) Clustered() string { return " WITHOUT ROWID" }
 
+// FreshBytes is true: modernc.org/sqlite copies every BLOB and TEXT value
+// out of the engine into a new slice per row (TestDriverFreshBytes holds
+// it to that), so searches may keep the slices (sqlstore.FreshBytes).
+func (dialect) FreshBytes() bool { return true }
+
 // LockRow is empty: there is one writer connection and BEGIN IMMEDIATE
 // takes the database write lock up front.
 func (dialect) LockRow() string { return "" }

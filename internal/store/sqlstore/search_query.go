@@ -336,11 +336,12 @@ func (c *Core) page(ctx context.Context, r DynRunner, q *search.Query, at *searc
 	if err != nil {
 		return nil, err
 	}
-	// On a first page the general statement counts the matches too
-	// (COUNT(*) OVER (): they are all visited anyway); from the driving
-	// index, counting them apart is cheaper than the window (which keeps
-	// every match), and the page is a bounded sort of the keys.
-	window := first && !ms.keysOnly
+	// On a first page the statement counts the matches too (COUNT(*)
+	// OVER ()) when it visits them all anyway: the general statement, or
+	// one sorted by values. Unsorted from the driving index, the page is a
+	// bounded sort of the keys, and counting them apart is cheaper than
+	// the window (which keeps every match).
+	window := first && (!ms.keysOnly || len(q.Sort) > 0)
 	distinct := ""
 	if ms.keysOnly {
 		distinct = "DISTINCT " // a resource may have several rows in the driving range
@@ -402,12 +403,20 @@ func (c *Core) page(ctx context.Context, r DynRunner, q *search.Query, at *searc
 		return nil, fmt.Errorf("store: search: %w", err)
 	}
 	defer rows.Close()
-	out := &pageRows{total: -1}
+	// Scanned in place (one hits array, one dest list): a search's
+	// allocations are mostly its bodies, which sets how often the
+	// collector runs under load.
+	out := &pageRows{total: -1, hits: make([]hit, 0, min(q.Count+1, 64))}
+	dest := make([]any, 0, 8+len(q.Sort))
 	for rows.Next() {
-		h := hit{keys: make([]any, len(q.Sort))}
-		dest := []any{&h.rid, &h.typ, &h.id, &h.version, &h.updated, &h.body}
-		for i := range h.keys {
-			dest = append(dest, &h.keys[i])
+		out.hits = append(out.hits, hit{})
+		h := &out.hits[len(out.hits)-1]
+		dest = append(dest[:0], &h.rid, &h.typ, &h.id, &h.version, &h.updated, c.bodyDest(&h.body))
+		if len(q.Sort) > 0 {
+			h.keys = make([]any, len(q.Sort))
+			for i := range h.keys {
+				dest = append(dest, &h.keys[i])
+			}
 		}
 		if window {
 			dest = append(dest, &out.total)
@@ -418,7 +427,6 @@ func (c *Core) page(ctx context.Context, r DynRunner, q *search.Query, at *searc
 		if err := rows.Scan(dest...); err != nil {
 			return nil, fmt.Errorf("store: search: %w", err)
 		}
-		out.hits = append(out.hits, h)
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("store: search: %w", err)
@@ -561,7 +569,7 @@ func (c *Core) bodies(ctx context.Context, r DynRunner, hits []hit) ([]*fhir.Res
 	for rows.Next() {
 		var rid, ms int64
 		res := &fhir.Resource{}
-		if err := rows.Scan(&rid, &res.VersionID, &ms, &res.Body); err != nil {
+		if err := rows.Scan(&rid, &res.VersionID, &ms, c.bodyDest(&res.Body)); err != nil {
 			return nil, fmt.Errorf("store: search bodies: %w", err)
 		}
 		res.LastUpdated = FromMillis(ms)
