@@ -16,6 +16,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -42,7 +43,10 @@ import (
 // scenario, FHIRGUARD_SEARCH_BENCH_CLIENTS (default 4) the concurrent
 // clients, FHIRGUARD_SEARCH_BENCH_ONLY (a substring of a scenario name)
 // runs only the matching scenarios and FHIRGUARD_SEARCH_BENCH_HTTP=0 skips
-// the HTTP half.
+// the HTTP half. FHIRGUARD_SEARCH_BENCH_SLOW=1 re-runs each store
+// scenario's slowest requests alone (a slow plan stays slow alone; a slow
+// moment does not); FHIRGUARD_SEARCH_BENCH_YIELD=0 lets clients run
+// requests back to back without yielding (see drive).
 
 func envInt(name string, def int) int {
 	if v, err := strconv.Atoi(os.Getenv(name)); err == nil && v > 0 {
@@ -99,17 +103,43 @@ type result struct {
 	n             int
 	rate          float64
 	p50, p99, max time.Duration
+	// cpu is the process's CPU time (user + system, every goroutine, GC
+	// included) per request: on a shared machine steadier than the rate.
+	cpu time.Duration
+	// slowest are the slowest requests, slowest first.
+	slowest []slowCall
+	// rt is what the Go runtime did meanwhile (GC, scheduling delays).
+	rt runtimeDelta
 }
 
-// drive runs fn from clients goroutines for d and measures it.
-func drive(d time.Duration, clients int, fn func(r *rand.Rand) error) (result, error) {
+// cpuTime is the CPU time the process has used so far.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// drive runs fn from clients goroutines for d and measures it. fn returns
+// a label of its request (to name the slowest ones).
+func drive(d time.Duration, clients int, fn func(r *rand.Rand) (string, error)) (result, error) {
 	var (
 		mu   sync.Mutex
 		lat  []time.Duration
+		slow slowest
 		ferr atomic.Value
 		wg   sync.WaitGroup
 	)
-	start := time.Now()
+	// Each client yields between requests, as a client across a network
+	// does: a goroutine running searches back to back never blocks, and
+	// the Go scheduler would let it hold its P for a whole 10 ms
+	// preemption slice while the other clients' requests wait (that was
+	// most of the store p99 under 4 clients on 2 cores).
+	// FHIRGUARD_SEARCH_BENCH_YIELD=0 measures without.
+	yield := os.Getenv("FHIRGUARD_SEARCH_BENCH_YIELD") != "0"
+	rt0 := readRuntime()
+	start, cpu0 := time.Now(), cpuTime()
 	deadline := start.Add(d)
 	for c := range clients {
 		wg.Add(1)
@@ -117,21 +147,32 @@ func drive(d time.Duration, clients int, fn func(r *rand.Rand) error) (result, e
 			defer wg.Done()
 			r := rand.New(rand.NewPCG(uint64(c)+1, 42))
 			var mine []time.Duration
+			var mySlow slowest
 			for time.Now().Before(deadline) {
+				if yield {
+					runtime.Gosched()
+				}
 				t0 := time.Now()
-				if err := fn(r); err != nil {
+				label, err := fn(r)
+				if err != nil {
 					ferr.Store(err)
 					return
 				}
-				mine = append(mine, time.Since(t0))
+				el := time.Since(t0)
+				mine = append(mine, el)
+				mySlow.add(slowCall{label, el})
 			}
 			mu.Lock()
 			lat = append(lat, mine...)
+			for _, c := range mySlow {
+				slow.add(c)
+			}
 			mu.Unlock()
 		}()
 	}
 	wg.Wait()
-	el := time.Since(start)
+	el, cpu := time.Since(start), cpuTime()-cpu0
+	rt := readRuntime().since(rt0)
 	if e, ok := ferr.Load().(error); ok {
 		return result{}, e
 	}
@@ -140,7 +181,8 @@ func drive(d time.Duration, clients int, fn func(r *rand.Rand) error) (result, e
 		return result{}, fmt.Errorf("no request finished")
 	}
 	pct := func(p float64) time.Duration { return lat[min(len(lat)-1, int(p*float64(len(lat))))] }
-	return result{n: len(lat), rate: float64(len(lat)) / el.Seconds(), p50: pct(0.5), p99: pct(0.99), max: lat[len(lat)-1]}, nil
+	return result{n: len(lat), rate: float64(len(lat)) / el.Seconds(), p50: pct(0.5), p99: pct(0.99), max: lat[len(lat)-1],
+		cpu: cpu / time.Duration(len(lat)), slowest: slow, rt: rt}, nil
 }
 
 // TestSearchLoad measures the search scenarios on an imported
@@ -168,27 +210,34 @@ func TestSearchLoad(t *testing.T) {
 	defer st.Close() // closed below before the copy; a second Close is a no-op
 	opts := search.Options{BaseURL: "http://bench/fhir"}
 	t.Logf("%d clients, %s per scenario, GOMAXPROCS %d", clients, d, runtimeProcs())
+	storeSearch := func(typ string, params url.Values) error {
+		q, _, err := search.Parse(typ, params, opts)
+		if err != nil {
+			return err
+		}
+		out, err := st.Search(context.Background(), q, nil)
+		if err != nil {
+			return err
+		}
+		if out.Total < 0 {
+			return fmt.Errorf("no total")
+		}
+		return nil
+	}
 	for _, sc := range selected(patients) {
-		res, err := drive(d, clients, func(r *rand.Rand) error {
+		res, err := drive(d, clients, func(r *rand.Rand) (string, error) {
 			typ, params := sc.query(r)
-			q, _, err := search.Parse(typ, params, opts)
-			if err != nil {
-				return err
-			}
-			out, err := st.Search(context.Background(), q, nil)
-			if err != nil {
-				return err
-			}
-			if out.Total < 0 {
-				return fmt.Errorf("no total")
-			}
-			return nil
+			return typ + "?" + params.Encode(), storeSearch(typ, params)
 		})
 		if err != nil {
 			t.Fatalf("store %s: %v", sc.name, err)
 		}
-		t.Logf("store | %-75s | %7.0f /s | p50 %6.2f ms | p99 %6.2f ms | target %4.0f /s", sc.name, res.rate,
-			ms(res.p50), ms(res.p99), sc.target)
+		t.Logf("store | %-75s | %7.0f /s | p50 %6.2f ms | p99 %6.2f ms | max %6.2f ms | cpu %5.0f us/op | target %4.0f /s | load %s", sc.name, res.rate,
+			ms(res.p50), ms(res.p99), ms(res.max), float64(res.cpu.Microseconds()), sc.target, loadAvg())
+		t.Logf("store |   runtime: %s", res.rt)
+		if os.Getenv("FHIRGUARD_SEARCH_BENCH_SLOW") == "1" {
+			rerunSlowest(t, res.slowest, storeSearch)
+		}
 	}
 
 	// The server registers its test client in the data directory: run it
@@ -208,30 +257,31 @@ func TestSearchLoad(t *testing.T) {
 		c.Log.Level = "warn"
 	}))
 	for _, sc := range selected(patients) {
-		res, err := drive(d, clients, func(r *rand.Rand) error {
+		res, err := drive(d, clients, func(r *rand.Rand) (string, error) {
 			typ, params := sc.query(r)
-			req, err := http.NewRequest(http.MethodGet, ts.FHIRBase+"/"+typ+"?"+params.Encode(), nil)
+			label := typ + "?" + params.Encode()
+			req, err := http.NewRequest(http.MethodGet, ts.FHIRBase+"/"+label, nil)
 			if err != nil {
-				return err
+				return label, err
 			}
 			resp, err := ts.Client.Do(req)
 			if err != nil {
-				return err
+				return label, err
 			}
 			defer resp.Body.Close()
 			if _, err := drain(resp); err != nil {
-				return err
+				return label, err
 			}
 			if resp.StatusCode != http.StatusOK {
-				return fmt.Errorf("status %d", resp.StatusCode)
+				return label, fmt.Errorf("status %d", resp.StatusCode)
 			}
-			return nil
+			return label, nil
 		})
 		if err != nil {
 			t.Fatalf("http %s: %v", sc.name, err)
 		}
-		t.Logf("http  | %-75s | %7.0f /s | p50 %6.2f ms | p99 %6.2f ms | target %4.0f /s", sc.name, res.rate,
-			ms(res.p50), ms(res.p99), sc.target)
+		t.Logf("http  | %-75s | %7.0f /s | p50 %6.2f ms | p99 %6.2f ms | max %6.2f ms | cpu %5.0f us/op | target %4.0f /s | load %s", sc.name, res.rate,
+			ms(res.p50), ms(res.p99), ms(res.max), float64(res.cpu.Microseconds()), sc.target, loadAvg())
 	}
 }
 
@@ -295,5 +345,18 @@ func TestImportOverhead(t *testing.T) {
 }
 
 func runtimeProcs() int { return runtime.GOMAXPROCS(0) }
+
+// loadAvg is the machine's 1-minute load average (Linux), or "?".
+func loadAvg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "?"
+	}
+	f := strings.Fields(string(b))
+	if len(f) == 0 {
+		return "?"
+	}
+	return f[0]
+}
 
 func drain(resp *http.Response) (int64, error) { return io.Copy(io.Discard, resp.Body) }
