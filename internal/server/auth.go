@@ -86,11 +86,15 @@ func (s *Server) oauthURIs() *fhirapi.OAuthURIs {
 }
 
 // corsMode classifies a path for httpx.CORS: the authorization server
-// decides for its own paths; the FHIR API is allowlisted; everything else
-// (health, metrics) has no CORS.
+// decides for its own paths; the CapabilityStatement, public like the
+// discovery documents, is readable from any origin; the rest of the FHIR
+// API is allowlisted; everything else (health, metrics) has no CORS.
 func corsMode(path string) httpx.CORSMode {
 	if m := authz.CORSMode(fhirPath, path); m != httpx.CORSNone {
 		return m
+	}
+	if path == fhirPath+"/metadata" {
+		return httpx.CORSPublic
 	}
 	if path == fhirPath || strings.HasPrefix(path, fhirPath+"/") {
 		return httpx.CORSAllowlist

@@ -69,7 +69,7 @@ func TestCORS(t *testing.T) {
 		t.Errorf("ok/token-preflight: %v", resp.Header)
 	}
 	// Discovery and the JWKS: "*" for any origin, never with credentials.
-	for _, u := range []string{ts.FHIRBase + "/.well-known/smart-configuration", ts.FHIRBase + "/.well-known/openid-configuration", ts.URL + "/auth/jwks"} {
+	for _, u := range []string{ts.FHIRBase + "/.well-known/smart-configuration", ts.FHIRBase + "/.well-known/openid-configuration", ts.URL + "/auth/jwks", ts.FHIRBase + "/metadata"} {
 		resp := do("GET", u, map[string]string{"Origin": "https://evil.example"}, ts.Anonymous)
 		if resp.StatusCode != 200 || resp.Header.Get("Access-Control-Allow-Origin") != "*" || resp.Header.Get("Access-Control-Allow-Credentials") != "" {
 			t.Errorf("ok/public %s: %d %v", u, resp.StatusCode, resp.Header)
