@@ -65,6 +65,9 @@ func TestStandaloneEncounterPicker(t *testing.T) {
 			t.Errorf("fail/malformed-encounter: %d", q.status)
 		}
 		p = b.post(t, f.ts.URL+"/auth/pick-encounter", url.Values{"csrf": {csrf(t, p)}, "encounter": {"e2"}})
+		if !strings.Contains(p.body, "in the encounter <strong>Cardiology admission</strong>") {
+			t.Errorf("the consent page names the encounter: %s", p.body)
+		}
 		ans := f.exchangeCode(t, f.redirectParams(t, f.consent(t, b, p, "allow", nil)).Get("code"), verifier)
 		if ans.status != 200 || ans.body["patient"] != "pA" || ans.body["encounter"] != "e2" {
 			t.Fatalf("token: %d %v", ans.status, ans.body)

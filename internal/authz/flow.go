@@ -57,12 +57,20 @@ func (s *Server) showConsent(ctx context.Context, w http.ResponseWriter, client 
 			Optional: sc.Kind == scopes.Resource})
 	}
 	patient := s.patientName(ctx, sess.Patient)
+	encounter := ""
+	if e := sess.encounter(); e != "" {
+		encounter = "Encounter " + e
+		if res, err := s.o.Resources.Read(ctx, "Encounter", e); err == nil {
+			encounter = encounterLabel(e, res.Body).Label
+		}
+	}
 	status := http.StatusOK
 	if message != "" {
 		status = http.StatusBadRequest
 	}
 	return s.pages.render(w, status, "consent.html", pageData{Title: "Allow access?", Action: PathConsent,
-		CSRF: sess.CSRF, ClientName: displayName(client), Patient: patient, Purpose: sess.BTG, Scopes: lines, Message: message},
+		CSRF: sess.CSRF, ClientName: displayName(client), Patient: patient, Encounter: encounter, Purpose: sess.BTG, Scopes: lines,
+		Message: message},
 		formTarget(sess.RedirectURI))
 }
 

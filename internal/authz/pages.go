@@ -40,6 +40,7 @@ type pageData struct {
 	ClientName string
 	Message    string
 	Patient    string
+	Encounter  string
 	Purpose    bool
 	Scopes     []scopeLine
 	Patients   []patientChoice
