@@ -15,6 +15,7 @@ func FuzzParseMetadata(f *testing.F) {
 		`{"redirect_uris":["http://evil.example/cb"]}`,
 		`{"jwks":{"keys":[{"kty":"EC","crv":"P-384","x":"AA","y":"AA"}]}}`,
 		`{"scope":"patient/Observation.rs?category=a|b"}`, `[]`, `{`, `null`,
+		`{"redirect_uris":["https://a.example/cb"],"post_logout_redirect_uris":["https://a.example/bye","javascript:x"]}`,
 	} {
 		f.Add([]byte(s))
 	}
@@ -34,7 +35,7 @@ func FuzzParseMetadata(f *testing.F) {
 		if m.TokenEndpointAuthMethod == "" || len(m.GrantTypes) == 0 {
 			t.Fatalf("accepted without defaults: %+v", m)
 		}
-		for _, u := range m.RedirectURIs {
+		for _, u := range append(m.RedirectURIs, m.PostLogoutRedirectURIs...) {
 			if checkRedirectURI(u) != nil {
 				t.Fatalf("accepted a bad redirect_uri %q", u)
 			}
