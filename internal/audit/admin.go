@@ -42,6 +42,15 @@ type summary struct {
 	Subtype []Coding `json:"subtype"`
 }
 
+// summarizeRecord is summarize of a stored record's AuditEvent JSON.
+func summarizeRecord(r *store.AuditRecord) (*summary, error) {
+	body, err := EventJSON(r)
+	if err != nil {
+		return nil, err
+	}
+	return summarize(body)
+}
+
 func summarize(body []byte) (*summary, error) {
 	var s summary
 	if err := json.Unmarshal(body, &s); err != nil {
@@ -112,7 +121,7 @@ func BTGQueue(ctx context.Context, st store.AuditStore, all bool) ([]BTGItem, er
 		if err != nil {
 			return nil, fmt.Errorf("audit: read break-the-glass record %d: %w", r.Seq, err)
 		}
-		s, err := summarize(rec.Body)
+		s, err := summarizeRecord(rec)
 		if err != nil {
 			return nil, err
 		}
@@ -255,7 +264,7 @@ func Disclosures(ctx context.Context, st store.AuditStore, q DisclosureQuery) ([
 			return nil, fmt.Errorf("audit: disclosures: %w", err)
 		}
 		for _, r := range page.Records {
-			s, err := summarize(r.Body)
+			s, err := summarizeRecord(&r)
 			if err != nil {
 				return nil, err
 			}

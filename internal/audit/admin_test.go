@@ -52,8 +52,12 @@ func TestBTGQueueAndReview(t *testing.T) {
 		t.Fatalf("head %+v %v", head, err)
 	}
 	rec, err := st.AuditRead(ctx, 4)
-	if err != nil || !strings.Contains(string(rec.Body), `"btg-review"`) || !strings.Contains(string(rec.Body), `"AuditEvent/2"`) {
-		t.Fatalf("review event %s, %v", rec.Body, err)
+	if err != nil {
+		t.Fatal(err)
+	}
+	event, err := EventJSON(rec)
+	if err != nil || !strings.Contains(string(event), `"btg-review"`) || !strings.Contains(string(event), `"AuditEvent/2"`) {
+		t.Fatalf("review event %s, %v", event, err)
 	}
 }
 

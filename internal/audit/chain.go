@@ -25,7 +25,9 @@ func ZeroHash() []byte { return append([]byte(nil), zeroHash[:]...) }
 //	seq       (8 bytes, big-endian)
 //	recorded  (8 bytes, big-endian Unix milliseconds)
 //	prev      (32 bytes, the previous record's hash)
-//	body      (the exact stored AuditEvent JSON)
+//	body      (the exact stored body: the compact form of one of this
+//	          server's events, or the JSON of an external one; see
+//	          compact.go)
 //
 // Every field is fixed-size except the body, which is last, so no two
 // different records have the same canonical form.

@@ -11,7 +11,16 @@
 //
 // Integrity: each record carries a sequence number and the SHA-256 chain hash
 // of the previous record; its own hash covers its sequence number, recorded
-// time, the previous hash and the exact stored AuditEvent JSON (see Hash).
+// time, the previous hash and the exact stored body (see Hash).
+//
+// Stored form: this server's own events are stored (and hashed) as a compact
+// canonical encoding of the Event (≈ 250 bytes, compact.go); the BALP
+// AuditEvent JSON is rendered from it, deterministically and identical to
+// what was stored before, whenever a record is read (EventJSON). External
+// AuditEvents and records from before the compact form are stored as JSON.
+// The store packs each group commit's records into one block and keeps the
+// search keys in postings per 4096 records (internal/store/sqlstore,
+// schema audit v2): recording a read costs no SQL row of its own.
 // At intervals the recorder signs a checkpoint (head sequence number and
 // hash) through a Signer. Verify walks the chain and the checkpoints and
 // names the first bad record: edited, deleted, inserted or reordered

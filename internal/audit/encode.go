@@ -84,9 +84,13 @@ type (
 	}
 )
 
-// encoded is an Event ready to be chained: the JSON parts that do not
-// depend on the record's position, and its search keys.
+// encoded is an event ready to be chained, and its search keys: an
+// Event's compact form (the stored body, whatever its position), or the
+// JSON parts of an external AuditEvent that do not depend on its
+// position.
 type encoded struct {
+	compact []byte
+	// JSON: external events, and rendering.
 	profiles []byte // `,"profile":[…]` or empty
 	tail     []byte // `"type":…}`: the event's members after "recorded", closing brace included
 	keys     store.AuditRecord
@@ -129,18 +133,7 @@ func encode(ev *Event, src Source) (*encoded, error) {
 	if outcome == "" {
 		outcome = OutcomeSuccess
 	}
-	// One buffer: the profiles, then the tail.
-	buf := make([]byte, 0, 1280)
-	if len(ev.Profiles) > 0 {
-		buf = appendStrings(append(buf, `,"profile":`...), ev.Profiles)
-	}
-	n := len(buf)
-	buf = appendEventTail(buf, ev, &src)
-	enc := &encoded{tail: buf[n+1:], keys: searchKeys(ev, outcome)}
-	if n > 0 {
-		enc.profiles = buf[:n:n]
-	}
-	return enc, nil
+	return &encoded{compact: appendCompact(make([]byte, 0, 384), ev, &src), keys: searchKeys(ev, outcome)}, nil
 }
 
 // tailOf builds the JSON shape of ev's members after "recorded".
@@ -224,8 +217,17 @@ func marshal(v any) ([]byte, error) {
 	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
 }
 
-// body assembles the stored AuditEvent JSON of an encoded event at seq.
-func (e *encoded) body(dst []byte, seq int64, recorded time.Time) []byte {
+// body returns the stored body of an encoded event at seq: the compact
+// form, or the JSON of an external event.
+func (e *encoded) body(seq int64, recorded time.Time) []byte {
+	if e.compact != nil {
+		return e.compact
+	}
+	return e.jsonBody(make([]byte, 0, 160+len(e.tail)+len(e.profiles)), seq, recorded)
+}
+
+// jsonBody assembles the AuditEvent JSON of the event at seq.
+func (e *encoded) jsonBody(dst []byte, seq int64, recorded time.Time) []byte {
 	ts := recorded.UTC().Format("2006-01-02T15:04:05.000Z07:00")
 	dst = append(dst, `{"resourceType":"AuditEvent","id":"`...)
 	dst = strconv.AppendInt(dst, seq, 10)

@@ -3,6 +3,9 @@ package audit
 import (
 	"bytes"
 	"testing"
+	"time"
+
+	"github.com/fhirguard/fhirguard/internal/store"
 )
 
 // sampleEvents are events of every shape the server records.
@@ -63,5 +66,68 @@ func FuzzAppendTail(f *testing.F) {
 			Entities: []Entity{{What: b, WhatID: a, Type: Coding{Code: b}, Role: Coding{Code: a}, Name: a, Description: b, Query: q, Details: []Detail{{Type: a, Value: b}}}},
 		}
 		checkTail(t, &ev, Source{Observer: a, Name: b, Site: a})
+	})
+}
+
+// TestCompactRendersTheStoredJSON: the AuditEvent JSON rendered from the
+// compact stored form is byte for byte the JSON the server stored before
+// it (the encoding/json shape of the same event).
+func TestCompactRendersTheStoredJSON(t *testing.T) {
+	t.Parallel()
+	srcs := []Source{{Observer: "http://fhir.test/fhir"}, {Observer: "http://fhir.test/fhir", Name: "fhirguard", Site: "site \"1\""}}
+	rec := time.Date(2026, 3, 1, 10, 0, 0, 123e6, time.UTC)
+	for _, src := range srcs {
+		for i, ev := range sampleEvents() {
+			ev.Profiles = append(ev.Profiles, "http://other/profile")
+			checkCompact(t, &ev, src, int64(i+1), rec)
+		}
+	}
+}
+
+func checkCompact(t *testing.T, ev *Event, src Source, seq int64, rec time.Time) {
+	t.Helper()
+	tail, err := tailOf(ev, src)
+	if err != nil {
+		return
+	}
+	want := &encoded{tail: appendTail(nil, tail)[1:]}
+	if len(ev.Profiles) > 0 {
+		p, _ := marshal(ev.Profiles)
+		want.profiles = append([]byte(`,"profile":`), p...)
+	}
+	enc, err := encode(ev, src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := EventJSON(&store.AuditRecord{Seq: seq, Recorded: rec, Body: enc.body(seq, rec)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if w := want.jsonBody(nil, seq, rec); !bytes.Equal(got, w) {
+		t.Fatalf("rendered from the compact form:\n got %s\nwant %s", got, w)
+	}
+	if len(enc.compact) > 600 {
+		t.Errorf("compact form of %d bytes", len(enc.compact))
+	}
+}
+
+func FuzzCompactRoundTrip(f *testing.F) {
+	for _, s := range []string{"", "plain", "quote\"back\\slash", "\x00\x1f\x7f", "\xff\xfe", "é漢字😀"} {
+		f.Add(s, s+"x", []byte(s))
+	}
+	f.Fuzz(func(t *testing.T, a, b string, q []byte) {
+		ev := Event{
+			Type: Coding{System: a, Code: b + "c", Display: a}, Subtypes: []Coding{{Code: a, System: SystemRESTful}}, Action: b,
+			Outcome: Outcome(a), OutcomeDesc: b, Purpose: []Coding{{Code: a}}, PurposeText: b, Profiles: []string{a, BALPProfileBase + b},
+			Agents:   []Agent{{Type: Coding{Code: a}, Who: a, WhoID: b, Name: a, Roles: []Coding{{Display: b}}, Policy: []string{a, b}, Network: b, NetworkType: a}},
+			Entities: []Entity{{What: b, WhatID: a, Type: Coding{Code: b}, Role: Coding{Code: a}, Name: a, Description: b, Query: q, Details: []Detail{{Type: a, Value: b}}}},
+		}
+		checkCompact(t, &ev, Source{Observer: a, Name: b, Site: a}, 7, time.UnixMilli(1_700_000_000_000).UTC())
+		// Damaged compact bodies are refused, never a panic.
+		enc, _ := encode(&ev, Source{Observer: a})
+		for i := range enc.compact {
+			_, _, _ = decodeCompact(enc.compact[:i])
+		}
+		_, _, _ = decodeCompact(append([]byte{compactV1}, q...))
 	})
 }

@@ -37,7 +37,11 @@ func ReadEvent(ctx context.Context, st store.AuditStore, id string) ([]byte, tim
 	if err != nil {
 		return nil, time.Time{}, err
 	}
-	return rec.Body, rec.Recorded, nil
+	body, err := EventJSON(rec)
+	if err != nil {
+		return nil, time.Time{}, err
+	}
+	return body, rec.Recorded, nil
 }
 
 func clip(s string) string {
@@ -246,10 +250,10 @@ func Search(ctx context.Context, st store.AuditStore, src Source, base string, q
 			return nil, err
 		}
 	}
-	return renderBundle(page, base, base+"/AuditEvent", q, aq, now), nil
+	return renderBundle(page, base, base+"/AuditEvent", q, aq, now)
 }
 
-func renderBundle(page *store.AuditPage, base, self string, q url.Values, aq store.AuditQuery, now time.Time) *SearchResult {
+func renderBundle(page *store.AuditPage, base, self string, q url.Values, aq store.AuditQuery, now time.Time) (*SearchResult, error) {
 	res := &SearchResult{Count: len(page.Records)}
 	var b bytes.Buffer
 	b.WriteString(`{"resourceType":"Bundle","meta":{"lastUpdated":"`)
@@ -279,9 +283,13 @@ func renderBundle(page *store.AuditPage, base, self string, q url.Values, aq sto
 		b.WriteString(`{"fullUrl":`)
 		b.Write(jsonString(base + "/AuditEvent/" + strconv.FormatInt(r.Seq, 10)))
 		b.WriteString(`,"resource":`)
-		b.Write(r.Body)
+		body, err := EventJSON(&page.Records[i])
+		if err != nil {
+			return nil, err
+		}
+		b.Write(body)
 		b.WriteString(`,"search":{"mode":"match"}}`)
-		if s, err := summarize(r.Body); err == nil {
+		if s, err := summarize(body); err == nil {
 			for _, p := range s.patients() {
 				if id, ok := strings.CutPrefix(p, "Patient/"); ok && !seen[id] {
 					seen[id] = true
@@ -292,7 +300,7 @@ func renderBundle(page *store.AuditPage, base, self string, q url.Values, aq sto
 	}
 	b.WriteString(`]}`)
 	res.Bundle = b.Bytes()
-	return res
+	return res, nil
 }
 
 func cloneWithout(q url.Values, drop ...string) url.Values {
@@ -340,5 +348,5 @@ func AccessLog(ctx context.Context, st store.AuditStore, src Source, base, patie
 	if err != nil {
 		return nil, err
 	}
-	return renderBundle(page, base, base+"/Patient/"+patientID+"/$access-log", q, aq, now), nil
+	return renderBundle(page, base, base+"/Patient/"+patientID+"/$access-log", q, aq, now)
 }

@@ -342,7 +342,7 @@ func chainAppend(ctx context.Context, tx store.Tx, encs []*encoded, recorded tim
 	prev, seq := h.Hash, h.Seq
 	for i, e := range encs {
 		seq++
-		body := e.body(make([]byte, 0, 160+len(e.tail)+len(e.profiles)), seq, recorded)
+		body := e.body(seq, recorded)
 		hash := Hash(seq, recorded, prev, body)
 		rec := e.keys
 		rec.Seq, rec.Recorded, rec.Body, rec.Prev, rec.Hash = seq, recorded, body, prev, hash

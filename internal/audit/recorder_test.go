@@ -45,8 +45,12 @@ func TestRecordChainsAndStores(t *testing.T) {
 		}
 		prev = rec.Hash
 		var doc map[string]any
-		if err := json.Unmarshal(rec.Body, &doc); err != nil {
-			t.Fatalf("record %d: body is not JSON: %v\n%s", i, err, rec.Body)
+		event, err := EventJSON(&rec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := json.Unmarshal(event, &doc); err != nil {
+			t.Fatalf("record %d: AuditEvent is not JSON: %v\n%s", i, err, event)
 		}
 		if doc["resourceType"] != "AuditEvent" || doc["id"] != json.Number("1").String() && doc["id"] != "1" && i == 0 {
 			t.Errorf("record %d: resourceType/id %v/%v", i, doc["resourceType"], doc["id"])

@@ -3,6 +3,7 @@ package audit
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/hex"
 	"fmt"
 	"io"
@@ -16,7 +17,10 @@ import (
 // Stream forwards the committed audit log to a SIEM as JSON lines, one per
 // record, oldest first:
 //
-//	{"seq":12,"recorded":"…","prev":"<hex>","hash":"<hex>","event":{…AuditEvent…}}
+//	{"seq":12,"recorded":"…","prev":"<hex>","hash":"<hex>","event":{…AuditEvent…},"body":"<base64>"}
+//
+// body is the record's hashed form (see Hash), present when it is not the
+// event JSON itself (the compact form of this server's own events).
 //
 // It reads from the log (never from the request path), so it cannot lose a
 // record: its position is stored in the log's cursor table after each
@@ -110,7 +114,9 @@ func (s *Stream) Pump(ctx context.Context) (int, error) {
 		}
 		var buf bytes.Buffer
 		for i := range recs {
-			appendLine(&buf, &recs[i])
+			if err := appendLine(&buf, &recs[i]); err != nil {
+				return total, err
+			}
 		}
 		if _, err := s.out.Write(buf.Bytes()); err != nil {
 			return total, fmt.Errorf("write: %w", err)
@@ -136,7 +142,11 @@ func (s *Stream) Pump(ctx context.Context) (int, error) {
 }
 
 // appendLine writes one JSON line for r.
-func appendLine(b *bytes.Buffer, r *store.AuditRecord) {
+func appendLine(b *bytes.Buffer, r *store.AuditRecord) error {
+	event, err := EventJSON(r)
+	if err != nil {
+		return err
+	}
 	b.WriteString(`{"seq":`)
 	b.WriteString(strconv.FormatInt(r.Seq, 10))
 	b.WriteString(`,"recorded":"`)
@@ -146,6 +156,14 @@ func appendLine(b *bytes.Buffer, r *store.AuditRecord) {
 	b.WriteString(`","hash":"`)
 	b.WriteString(hex.EncodeToString(r.Hash))
 	b.WriteString(`","event":`)
-	b.Write(r.Body)
+	b.Write(event)
+	if !bytes.Equal(event, r.Body) {
+		// The hashed form (the compact encoding), so that a collector
+		// can check the chain.
+		b.WriteString(`,"body":"`)
+		b.WriteString(base64.StdEncoding.EncodeToString(r.Body))
+		b.WriteByte('"')
+	}
 	b.WriteString("}\n")
+	return nil
 }

@@ -3,6 +3,7 @@ package audit
 import (
 	"context"
 	"database/sql"
+	"fmt"
 	"log/slog"
 	"strings"
 	"testing"
@@ -28,7 +29,7 @@ func chainFixture(t *testing.T, n int) (Backend, string, Verifier) {
 	}
 	r := newRecorder(t, st, clk, func(o *Options) { o.Signer, o.CheckpointEvery = signer, 10 })
 	for i := 0; i < n; i++ {
-		ev := readEvent("Practitioner/drA", "pA")
+		ev := readEvent("Practitioner/drA", fmt.Sprintf("p%d", i))
 		if err := r.Record(ctx, ev); err != nil {
 			t.Fatal(err)
 		}
