@@ -7,7 +7,6 @@ import (
 	"crypto/rsa"
 	"encoding/json"
 	"errors"
-	"strings"
 	"time"
 
 	"github.com/go-jose/go-jose/v4"
@@ -82,8 +81,8 @@ func (s *Server) verifyAssertion(ctx context.Context, assertion, formClientID st
 	if err != nil {
 		return nil, err
 	}
-	if !verifySignature(assertion, jws, key) {
-		return fail("client assertion: the signature does not verify", nil)
+	if _, err := jws.Verify(key); err != nil {
+		return fail("client assertion: the signature does not verify", err)
 	}
 
 	now := s.clk.Now()
@@ -165,20 +164,4 @@ func keyFits(k any, alg string) bool {
 		return alg == string(jose.ES384) && p.Curve == elliptic.P384()
 	}
 	return false
-}
-
-// verifySignature checks the assertion's one signature with key. A
-// compact ES384 JWS without crit or b64 headers (every real assertion) is
-// verified by verifyES384 over its signing input (the first two parts as
-// sent); anything else by go-jose.
-func verifySignature(compact string, jws *jose.JSONWebSignature, key any) bool {
-	sig := jws.Signatures[0]
-	_, crit := sig.Header.ExtraHeaders["crit"]
-	_, b64 := sig.Header.ExtraHeaders["b64"]
-	if pub, ok := key.(*ecdsa.PublicKey); ok && sig.Header.Algorithm == string(jose.ES384) && !crit && !b64 &&
-		strings.Count(compact, ".") == 2 && !strings.HasPrefix(compact, "{") {
-		return verifyES384(pub, []byte(compact[:strings.LastIndexByte(compact, '.')]), sig.Signature)
-	}
-	_, err := jws.Verify(key)
-	return err == nil
 }
