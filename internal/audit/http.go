@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"sync"
 
 	"github.com/fhirguard/fhirguard/internal/fhir"
 	"github.com/fhirguard/fhirguard/internal/httpx"
@@ -121,7 +122,10 @@ func (a *HTTP) Wrap(h httpx.HandlerFunc) httpx.HandlerFunc {
 		} else {
 			req.ClientIP = ClientIP(r.RemoteAddr)
 		}
-		if ta, ok := a.Sink.(TxAppender); ok {
+		// Reads write nothing, so they need no in-transaction auditor (a
+		// GET that does write is still recorded below, before its
+		// response).
+		if ta, ok := a.Sink.(TxAppender); ok && r.Method != http.MethodGet && r.Method != http.MethodHead {
 			base := req
 			var fn TxAuditor = func(ctx context.Context, tx store.Tx, facts httpx.Facts, status int) error {
 				rq := base
@@ -133,7 +137,8 @@ func (a *HTTP) Wrap(h httpx.HandlerFunc) httpx.HandlerFunc {
 			}
 			r = r.WithContext(context.WithValue(r.Context(), txAuditorKey{}, fn))
 		}
-		bw := &bufferedWriter{header: http.Header{}}
+		bw := bufferedWriters.Get().(*bufferedWriter)
+		defer bw.release()
 		herr := h(bw, r)
 		info := httpx.Info(r.Context())
 		if info != nil {
@@ -175,10 +180,29 @@ func errorStatus(err error) (int, string) {
 }
 
 // bufferedWriter holds a response until the audit record is committed.
+// They are reused (every audited request needs one, and a response body
+// is kilobytes).
 type bufferedWriter struct {
 	header http.Header
 	status int
 	body   bytes.Buffer
+}
+
+var bufferedWriters = sync.Pool{New: func() any { return &bufferedWriter{header: http.Header{}} }}
+
+// maxPooledBody bounds the buffers kept for reuse.
+const maxPooledBody = 64 << 10
+
+// release returns b to the pool (after its response was sent or dropped;
+// the header values handed to the real writer are not touched again).
+func (b *bufferedWriter) release() {
+	if b.body.Cap() > maxPooledBody {
+		return
+	}
+	clear(b.header)
+	b.status = 0
+	b.body.Reset()
+	bufferedWriters.Put(b)
 }
 
 func (b *bufferedWriter) Header() http.Header { return b.header }

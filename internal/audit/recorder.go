@@ -30,6 +30,16 @@ const (
 	DefaultTimeout            = 5 * time.Second
 	DefaultCheckpointEvery    = 10000
 	DefaultCheckpointInterval = time.Minute
+	DefaultGroupDelay         = 2 * time.Millisecond
+)
+
+// Group commit under load: a commit costs ≈ 200 µs of CPU whatever its
+// size (WAL frames, fsync), so when requests are arriving together (the
+// previous batch held at least groupBusy records) a batch smaller than
+// groupTarget waits up to GroupDelay for more before it commits.
+const (
+	groupBusy   = 8
+	groupTarget = 128
 )
 
 // Options configure a Recorder.
@@ -54,6 +64,10 @@ type Options struct {
 	// new to sign).
 	CheckpointEvery    int64
 	CheckpointInterval time.Duration
+	// GroupDelay is how long a small batch waits for more records when
+	// the recorder is busy (default DefaultGroupDelay; negative: never).
+	// It trades that much latency under load for fewer commits.
+	GroupDelay time.Duration
 	// OnCommit, when set, is called by the writer after each committed
 	// batch with the new head (the SIEM stream uses it to wake up). It
 	// must not block.
@@ -81,6 +95,7 @@ type Recorder struct {
 	maxBatch   int
 	cpEvery    int64
 	cpInterval time.Duration
+	groupDelay time.Duration
 	onCommit   func(store.AuditHead)
 	log        *slog.Logger
 
@@ -129,10 +144,14 @@ func NewRecorder(ctx context.Context, opts Options) (*Recorder, error) {
 		maxBatch:   cmpOr(opts.MaxBatch, DefaultMaxBatch),
 		cpEvery:    cmpOr(opts.CheckpointEvery, DefaultCheckpointEvery),
 		cpInterval: cmpOr(opts.CheckpointInterval, DefaultCheckpointInterval),
+		groupDelay: opts.GroupDelay,
 		onCommit:   opts.OnCommit,
 		log:        opts.Logger,
 		queue:      make(chan *pending, cmpOr(opts.QueueSize, DefaultQueueSize)),
 		done:       make(chan struct{}),
+	}
+	if r.groupDelay == 0 {
+		r.groupDelay = DefaultGroupDelay
 	}
 	if r.log == nil {
 		r.log = slog.New(slog.DiscardHandler)
@@ -251,6 +270,9 @@ func (r *Recorder) writeLoop() {
 	tick := time.NewTicker(r.cpInterval / 4)
 	defer tick.Stop()
 	batch := make([]*pending, 0, r.maxBatch)
+	wait := time.NewTimer(time.Hour)
+	wait.Stop()
+	last := 0
 	for {
 		var p *pending
 		var ok bool
@@ -277,6 +299,10 @@ func (r *Recorder) writeLoop() {
 				break fill
 			}
 		}
+		if last >= groupBusy && len(batch) < groupTarget && r.groupDelay > 0 {
+			batch = r.gather(batch, wait)
+		}
+		last = len(batch)
 		err := r.commit(batch)
 		for _, p := range batch {
 			p.done <- err
@@ -286,6 +312,25 @@ func (r *Recorder) writeLoop() {
 			r.maybeCheckpoint(false)
 		}
 	}
+}
+
+// gather adds queued records to batch until it holds groupTarget or the
+// group delay passed.
+func (r *Recorder) gather(batch []*pending, wait *time.Timer) []*pending {
+	wait.Reset(r.groupDelay)
+	defer wait.Stop()
+	for len(batch) < groupTarget {
+		select {
+		case p, ok := <-r.queue:
+			if !ok {
+				return batch
+			}
+			batch = append(batch, p)
+		case <-wait.C:
+			return batch
+		}
+	}
+	return batch
 }
 
 // commit chains batch onto the head read inside the transaction and
