@@ -26,6 +26,9 @@ func (dialect) Clustered() string { return " WITHOUT ROWID" }
 // it to that), so searches may keep the slices (sqlstore.FreshBytes).
 func (dialect) FreshBytes() bool { return true }
 
+// PositionalParams is true: SQLite accepts "?" (see sqlstore.insertSQL).
+func (dialect) PositionalParams() bool { return true }
+
 // LockRow is empty: there is one writer connection and BEGIN IMMEDIATE
 // takes the database write lock up front.
 func (dialect) LockRow() string { return "" }

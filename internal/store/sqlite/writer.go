@@ -221,7 +221,17 @@ func runFn(j *job, tx store.Tx) (r result) {
 			r = result{panicked: p, stack: debug.Stack()}
 		}
 	}()
-	return result{err: j.fn(tx)}
+	err := j.fn(tx)
+	if f, ok := tx.(searchFlusher); ok && err == nil {
+		err = f.FlushSearch(j.ctx) // the search rows the Tx buffered
+	}
+	return result{err: err}
+}
+
+// searchFlusher is the write transaction's buffer of search rows
+// (sqlstore.Tx.FlushSearch).
+type searchFlusher interface {
+	FlushSearch(ctx context.Context) error
 }
 
 // rollback ends a failed transaction; SQLite may already have rolled it

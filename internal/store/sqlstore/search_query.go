@@ -600,6 +600,9 @@ func (t *Tx) Search(ctx context.Context, q *search.Query, at *search.Cursor) (*s
 	if !ok {
 		return nil, fmt.Errorf("store: search in a transaction: the runner cannot run it")
 	}
+	if err := t.FlushSearch(ctx); err != nil { // the search sees the Tx's own rows
+		return nil, err
+	}
 	res, err := t.c.Search(ctx, dr, q, at)
 	if err != nil {
 		if _, client := fhir.AsError(err); !client {

@@ -59,8 +59,12 @@ var spTables = [numTables]struct {
 	tURI:      {"sp_uri", []string{"uri"}},
 }
 
-// rowsPerInsert is the number of rows one INSERT statement writes.
-const rowsPerInsert = 32
+// rowsPerInsert is the most rows one INSERT statement writes.
+const rowsPerInsert = 64
+
+// flushRows is how many buffered rows make a Tx write them before it
+// ends (bounding the memory of a long transaction).
+const flushRows = 4096
 
 // searchRows are the search-index rows of one resource version, ready to
 // insert: per table the flattened values of each row's columns after rid
@@ -231,9 +235,13 @@ func addQuantity(out *searchRows, id, grp int64, q *index.QuantityRow) {
 	out.add(tQuantity, id, grp, lo, hi, q.Value, q.System, q.Code, q.Unit)
 }
 
-// insertSQL returns the INSERT of n rows into table t: rid is $1 for
-// every row.
-func insertSQL(t spTable, n int) string {
+// insertSQL returns the INSERT of n rows into table t, each row's values
+// in column order (rid, n, pid, grp, the value columns). positional
+// writes "?" placeholders instead of "$1, $2, ...": SQLite finds the name
+// of a numbered parameter by a linear search, which the driver does for
+// every parameter it binds, so a many-row INSERT with numbered ones costs
+// time quadratic in its rows.
+func insertSQL(t spTable, n int, positional bool) string {
 	tab := spTables[t]
 	var b strings.Builder
 	b.WriteString("INSERT OR IGNORE INTO ")
@@ -241,21 +249,33 @@ func insertSQL(t spTable, n int) string {
 	b.WriteString(" (rid, n, pid, grp, ")
 	b.WriteString(strings.Join(tab.cols, ", "))
 	b.WriteString(") VALUES ")
-	arg := 2
-	width := 3 + len(tab.cols)
+	arg := 1
+	width := 4 + len(tab.cols)
 	for i := range n {
 		if i > 0 {
 			b.WriteString(", ")
 		}
-		b.WriteString("($1")
-		for range width {
-			b.WriteString(", $")
-			b.WriteString(strconv.Itoa(arg))
+		b.WriteString("(")
+		for j := range width {
+			if j > 0 {
+				b.WriteString(", ")
+			}
+			if positional {
+				b.WriteString("?")
+			} else {
+				b.WriteString("$" + strconv.Itoa(arg))
+			}
 			arg++
 		}
 		b.WriteString(")")
 	}
 	return b.String()
+}
+
+// PositionalParams is implemented by dialects that accept "?"
+// placeholders; the search-row inserts then use them (see insertSQL).
+type PositionalParams interface {
+	PositionalParams() bool
 }
 
 // insertSQLs holds insertSQL for every table and row count up to
@@ -265,19 +285,35 @@ type insertSQLs struct {
 	sql  [numTables][rowsPerInsert + 1]string
 }
 
-func (s *insertSQLs) get(t spTable, n int) string {
+func (s *insertSQLs) get(d Dialect, t spTable, n int) string {
 	s.once.Do(func() {
+		p, ok := d.(PositionalParams)
+		positional := ok && p.PositionalParams()
 		for tt := range numTables {
 			for k := 1; k <= rowsPerInsert; k++ {
-				s.sql[tt][k] = insertSQL(tt, k)
+				s.sql[tt][k] = insertSQL(tt, k, positional)
 			}
 		}
 	})
 	return s.sql[t][n]
 }
 
+// pendingRows are search rows a Tx has not written yet: per table the
+// flattened values of each row (rid, n, pid, grp, the value columns).
+type pendingRows struct {
+	vals [numTables][]any
+	n    int
+}
+
 // replaceSearch replaces the search rows of rid with rows (nil = none).
 // hadRows says whether the resource existed before (its old rows must go).
+//
+// New rows are buffered in the Tx and written together by FlushSearch:
+// a batch of resources costs a few many-row INSERTs per table instead of
+// one per table and resource (import: 500 resources per transaction). The
+// Tx writes its buffer before it deletes rows or searches, so it always
+// sees its own writes, and the backend calls FlushSearch when the caller's
+// function returns, before the savepoint is released.
 func (t *Tx) replaceSearch(ctx context.Context, rid int64, hadRows bool, rows *searchRows) error {
 	if !hadRows && (rows == nil || rows.total() == 0) {
 		return nil
@@ -290,6 +326,9 @@ func (t *Tx) replaceSearch(ctx context.Context, rid int64, hadRows bool, rows *s
 		return nil
 	}
 	if hadRows {
+		if err := t.FlushSearch(ctx); err != nil {
+			return err
+		}
 		for tab := range numTables {
 			if _, err := dr.ExecSQL(ctx, `DELETE FROM `+spTables[tab].name+` WHERE rid = $1`, rid); err != nil {
 				return fmt.Errorf("clear %s: %w", spTables[tab].name, err)
@@ -301,18 +340,45 @@ func (t *Tx) replaceSearch(ctx context.Context, rid int64, hadRows bool, rows *s
 	}
 	for tab := range numTables {
 		width := 3 + len(spTables[tab].cols)
-		vals := rows.vals[tab]
+		for vals := rows.vals[tab]; len(vals) > 0; vals = vals[width:] {
+			t.pending.vals[tab] = append(append(t.pending.vals[tab], rid), vals[:width]...)
+			t.pending.n++
+		}
+	}
+	if t.pending.n >= flushRows {
+		return t.FlushSearch(ctx)
+	}
+	return nil
+}
+
+// FlushSearch writes the search rows the Tx has buffered. A backend calls
+// it after the caller's transaction function returned without error, in
+// the same transaction (savepoint).
+func (t *Tx) FlushSearch(ctx context.Context) error {
+	if t.pending.n == 0 {
+		return nil
+	}
+	if t.broken != nil {
+		return fmt.Errorf("store: transaction already failed: %w", t.broken)
+	}
+	dr, ok := t.r.(DynRunner)
+	if !ok {
+		return fmt.Errorf("search rows: the write runner cannot run them")
+	}
+	for tab := range numTables {
+		width := 4 + len(spTables[tab].cols)
+		vals := t.pending.vals[tab]
 		for len(vals) > 0 {
 			k := min(len(vals)/width, rowsPerInsert)
-			args := make([]any, 0, 1+k*width)
-			args = append(args, rid)
-			args = append(args, vals[:k*width]...)
-			if _, err := dr.ExecSQL(ctx, t.c.inserts.get(tab, k), args...); err != nil {
-				return fmt.Errorf("insert %s rows: %w", spTables[tab].name, err)
+			if _, err := dr.ExecSQL(ctx, t.c.inserts.get(t.c.Dialect, tab, k), vals[:k*width]...); err != nil {
+				return t.fail(fmt.Errorf("insert %s rows: %w", spTables[tab].name, err))
 			}
 			vals = vals[k*width:]
 		}
+		clear(t.pending.vals[tab])
+		t.pending.vals[tab] = t.pending.vals[tab][:0]
 	}
+	t.pending.n = 0
 	return nil
 }
 

@@ -29,6 +29,8 @@ type Tx struct {
 	c      *Core
 	r      Runner
 	broken error
+	// pending are search rows not written yet (see FlushSearch).
+	pending pendingRows
 }
 
 // NewTx returns the write view running on r; use one per store.Tx call.

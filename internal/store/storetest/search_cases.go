@@ -2,6 +2,7 @@ package storetest
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/url"
 	"slices"
@@ -400,6 +401,72 @@ var searchWriteCases = []testCase{
 		})
 		if err != nil {
 			t.Fatal(err)
+		}
+	}},
+	{"ok/rows-of-one-transaction", func(t *testing.T, s store.Store) {
+		// A backend may buffer search rows until the transaction ends:
+		// updates, deletes and searches inside it, a failed transaction and
+		// one larger than any buffer all still see exactly the current rows.
+		loadFixture(t, s)
+		ctx := ctxT(t)
+		patient := func(id, family, mrn string) store.Write {
+			p := fixturePatient(id, family, "G", "male", "2000", "X")
+			p["identifier"] = []any{map[string]any{"system": mrnSys, "value": mrn}}
+			return store.Write{Type: "Patient", ID: id, Data: p}
+		}
+		search := func(tx store.Tx, spec string) []string {
+			res, err := tx.(store.SearchTx).Search(ctx, parseQuery(t, spec), nil)
+			if err != nil {
+				t.Fatalf("%s: %v", spec, err)
+			}
+			return refs(res.Matches)
+		}
+		err := s.Tx(ctx, func(tx store.Tx) error {
+			for _, w := range []store.Write{patient("b1", "Zed", "b-1"), patient("b2", "Zed", "b-2"), patient("b1", "Yan", "b-1")} {
+				if _, err := tx.Put(ctx, w); err != nil {
+					return err
+				}
+			}
+			if _, err := tx.Delete(ctx, "Patient", "b2", 0); err != nil {
+				return err
+			}
+			if got := search(tx, "Patient?family=zed"); len(got) != 0 {
+				t.Errorf("inside: family=zed %v, want none", got)
+			}
+			if got := search(tx, "Patient?family=yan"); !slices.Equal(got, pats("b1")) {
+				t.Errorf("inside: family=yan %v, want b1", got)
+			}
+			_, err := tx.Put(ctx, patient("b3", "Xu", "b-3")) // buffered at the end
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		failed := errors.New("rolled back")
+		if err := s.Tx(ctx, func(tx store.Tx) error {
+			if _, err := tx.Put(ctx, patient("b4", "Wu", "b-4")); err != nil {
+				return err
+			}
+			return failed
+		}); !errors.Is(err, failed) {
+			t.Fatalf("failing transaction: %v", err)
+		}
+		const many = 3000 // several rows each: more than one buffer's worth
+		if err := s.Tx(ctx, func(tx store.Tx) error {
+			for i := range many {
+				if _, err := tx.Put(ctx, patient(fmt.Sprintf("m%04d", i), "Many", fmt.Sprintf("m-%d", i))); err != nil {
+					return err
+				}
+			}
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		for spec, want := range map[string]int{"Patient?family=zed": 0, "Patient?family=yan": 1, "Patient?family=xu": 1,
+			"Patient?family=wu": 0, "Patient?identifier=b-2": 0, "Patient?family=many&_count=1": many, "Patient?identifier=m-2999": 1} {
+			if res := runSearch(t, s, parseQuery(t, spec), nil); res.Total != want {
+				t.Errorf("%s: total %d, want %d", spec, res.Total, want)
+			}
 		}
 	}},
 	{"fail/unsupported-values-are-client-errors", func(t *testing.T, s store.Store) {
