@@ -41,21 +41,30 @@ func (s *Store) openAudit(ctx context.Context) error {
 // v2 is opened; the writer loop has not started yet).
 func (s *Store) convertLegacyAudit(ctx context.Context) error {
 	legacy, err := s.waudit.HasLegacy(ctx)
-	if err != nil || !legacy {
+	if err != nil {
 		return err
 	}
 	if err := s.exec("BEGIN IMMEDIATE"); err != nil {
-		return fmt.Errorf("sqlite: convert audit records: begin: %w", err)
+		return fmt.Errorf("sqlite: prepare audit records: begin: %w", err)
 	}
-	n, err := s.waudit.ConvertLegacy(ctx)
+	var packed, indexed int64
+	if legacy {
+		packed, err = s.waudit.ConvertLegacy(ctx)
+	}
+	if err == nil {
+		// Postings of complete buckets a schema step cleared.
+		indexed, err = s.waudit.Reindex(ctx)
+	}
 	if err == nil {
 		err = s.exec("COMMIT")
 	}
 	if err != nil {
 		s.rollback()
-		return fmt.Errorf("sqlite: convert audit records: %w", err)
+		return fmt.Errorf("sqlite: prepare audit records: %w", err)
 	}
-	s.log.Info("audit records packed into blocks (schema audit v2)", "records", n)
+	if packed > 0 || indexed > 0 {
+		s.log.Info("audit records prepared (schema audit v3)", "packed", packed, "indexed", indexed)
+	}
 	return nil
 }
 

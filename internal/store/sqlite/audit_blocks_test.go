@@ -62,13 +62,13 @@ func (m *auditModel) search(q store.AuditQuery) []int64 {
 }
 
 // TestAuditBlocksSearchMatchesModel appends records in blocks of varying
-// size across several postings buckets (4096 seqs each) and compares many
-// searches — by key, several keys, other fields, dates, cursors, both
-// orders, paged — with the brute-force model, before and after a prune,
-// and after the store is reopened.
+// size across several postings buckets (16384 seqs each) and compares
+// many searches — by key, several keys, other fields, dates, cursors,
+// both orders, paged — with the brute-force model: as appended, after the
+// postings were rebuilt when the store opened, and after a prune.
 func TestAuditBlocksSearchMatchesModel(t *testing.T) {
 	if testing.Short() {
-		t.Skip("appends 10,000 records")
+		t.Skip("appends 40,000 records")
 	}
 	ix, err := index.New()
 	if err != nil {
@@ -84,10 +84,10 @@ func TestAuditBlocksSearchMatchesModel(t *testing.T) {
 		t.Fatal(err)
 	}
 	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	const n = 10000
+	const n = 40000
 	seq := int64(0)
 	for seq < n {
-		size := 1 + rnd.Intn(400)
+		size := 1 + rnd.Intn(1500)
 		if seq+int64(size) > n {
 			size = int(n - seq)
 		}
@@ -152,13 +152,14 @@ func TestAuditBlocksSearchMatchesModel(t *testing.T) {
 			check(t, store.AuditQuery{Refs: []store.AuditRef{p("Patient/p1")}, From: t0.Add(3000 * time.Second), To: t0.Add(9000 * time.Second), Ascending: asc, Count: 40})
 			check(t, store.AuditQuery{Refs: []store.AuditRef{p("Patient/nobody")}, Ascending: asc, Count: 10})
 			check(t, store.AuditQuery{Outcomes: []string{"4"}, Actions: []string{"C"}, Ascending: asc, Count: 300})
-			check(t, store.AuditQuery{From: t0.Add(4090 * time.Second), To: t0.Add(4200*time.Second + 500*time.Millisecond), Ascending: asc, Count: 7})
-			check(t, store.AuditQuery{Before: 8200, After: 4000, Refs: []store.AuditRef{p("Patient/p2")}, Ascending: asc, Count: 5})
+			check(t, store.AuditQuery{From: t0.Add(16380 * time.Second), To: t0.Add(16500*time.Second + 500*time.Millisecond), Ascending: asc, Count: 7})
+			check(t, store.AuditQuery{Before: 33000, After: 16000, Refs: []store.AuditRef{p("Patient/p2")}, Ascending: asc, Count: 5})
+			check(t, store.AuditQuery{Before: 33000, After: 16000, Refs: []store.AuditRef{p("Patient/p2")}, Ascending: asc, Count: 500})
 			check(t, store.AuditQuery{Count: 1000, Ascending: asc})
 		}
 	}
 	t.Run("appended", queries)
-	for _, seq := range []int64{1, 4096, 4097, 8192, 9999, 10000} {
+	for _, seq := range []int64{1, 16384, 16385, 32768, 39999, 40000} {
 		r, err := st.AuditRead(ctx, seq)
 		if err != nil || r.Seq != seq || !bytes.Equal(r.Body, m.recs[seq-1].Body) || len(r.Refs) != len(m.recs[seq-1].Refs) {
 			t.Fatalf("read %d: %+v %v", seq, r, err)
@@ -189,8 +190,23 @@ func TestAuditBlocksSearchMatchesModel(t *testing.T) {
 		t.Fatalf("btg list: %d %v", len(btg), err)
 	}
 
+	// Postings dropped (as schema audit v3 does) are rebuilt on open.
+	if err := st.Close(); err != nil {
+		t.Fatal(err)
+	}
+	db, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Exec(`DELETE FROM audit_postings; UPDATE audit_head SET indexed = 0`); err != nil {
+		t.Fatal(err)
+	}
+	_ = db.Close()
+	st = openAt(t, path, ix)
+	t.Run("reindexed", queries)
+
 	// Prune into the middle of a block and of a bucket.
-	const cut = 5000
+	const cut = 20000
 	if err := st.Tx(ctx, func(tx store.Tx) error {
 		_, err := tx.(store.AuditTx).PruneAudit(ctx, store.AuditAnchor{Seq: cut, Hash: m.recs[cut-1].Hash})
 		return err

@@ -31,7 +31,7 @@ import "strings"
 //     (Unix ms; rec_max is the running maximum over the chain, so its
 //     index is in seq order) locate blocks by seq and by date.
 //   - audit_postings: the search keys, "param|value" → the seqs holding
-//     it, one row per key and bucket of 4096 seqs, written once a bucket
+//     it, one row per key and bucket of seqs, written once a bucket
 //     is complete (audit_head.indexed: the last seq with postings).
 //     Records after it are found by reading their blocks.
 //   - audit_head gains recorded (the running maximum recorded time,
@@ -118,6 +118,18 @@ func auditMigrations(d Dialect) []Migration {
 ){compact}`),
 			`ALTER TABLE audit_head ADD COLUMN recorded BIGINT NOT NULL DEFAULT 0`,
 			`ALTER TABLE audit_head ADD COLUMN indexed BIGINT NOT NULL DEFAULT 0`,
+		},
+	}, {
+		// Version 3: postings per 16384 seqs instead of 4096 (a third of
+		// the postings rows where keys repeat). The old postings are
+		// dropped; the store rewrites them when it opens
+		// (AuditDB.Reindex).
+		Module:  "audit",
+		Version: 3,
+		Name:    "audit postings per 16384 records",
+		Stmts: []string{
+			`DELETE FROM audit_postings`,
+			`UPDATE audit_head SET indexed = 0`,
 		},
 	}}
 }
