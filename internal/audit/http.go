@@ -139,6 +139,7 @@ func (a *HTTP) Wrap(h httpx.HandlerFunc) httpx.HandlerFunc {
 		}
 		bw := bufferedWriters.Get().(*bufferedWriter)
 		defer bw.release()
+		bw.hold(w.Header())
 		herr := h(bw, r)
 		info := httpx.Info(r.Context())
 		if info != nil {
@@ -158,9 +159,11 @@ func (a *HTTP) Wrap(h httpx.HandlerFunc) httpx.HandlerFunc {
 			info.Facts.Audited = true // recorded, or answered 503: either way not again
 		}
 		if err != nil {
+			bw.drop()
 			return Unavailable(err)
 		}
 		if herr != nil {
+			bw.drop() // the error is rendered afresh
 			return herr
 		}
 		return bw.flush(w)
@@ -180,15 +183,36 @@ func errorStatus(err error) (int, string) {
 }
 
 // bufferedWriter holds a response until the audit record is committed.
-// They are reused (every audited request needs one, and a response body
-// is kilobytes).
+// The handler sets its headers on the real writer's header map (nothing
+// is sent before WriteHeader); status and body are held. If the record
+// fails, drop removes the headers the handler added, so the 503 carries
+// none of them. They are reused (every audited request needs one, and a
+// response body is kilobytes).
 type bufferedWriter struct {
 	header http.Header
+	before []string // header names present before the handler ran
 	status int
 	body   bytes.Buffer
 }
 
-var bufferedWriters = sync.Pool{New: func() any { return &bufferedWriter{header: http.Header{}} }}
+var bufferedWriters = sync.Pool{New: func() any { return &bufferedWriter{} }}
+
+// hold starts buffering a response whose headers go to h.
+func (b *bufferedWriter) hold(h http.Header) {
+	b.header = h
+	for k := range h {
+		b.before = append(b.before, k)
+	}
+}
+
+// drop removes the headers the handler added.
+func (b *bufferedWriter) drop() {
+	for k := range b.header {
+		if !containsStr(b.before, k) {
+			delete(b.header, k)
+		}
+	}
+}
 
 // maxPooledBody bounds the buffers kept for reuse.
 const maxPooledBody = 64 << 10
@@ -199,7 +223,7 @@ func (b *bufferedWriter) release() {
 	if b.body.Cap() > maxPooledBody {
 		return
 	}
-	clear(b.header)
+	b.header, b.before = nil, b.before[:0]
 	b.status = 0
 	b.body.Reset()
 	bufferedWriters.Put(b)
@@ -229,10 +253,6 @@ func (b *bufferedWriter) statusOr200() int {
 
 // flush sends the held response.
 func (b *bufferedWriter) flush(w http.ResponseWriter) error {
-	h := w.Header()
-	for k, v := range b.header {
-		h[k] = v
-	}
 	w.WriteHeader(b.statusOr200())
 	if b.body.Len() == 0 {
 		return nil

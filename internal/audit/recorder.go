@@ -198,9 +198,9 @@ func (r *Recorder) Record(ctx context.Context, ev Event) error {
 
 // enqueue queues one encoded event and waits for its commit; it returns
 // the record's sequence number.
-func (r *Recorder) enqueue(ctx context.Context, enc *encoded) (int64, error) {
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.timeout)
-	defer cancel()
+func (r *Recorder) enqueue(_ context.Context, enc *encoded) (int64, error) {
+	// The caller's cancellation does not stop its record (the client
+	// going away cannot unrecord its access); only the timeout does.
 	p := &pending{enc: enc, done: make(chan error, 1)}
 	r.mu.RLock()
 	if r.closed {
@@ -215,6 +215,8 @@ func (r *Recorder) enqueue(ctx context.Context, enc *encoded) (int64, error) {
 		r.failed.Add(1)
 		return 0, ErrQueueFull
 	}
+	timer := time.NewTimer(r.timeout)
+	defer timer.Stop()
 	select {
 	case err := <-p.done:
 		if err != nil {
@@ -222,7 +224,7 @@ func (r *Recorder) enqueue(ctx context.Context, enc *encoded) (int64, error) {
 			return 0, err
 		}
 		return p.seq, nil
-	case <-ctx.Done():
+	case <-timer.C:
 		r.failed.Add(1)
 		return 0, fmt.Errorf("%w (%s)", ErrTimeout, r.timeout)
 	}
