@@ -281,3 +281,30 @@ func TestRowsEveryType(t *testing.T) {
 		}
 	}
 }
+
+// TestRowsOnly: the rows of the kept parameters are exactly Rows' rows of
+// those parameters, composites included.
+func TestRowsOnly(t *testing.T) {
+	t.Parallel()
+	ix := newIndexer(t)
+	res := readTestdata(t, "observation-bp.json")
+	all, err := ix.Rows("Observation", res)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keep := map[string]bool{"code": true, "subject": true, "component-code-value-quantity": true, "date": true}
+	some, err := ix.RowsOnly("Observation", res, func(code string) bool { return keep[code] })
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want []string
+	for _, r := range flat(all) {
+		if keep[strings.Fields(r)[1]] {
+			want = append(want, r)
+		}
+	}
+	got := flat(some)
+	if len(want) == 0 || !slices.Equal(got, want) {
+		t.Fatalf("RowsOnly:\n%s\nwant the kept parameters' rows of Rows:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}

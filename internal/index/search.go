@@ -116,6 +116,13 @@ func compileParams() (map[string][]compiledParam, error) {
 // Rows computes the typed search-index rows of a resource of type typ for
 // every search parameter of that type.
 func (ix *Indexer) Rows(typ string, data map[string]any) (*Rows, error) {
+	return ix.RowsOnly(typ, data, nil)
+}
+
+// RowsOnly is Rows for the parameters keep accepts (nil: all): a store
+// that keeps some parameters' rows under others (a union, a restriction)
+// need not evaluate their expressions.
+func (ix *Indexer) RowsOnly(typ string, data map[string]any, keep func(code string) bool) (*Rows, error) {
 	if err := checkType(typ, data); err != nil {
 		return nil, err
 	}
@@ -125,6 +132,9 @@ func (ix *Indexer) Rows(typ string, data map[string]any) (*Rows, error) {
 	var cc compCache
 	for i := range ix.params[typ] {
 		p := &ix.params[typ][i]
+		if keep != nil && !keep(p.code) {
+			continue
+		}
 		nodes, err := p.expr.EvalIn(env, root)
 		if err != nil {
 			return nil, fmt.Errorf("index: %s.%s: %w", typ, p.code, err)

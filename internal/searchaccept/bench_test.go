@@ -327,7 +327,9 @@ func TestImportOverhead(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			cpu0 := cpuTime()
 			stats, err := importer.Run(context.Background(), importer.Options{Store: st, Validator: v}, []string{file})
+			cpu := cpuTime() - cpu0
 			if cerr := st.Close(); err == nil {
 				err = cerr
 			}
@@ -335,8 +337,8 @@ func TestImportOverhead(t *testing.T) {
 				t.Fatalf("import (search rows %t): %v, %d failed", with, err, stats.Failed)
 			}
 			rates[with] = append(rates[with], stats.Rate())
-			t.Logf("round %d, search rows %-5t: %d resources in %s, %.0f resources/s", round+1, with, stats.Imported,
-				stats.Elapsed.Round(time.Millisecond), stats.Rate())
+			t.Logf("round %d, search rows %-5t: %d resources in %s, %.0f resources/s, %.0f µs CPU per resource, load %s", round+1, with, stats.Imported,
+				stats.Elapsed.Round(time.Millisecond), stats.Rate(), float64(cpu.Microseconds())/float64(max(stats.Imported, 1)), loadAvg())
 			if err := os.RemoveAll(dir); err != nil {
 				t.Fatal(err)
 			}

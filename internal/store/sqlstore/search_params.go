@@ -25,6 +25,10 @@ type paramDict struct {
 	// refs lists, per resource type, the pids of its stored reference
 	// parameters (for _include=Type:* and _revinclude=Type:*).
 	refs map[string][]int64
+	// kept says, per resource type, which parameters have rows of their
+	// own (the rows a write computes; _id and _lastUpdated are columns of
+	// resources).
+	kept map[string]map[string]bool
 }
 
 // pidRef is a pid whose rows count, restricted to references to target
@@ -175,6 +179,19 @@ func (c *Core) LoadSearchParams(ctx context.Context, ex Execer) error {
 		if _, ok := ids[k]; !ok {
 			return fmt.Errorf("sqlstore: search parameter %s.%s has no pid after registration", k.base, k.code)
 		}
+	}
+	d.kept = map[string]map[string]bool{}
+	for _, typ := range fhir.ResourceTypes() {
+		kept := map[string]bool{}
+		for _, p := range searchparam.ForType(typ) {
+			if p.Code == "_id" || p.Code == "_lastUpdated" {
+				continue
+			}
+			if k, ok := keyFor(typ, p.Code); ok && d.plan(typ, p.Code).stored && ids[k] != 0 {
+				kept[p.Code] = true
+			}
+		}
+		d.kept[typ] = kept
 	}
 	c.params = d
 	return c.loadCursorKey(ctx, ex)

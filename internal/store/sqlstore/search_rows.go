@@ -21,6 +21,12 @@ type RowIndexer interface {
 	Rows(typ string, data map[string]any) (*index.Rows, error)
 }
 
+// SelectiveRowIndexer is a RowIndexer that can leave out parameters: the
+// store asks only for the rows it keeps (internal/index.Indexer).
+type SelectiveRowIndexer interface {
+	RowsOnly(typ string, data map[string]any, keep func(code string) bool) (*index.Rows, error)
+}
+
 // DynRunner runs statements whose text is built at run time (searches,
 // multi-row index inserts). Implementations may keep their prepared form
 // by text (StmtCache). The search SQL never contains request values: they
@@ -113,7 +119,14 @@ func (c *Core) searchRows(typ string, data map[string]any) (*searchRows, error) 
 	if c.params == nil {
 		return nil, errNoParams
 	}
-	rows, err := ri.Rows(typ, data)
+	var rows *index.Rows
+	var err error
+	if sri, ok := ri.(SelectiveRowIndexer); ok {
+		kept := c.params.kept[typ]
+		rows, err = sri.RowsOnly(typ, data, func(code string) bool { return kept[code] })
+	} else {
+		rows, err = ri.Rows(typ, data)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("search rows: %w", err)
 	}
