@@ -153,18 +153,11 @@ func (s *Server) showEncounterPicker(ctx context.Context, w http.ResponseWriter,
 // pickEncounter takes the encounter picker's choice (an encounter of the
 // session's patient, or "" to continue without one).
 func (s *Server) pickEncounter(w http.ResponseWriter, r *http.Request) error {
-	if err := requireMethod(r, http.MethodPost); err != nil {
-		return err
-	}
-	form, err := readForm(r)
+	form, hash, sess, err := s.postedForm(r)
 	if err != nil {
 		return err
 	}
 	ctx := r.Context()
-	hash, sess, err := s.loadSession(ctx, r, form.Get("csrf"), true)
-	if err != nil {
-		return err
-	}
 	if sess.Username == "" || sess.Patient == "" || sess.Launch {
 		return errSession
 	}

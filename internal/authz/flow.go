@@ -88,18 +88,11 @@ func (s *Server) patientName(ctx context.Context, id string) string {
 
 // pick takes the picker's choice.
 func (s *Server) pick(w http.ResponseWriter, r *http.Request) error {
-	if err := requireMethod(r, http.MethodPost); err != nil {
-		return err
-	}
-	form, err := readForm(r)
+	form, hash, sess, err := s.postedForm(r)
 	if err != nil {
 		return err
 	}
 	ctx := r.Context()
-	hash, sess, err := s.loadSession(ctx, r, form.Get("csrf"), true)
-	if err != nil {
-		return err
-	}
 	if sess.Username == "" {
 		return errSession
 	}

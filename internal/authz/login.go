@@ -19,18 +19,11 @@ const loginFailed = "The username or password is incorrect, or the account is te
 // (a temporary lockout after MaxLoginFailures consecutive failures), then
 // continues to the patient picker or the consent page.
 func (s *Server) login(w http.ResponseWriter, r *http.Request) error {
-	if err := requireMethod(r, http.MethodPost); err != nil {
-		return err
-	}
-	form, err := readForm(r)
+	form, hash, sess, err := s.postedForm(r)
 	if err != nil {
 		return err
 	}
 	ctx := r.Context()
-	hash, sess, err := s.loadSession(ctx, r, form.Get("csrf"), true)
-	if err != nil {
-		return err
-	}
 	client, err := s.clientLookup(ctx, sess.ClientID, false)
 	if err != nil {
 		return errSession

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"time"
 
 	"github.com/fhirguard/fhirguard/internal/store"
@@ -141,4 +142,21 @@ func (sess *session) encounter() string {
 		return sess.LaunchEncounter
 	}
 	return sess.Encounter
+}
+
+// postedForm reads a page's POSTed form and the sign-in flow session it
+// belongs to, checking the form's CSRF token against the session.
+func (s *Server) postedForm(r *http.Request) (url.Values, string, *session, error) {
+	if err := requireMethod(r, http.MethodPost); err != nil {
+		return nil, "", nil, err
+	}
+	form, err := readForm(r)
+	if err != nil {
+		return nil, "", nil, err
+	}
+	hash, sess, err := s.loadSession(r.Context(), r, form.Get("csrf"), true)
+	if err != nil {
+		return nil, "", nil, err
+	}
+	return form, hash, sess, nil
 }
