@@ -133,7 +133,7 @@ func encode(ev *Event, src Source) (*encoded, error) {
 	if outcome == "" {
 		outcome = OutcomeSuccess
 	}
-	return &encoded{compact: appendCompact(make([]byte, 0, 384), ev, &src), keys: searchKeys(ev, outcome)}, nil
+	return &encoded{compact: appendCompact(make([]byte, 0, 640), ev, &src), keys: searchKeys(ev, outcome)}, nil
 }
 
 // tailOf builds the JSON shape of ev's members after "recorded".

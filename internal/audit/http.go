@@ -67,7 +67,11 @@ func (r *Recorder) RecordAll(ctx context.Context, evs []Event) error {
 	return nil
 }
 
+// eventScratches hold the event of a request while it is recorded.
+var eventScratches = sync.Pool{New: func() any { return new([1]Event) }}
+
 // MultiSink records several events at once (*Recorder implements it).
+// RecordAll must not keep evs (their slices are reused) once it returns.
 type MultiSink interface {
 	RecordAll(ctx context.Context, evs []Event) error
 }
@@ -154,7 +158,16 @@ func (a *HTTP) Wrap(h httpx.HandlerFunc) httpx.HandlerFunc {
 		} else {
 			req.Status = bw.statusOr200()
 		}
-		err := a.Sink.RecordAll(r.Context(), RESTEvents(a.Source, req))
+		var evs []Event
+		if len(req.Facts.Entries) == 0 {
+			sc := eventScratches.Get().(*[1]Event)
+			defer eventScratches.Put(sc)
+			restEventInto(&sc[0], a.Source, req)
+			evs = sc[:]
+		} else {
+			evs = RESTEvents(a.Source, req)
+		}
+		err := a.Sink.RecordAll(r.Context(), evs)
 		if info := httpx.Info(r.Context()); info != nil {
 			info.Facts.Audited = true // recorded, or answered 503: either way not again
 		}

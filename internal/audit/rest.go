@@ -89,12 +89,32 @@ func RESTEvents(src Source, req RESTRequest) []Event {
 }
 
 func restEvent(src Source, req RESTRequest) Event {
+	var ev Event
+	restEventInto(&ev, src, req)
+	return ev
+}
+
+// restEventInto builds the event of req into ev, reusing the capacity of
+// its Agents and Entities (the audit wrapper keeps one per request in a
+// pool); every field is set.
+func restEventInto(ev *Event, src Source, req RESTRequest) {
 	k := kindOf(req.Interaction)
 	f := req.Facts
-	ev := Event{
-		Type:    TypeRESTful,
-		Action:  k.action,
-		Outcome: OutcomeOf(req.Status),
+	agents, entities := ev.Agents[:0], ev.Entities[:0]
+	if cap(agents) < 3 {
+		// Sized for the usual event: user, client, server.
+		agents = make([]Agent, 0, 3)
+	}
+	if need := 4 + len(f.Patients); cap(entities) < need {
+		// Request id, patients, resource, query and result set.
+		entities = make([]Entity, 0, need)
+	}
+	*ev = Event{
+		Type:     TypeRESTful,
+		Action:   k.action,
+		Outcome:  OutcomeOf(req.Status),
+		Agents:   agents,
+		Entities: entities,
 	}
 	switch {
 	case k.code != "":
@@ -193,7 +213,6 @@ func restEvent(src Source, req RESTRequest) Event {
 		}
 		ev.Profiles = []string{BALPProfileBase + name}
 	}
-	return ev
 }
 
 func dedupe(ids []string) []string {

@@ -333,48 +333,55 @@ func (a *AuditDB) Reindex(ctx context.Context) (int64, error) {
 // index writes the postings of the records after from up to and
 // including to (whole buckets) and records to as indexed.
 func (a *AuditDB) index(ctx context.Context, from, to int64) error {
-	type bucketKey struct {
-		k      string
-		bucket int64
+	for b := bucketOf(from + 1); b <= bucketOf(to); b++ {
+		if err := a.indexBucket(ctx, b); err != nil {
+			return fmt.Errorf("store: index audit records %d–%d: %w", b*auditBucketSize+1, (b+1)*auditBucketSize, err)
+		}
 	}
-	seqs := map[bucketKey][]int64{}
-	var order []bucketKey
-	err := a.eachBlock(ctx, aqBlocksAfterKeys, from, to, func(recs []store.AuditRecord) bool {
+	if _, err := a.st(aqHeadIndexed).ExecContext(ctx, to); err != nil {
+		return fmt.Errorf("store: record audit postings: %w", err)
+	}
+	return nil
+}
+
+// indexBucket writes the postings of bucket b: one row per key.
+func (a *AuditDB) indexBucket(ctx context.Context, b int64) error {
+	lo, hi := b*auditBucketSize, (b+1)*auditBucketSize
+	seqs := map[store.AuditRef][]int64{}
+	var order []store.AuditRef
+	err := a.eachBlock(ctx, aqBlocksAfterKeys, lo, hi, func(recs []store.AuditRecord) bool {
 		for i := range recs {
 			r := &recs[i]
-			if r.Seq <= from || r.Seq > to {
+			if r.Seq <= lo || r.Seq > hi {
 				continue
 			}
 			for _, f := range r.Refs {
-				bk := bucketKey{refKey(f), bucketOf(r.Seq)}
-				s, ok := seqs[bk]
+				f.Group = ""
+				s, ok := seqs[f]
 				if !ok {
-					order = append(order, bk)
+					order = append(order, f)
 				}
 				if len(s) == 0 || s[len(s)-1] != r.Seq {
-					seqs[bk] = append(s, r.Seq)
+					seqs[f] = append(s, r.Seq)
 				}
 			}
 		}
 		return true
 	})
 	if err != nil {
-		return fmt.Errorf("store: index audit records %d–%d: %w", from+1, to, err)
+		return err
 	}
 	args := make([]any, 0, 3*auditChunks[0])
 	for len(order) > 0 {
 		n := chunk(len(order))
 		args = args[:0]
-		for _, bk := range order[:n] {
-			args = append(args, bk.k, bk.bucket, encodeSeqs(bk.bucket, seqs[bk]))
+		for _, f := range order[:n] {
+			args = append(args, refKey(f), b, encodeSeqs(b, seqs[f]))
 		}
 		if _, err := a.postings[n].ExecContext(ctx, args...); err != nil {
-			return fmt.Errorf("store: insert audit postings: %w", err)
+			return fmt.Errorf("insert audit postings: %w", err)
 		}
 		order = order[n:]
-	}
-	if _, err := a.st(aqHeadIndexed).ExecContext(ctx, to); err != nil {
-		return fmt.Errorf("store: record audit postings: %w", err)
 	}
 	return nil
 }
