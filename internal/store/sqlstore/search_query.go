@@ -431,8 +431,11 @@ func (c *Core) page(ctx context.Context, r DynRunner, q *search.Query, at *searc
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("store: search: %w", err)
 	}
-	if window && len(out.hits) == 0 {
+	switch {
+	case window && len(out.hits) == 0:
 		out.total = 0
+	case first && len(out.hits) <= q.Count:
+		out.total = len(out.hits) // a first page that holds every match counts them
 	}
 	return out, nil
 }
