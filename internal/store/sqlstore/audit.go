@@ -347,36 +347,57 @@ func (a *AuditDB) index(ctx context.Context, from, to int64) error {
 // indexBucket writes the postings of bucket b: one row per key.
 func (a *AuditDB) indexBucket(ctx context.Context, b int64) error {
 	lo, hi := b*auditBucketSize, (b+1)*auditBucketSize
-	seqs := map[store.AuditRef][]int64{}
-	var order []store.AuditRef
-	err := a.eachBlock(ctx, aqBlocksAfterKeys, lo, hi, func(recs []store.AuditRecord) bool {
-		for i := range recs {
-			r := &recs[i]
-			if r.Seq <= lo || r.Seq > hi {
-				continue
-			}
-			for _, f := range r.Refs {
-				f.Group = ""
-				s, ok := seqs[f]
-				if !ok {
-					order = append(order, f)
-				}
-				if len(s) == 0 || s[len(s)-1] != r.Seq {
-					seqs[f] = append(s, r.Seq)
-				}
-			}
+	seqs := map[string][]int64{}
+	var order []string
+	after := lo
+	for after < hi {
+		rows, err := a.st(aqBlocksAfterKeys).QueryContext(ctx, after, blocksPerQuery)
+		if err != nil {
+			return fmt.Errorf("read audit blocks: %w", err)
 		}
-		return true
-	})
-	if err != nil {
-		return err
+		blocks, err := scanBlocks(rows)
+		if err != nil {
+			return err
+		}
+		for _, blk := range blocks {
+			if blk.first > hi {
+				return a.writePostings(ctx, b, order, seqs)
+			}
+			err := eachKey(blk.keys, func(seq int64, key []byte) {
+				if seq <= lo || seq > hi {
+					return
+				}
+				s, ok := seqs[string(key)]
+				if !ok {
+					k := string(key)
+					order = append(order, k)
+					seqs[k] = []int64{seq}
+					return
+				}
+				if s[len(s)-1] != seq {
+					seqs[string(key)] = append(s, seq)
+				}
+			})
+			if err != nil {
+				return &store.AuditCorruptError{From: blk.first, Cause: err}
+			}
+			after = blk.last
+		}
+		if len(blocks) < blocksPerQuery {
+			break
+		}
 	}
+	return a.writePostings(ctx, b, order, seqs)
+}
+
+// writePostings inserts the postings of bucket b, keys in order.
+func (a *AuditDB) writePostings(ctx context.Context, b int64, order []string, seqs map[string][]int64) error {
 	args := make([]any, 0, 3*auditChunks[0])
 	for len(order) > 0 {
 		n := chunk(len(order))
 		args = args[:0]
-		for _, f := range order[:n] {
-			args = append(args, refKey(f), b, encodeSeqs(b, seqs[f]))
+		for _, k := range order[:n] {
+			args = append(args, k, b, encodeSeqs(b, seqs[k]))
 		}
 		if _, err := a.postings[n].ExecContext(ctx, args...); err != nil {
 			return fmt.Errorf("insert audit postings: %w", err)

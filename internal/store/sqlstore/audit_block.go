@@ -221,6 +221,41 @@ func DecodeAuditBlock(data, keys []byte) ([]store.AuditRecord, error) {
 	return out, nil
 }
 
+// eachKey calls fn with every search key of a block's keys value, as
+// "param|value" in a buffer reused between calls, without decoding the
+// records (postings are built from millions of keys).
+func eachKey(keys []byte, fn func(seq int64, key []byte)) error {
+	count, r, err := blockHeader(keys)
+	if err != nil {
+		return err
+	}
+	var buf []byte
+	for i := 0; i < count && r.err == nil; i++ {
+		seq := int64(r.uvarint())
+		for j := 0; j < 5; j++ { // outcome, action, type, subtype, address
+			r.bytes()
+		}
+		nrefs := r.uvarint()
+		if nrefs > uint64(len(r.b)) {
+			r.fail()
+		}
+		for j := uint64(0); j < nrefs && r.err == nil; j++ {
+			p, v := r.bytes(), r.bytes()
+			buf = append(append(append(buf[:0], p...), '|'), v...)
+			if r.err == nil {
+				fn(seq, buf)
+			}
+		}
+	}
+	if r.err != nil {
+		return r.err
+	}
+	if len(r.b) != 0 {
+		return ErrAuditBlockCorrupt
+	}
+	return nil
+}
+
 // auditBlock is one stored block.
 type auditBlock struct {
 	first, last int64
