@@ -221,6 +221,65 @@ func DecodeAuditBlock(data, keys []byte) ([]store.AuditRecord, error) {
 	return out, nil
 }
 
+// decodeOne returns record seq of a block (found false when the block
+// does not hold it), decoding only that record.
+func decodeOne(data, keys []byte, seq int64) (rec store.AuditRecord, found bool, err error) {
+	count, r, err := blockHeader(data)
+	if err != nil {
+		return rec, false, err
+	}
+	idx := -1
+	for i := 0; i < count && r.err == nil; i++ {
+		s := int64(r.uvarint())
+		ms := r.varint()
+		prev, hash, body := r.bytes(), r.bytes(), r.bytes()
+		if s == seq && r.err == nil {
+			rec = store.AuditRecord{Seq: s, Recorded: FromMillis(ms), Prev: prev, Hash: hash, Body: body}
+			idx = i
+			break
+		}
+	}
+	if r.err != nil {
+		return rec, false, r.err
+	}
+	if idx < 0 {
+		return rec, false, nil
+	}
+	kcount, k, err := blockHeader(keys)
+	if err != nil || kcount != count {
+		return rec, false, ErrAuditBlockCorrupt
+	}
+	for i := 0; i <= idx && k.err == nil; i++ {
+		s := int64(k.uvarint())
+		f := [5][]byte{k.bytes(), k.bytes(), k.bytes(), k.bytes(), k.bytes()}
+		nrefs := k.uvarint()
+		if nrefs > uint64(len(k.b)) {
+			k.fail()
+			break
+		}
+		if i < idx {
+			for j := uint64(0); j < 2*nrefs; j++ {
+				k.bytes()
+			}
+			continue
+		}
+		if s != seq {
+			return rec, false, ErrAuditBlockCorrupt
+		}
+		rec.Outcome, rec.Action, rec.Type, rec.Subtype, rec.Address = string(f[0]), string(f[1]), string(f[2]), string(f[3]), string(f[4])
+		if nrefs > 0 {
+			rec.Refs = make([]store.AuditRef, nrefs)
+			for j := range rec.Refs {
+				rec.Refs[j] = store.AuditRef{Param: string(k.bytes()), Value: string(k.bytes())}
+			}
+		}
+	}
+	if k.err != nil {
+		return rec, false, k.err
+	}
+	return rec, true, nil
+}
+
 // eachKey calls fn with every search key of a block's keys value, as
 // "param|value" in a buffer reused between calls, without decoding the
 // records (postings are built from millions of keys).

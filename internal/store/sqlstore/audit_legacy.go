@@ -10,7 +10,7 @@ import (
 )
 
 // legacyBlock is how many version 1 records are packed per block.
-const legacyBlock = 256
+const legacyBlock = maxBlockRecords
 
 // HasLegacy reports whether records of schema audit v1 (one row each in
 // audit_events) wait to be packed.

@@ -266,16 +266,16 @@ func intersect(a, b []int64) []int64 {
 	return out
 }
 
-// blockCache keeps the last decoded block while records are fetched one
-// by one.
+// blockCache keeps the last block read while records are fetched one by
+// one (candidates from postings often share a block).
 type blockCache struct {
-	first, last int64
-	recs        []store.AuditRecord
+	blk *auditBlock
+	rec store.AuditRecord
 }
 
 // record returns the record seq (nil when it is not stored).
 func (c *blockCache) record(ctx context.Context, a *AuditDB, seq int64) (*store.AuditRecord, error) {
-	if c.recs == nil || seq < c.first || seq > c.last {
+	if c.blk == nil || seq < c.blk.first || seq > c.blk.last {
 		b, err := a.blockAt(ctx, seq)
 		if err != nil {
 			return nil, err
@@ -283,19 +283,15 @@ func (c *blockCache) record(ctx context.Context, a *AuditDB, seq int64) (*store.
 		if b == nil || b.first > seq {
 			return nil, nil
 		}
-		recs, err := DecodeAuditBlock(b.data, b.keys)
-		if err != nil {
-			return nil, &store.AuditCorruptError{From: b.first, Cause: err}
-		}
-		c.first, c.last, c.recs = b.first, b.last, recs
+		c.blk = b
 	}
-	if i := int(seq - c.first); i >= 0 && i < len(c.recs) && c.recs[i].Seq == seq {
-		return &c.recs[i], nil
+	rec, found, err := decodeOne(c.blk.data, c.blk.keys, seq)
+	if err != nil {
+		return nil, &store.AuditCorruptError{From: c.blk.first, Cause: err}
 	}
-	for i := range c.recs {
-		if c.recs[i].Seq == seq {
-			return &c.recs[i], nil
-		}
+	if !found {
+		return nil, nil
 	}
-	return nil, nil
+	c.rec = rec
+	return &c.rec, nil
 }
