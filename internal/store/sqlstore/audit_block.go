@@ -139,7 +139,9 @@ func blockHeader(v []byte) (int, *blockReader, error) {
 	}
 	r := &blockReader{b: v[1:]}
 	count := r.uvarint()
-	if r.err != nil || count > uint64(len(v)) {
+	// Every record takes at least 5 bytes: a damaged count cannot make a
+	// large allocation.
+	if r.err != nil || count > uint64(len(v))/5 {
 		return 0, nil, ErrAuditBlockCorrupt
 	}
 	return int(count), r, nil
