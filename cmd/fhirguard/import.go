@@ -21,7 +21,7 @@ func runImport(ctx context.Context, args []string, env environment) int {
 	fs := flag.NewFlagSet("fhirguard import", flag.ContinueOnError)
 	fs.SetOutput(env.stderr)
 	fl := config.BindFlags(fs)
-	batch := fs.Int("batch", 500, "resources per write transaction")
+	batch := fs.Int("batch", importer.DefaultBatchSize, "resources per write transaction")
 	quiet := fs.Bool("quiet", false, "no progress lines on stderr")
 	fs.Usage = func() {
 		fmt.Fprintln(env.stderr, "usage: fhirguard import [--data DIR | --config FILE] [--batch N] [--quiet] FILE…")

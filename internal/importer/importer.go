@@ -34,7 +34,8 @@ type Validator interface {
 type Options struct {
 	Store     store.Store
 	Validator Validator
-	// BatchSize is the number of resources per write transaction (default 500).
+	// BatchSize is the number of resources per write transaction (default
+	// DefaultBatchSize).
 	BatchSize int
 	// Workers parse and validate in parallel (default GOMAXPROCS).
 	Workers int
@@ -47,6 +48,15 @@ type Options struct {
 	// MaxLine bounds one NDJSON line or Bundle entry (default 64 MiB).
 	MaxLine int
 }
+
+// DefaultBatchSize is the default number of resources per write
+// transaction. Every transaction rewrites the index pages it touches into
+// the WAL (and a checkpoint back into the database), so on a large store
+// fewer, larger transactions write far less: importing 1,010,050
+// resources with search indexing took 3 min 44 s with 500 per
+// transaction, 2 min 38 s with 2,000 and 2 min 10 s with 5,000 (one
+// 2,000-resource transaction holds the write lock about 0.3 s).
+const DefaultBatchSize = 2000
 
 // Stats summarizes an import.
 type Stats struct {
@@ -88,7 +98,7 @@ func Run(ctx context.Context, opts Options, files []string) (Stats, error) {
 		return Stats{}, errors.New("importer: store and validator are required")
 	}
 	if opts.BatchSize <= 0 {
-		opts.BatchSize = 500
+		opts.BatchSize = DefaultBatchSize
 	}
 	if opts.Workers <= 0 {
 		opts.Workers = runtime.GOMAXPROCS(0)

@@ -328,7 +328,8 @@ func TestImportOverhead(t *testing.T) {
 				t.Fatal(err)
 			}
 			cpu0 := cpuTime()
-			stats, err := importer.Run(context.Background(), importer.Options{Store: st, Validator: v}, []string{file})
+			stats, err := importer.Run(context.Background(), importer.Options{Store: st, Validator: v,
+				BatchSize: envInt("FHIRGUARD_IMPORT_BENCH_BATCH", 0)}, []string{file})
 			cpu := cpuTime() - cpu0
 			if cerr := st.Close(); err == nil {
 				err = cerr
