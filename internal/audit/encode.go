@@ -261,7 +261,7 @@ func searchKeys(ev *Event, outcome Outcome) store.AuditRecord {
 	k := store.AuditRecord{
 		Outcome: string(outcome),
 		Action:  ev.Action,
-		Type:    ev.Type.System + "|" + ev.Type.Code,
+		Type:    typeKey(ev.Type),
 	}
 	if len(ev.Subtypes) > 0 {
 		var b strings.Builder
@@ -348,4 +348,14 @@ func patientEntity(ev *Event, what string) bool {
 		}
 	}
 	return false
+}
+
+// restTypeKey is the type search key of REST events (most of the log).
+var restTypeKey = TypeRESTful.System + "|" + TypeRESTful.Code
+
+func typeKey(c Coding) string {
+	if c.System == TypeRESTful.System && c.Code == TypeRESTful.Code {
+		return restTypeKey
+	}
+	return c.System + "|" + c.Code
 }

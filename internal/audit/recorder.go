@@ -116,9 +116,10 @@ type Recorder struct {
 }
 
 type pending struct {
-	enc  *encoded
-	done chan error // buffered 1
-	seq  int64      // set by the writer before done is sent (on success)
+	enc   *encoded
+	done  chan error // buffered 1
+	seq   int64      // set by the writer before done is sent (on success)
+	timer *time.Timer
 }
 
 // NewRecorder checks opts, reads the last checkpoint and starts the writer.
@@ -201,10 +202,12 @@ func (r *Recorder) Record(ctx context.Context, ev Event) error {
 func (r *Recorder) enqueue(_ context.Context, enc *encoded) (int64, error) {
 	// The caller's cancellation does not stop its record (the client
 	// going away cannot unrecord its access); only the timeout does.
-	p := &pending{enc: enc, done: make(chan error, 1)}
+	p := pendings.Get().(*pending)
+	p.enc, p.seq = enc, 0
 	r.mu.RLock()
 	if r.closed {
 		r.mu.RUnlock()
+		pendings.Put(p)
 		return 0, ErrClosed
 	}
 	select {
@@ -212,23 +215,37 @@ func (r *Recorder) enqueue(_ context.Context, enc *encoded) (int64, error) {
 		r.mu.RUnlock()
 	default:
 		r.mu.RUnlock()
+		pendings.Put(p)
 		r.failed.Add(1)
 		return 0, ErrQueueFull
 	}
-	timer := time.NewTimer(r.timeout)
-	defer timer.Stop()
+	if p.timer == nil {
+		p.timer = time.NewTimer(r.timeout)
+	} else {
+		p.timer.Reset(r.timeout)
+	}
 	select {
 	case err := <-p.done:
+		// The writer is done with p: it may serve another record.
+		p.timer.Stop()
+		seq := p.seq
+		p.enc = nil
+		pendings.Put(p)
 		if err != nil {
 			r.failed.Add(1)
 			return 0, err
 		}
-		return p.seq, nil
-	case <-timer.C:
+		return seq, nil
+	case <-p.timer.C:
+		// p stays with the writer (it may still commit it); not reused.
 		r.failed.Add(1)
 		return 0, fmt.Errorf("%w (%s)", ErrTimeout, r.timeout)
 	}
 }
+
+// pendings are reused by Record: a record's wait needs a channel and a
+// timer, and every audited request makes one.
+var pendings = sync.Pool{New: func() any { return &pending{done: make(chan error, 1)} }}
 
 // Unavailable is the client-facing error for a request whose audit record
 // failed: 503 with Retry-After, no data (AUDIT-07). cause is only logged.

@@ -211,7 +211,7 @@ func restEventInto(ev *Event, src Source, req RESTRequest) {
 		if len(f.Patients) > 0 {
 			name = "Patient" + name
 		}
-		ev.Profiles = []string{BALPProfileBase + name}
+		ev.Profiles = balpProfile(name)
 	}
 }
 
@@ -244,4 +244,23 @@ func ClientIP(remoteAddr string) string {
 		return remoteAddr
 	}
 	return host
+}
+
+// balpProfiles are the meta.profile values of REST events, one slice each
+// (shared: len == cap, so an append copies).
+var balpProfiles = func() map[string][]string {
+	m := map[string][]string{}
+	for _, p := range []string{"Read", "Create", "Update", "Delete", "Query"} {
+		for _, name := range []string{p, "Patient" + p} {
+			m[name] = []string{BALPProfileBase + name}
+		}
+	}
+	return m
+}()
+
+func balpProfile(name string) []string {
+	if p, ok := balpProfiles[name]; ok {
+		return p[:1:1]
+	}
+	return []string{BALPProfileBase + name}
 }
