@@ -21,69 +21,6 @@ type Source struct {
 	Site string
 }
 
-// JSON shapes of the AuditEvent (R4). Field order is fixed, so encoding an
-// Event is deterministic.
-type (
-	jsonReference struct {
-		Reference  string          `json:"reference,omitempty"`
-		Identifier *jsonIdentifier `json:"identifier,omitempty"`
-		Display    string          `json:"display,omitempty"`
-	}
-	jsonIdentifier struct {
-		System string `json:"system,omitempty"`
-		Value  string `json:"value"`
-	}
-	jsonCC struct {
-		Coding []Coding `json:"coding,omitempty"`
-		Text   string   `json:"text,omitempty"`
-	}
-	jsonNetwork struct {
-		Address string `json:"address"`
-		Type    string `json:"type,omitempty"`
-	}
-	jsonAgent struct {
-		Type         *jsonCC        `json:"type,omitempty"`
-		Role         []jsonCC       `json:"role,omitempty"`
-		Who          *jsonReference `json:"who,omitempty"`
-		Name         string         `json:"name,omitempty"`
-		Requestor    bool           `json:"requestor"`
-		Policy       []string       `json:"policy,omitempty"`
-		Network      *jsonNetwork   `json:"network,omitempty"`
-		PurposeOfUse []jsonCC       `json:"purposeOfUse,omitempty"`
-	}
-	jsonSource struct {
-		Site     string        `json:"site,omitempty"`
-		Observer jsonReference `json:"observer"`
-		Type     []Coding      `json:"type"`
-	}
-	jsonDetail struct {
-		Type        string `json:"type"`
-		ValueString string `json:"valueString"`
-	}
-	jsonEntity struct {
-		What        *jsonReference `json:"what,omitempty"`
-		Type        *Coding        `json:"type,omitempty"`
-		Role        *Coding        `json:"role,omitempty"`
-		Name        string         `json:"name,omitempty"`
-		Description string         `json:"description,omitempty"`
-		Query       []byte         `json:"query,omitempty"` // base64 by encoding/json
-		Detail      []jsonDetail   `json:"detail,omitempty"`
-	}
-	// jsonTail is everything of the AuditEvent but resourceType, id, meta
-	// and recorded, which the writer adds when the record is chained.
-	jsonTail struct {
-		Type           Coding       `json:"type"`
-		Subtype        []Coding     `json:"subtype,omitempty"`
-		Action         string       `json:"action,omitempty"`
-		Outcome        Outcome      `json:"outcome,omitempty"`
-		OutcomeDesc    string       `json:"outcomeDesc,omitempty"`
-		PurposeOfEvent []jsonCC     `json:"purposeOfEvent,omitempty"`
-		Agent          []jsonAgent  `json:"agent"`
-		Source         jsonSource   `json:"source"`
-		Entity         []jsonEntity `json:"entity,omitempty"`
-	}
-)
-
 // encoded is an event ready to be chained, and its search keys: an
 // Event's compact form (the stored body, whatever its position), or the
 // JSON parts of an external AuditEvent that do not depend on its
@@ -96,29 +33,6 @@ type encoded struct {
 	keys     store.AuditRecord
 	// external events keep their own "recorded" (in tail).
 	external bool
-}
-
-func cc(cs ...Coding) []jsonCC {
-	if len(cs) == 0 {
-		return nil
-	}
-	out := make([]jsonCC, len(cs))
-	for i, c := range cs {
-		out[i] = jsonCC{Coding: []Coding{c}}
-	}
-	return out
-}
-
-func ref(reference, idValue, display string) *jsonReference {
-	switch {
-	case reference != "":
-		return &jsonReference{Reference: reference, Display: display}
-	case idValue != "":
-		return &jsonReference{Identifier: &jsonIdentifier{Value: idValue}, Display: display}
-	case display != "":
-		return &jsonReference{Display: display}
-	}
-	return nil
 }
 
 // encode turns ev into its position-independent JSON parts and search keys.
@@ -134,77 +48,6 @@ func encode(ev *Event, src Source) (*encoded, error) {
 		outcome = OutcomeSuccess
 	}
 	return &encoded{compact: appendCompact(make([]byte, 0, 640), ev, &src), keys: searchKeys(ev, outcome)}, nil
-}
-
-// tailOf builds the JSON shape of ev's members after "recorded".
-func tailOf(ev *Event, src Source) (*jsonTail, error) {
-	if ev.Type.Code == "" {
-		return nil, fmt.Errorf("audit: event without a type")
-	}
-	if len(ev.Agents) == 0 {
-		return nil, fmt.Errorf("audit: event %s without an agent", ev.Type.Code)
-	}
-	t := jsonTail{
-		Type:           ev.Type,
-		Subtype:        ev.Subtypes,
-		Action:         ev.Action,
-		Outcome:        ev.Outcome,
-		OutcomeDesc:    ev.OutcomeDesc,
-		PurposeOfEvent: cc(ev.Purpose...),
-		Agent:          make([]jsonAgent, len(ev.Agents)),
-		Source: jsonSource{
-			Site:     src.Site,
-			Observer: jsonReference{Identifier: &jsonIdentifier{Value: src.Observer}, Display: src.Name},
-			Type:     []Coding{bare(SourceAppServer)},
-		},
-	}
-	if t.Outcome == "" {
-		t.Outcome = OutcomeSuccess
-	}
-	if ev.PurposeText != "" {
-		if len(t.PurposeOfEvent) == 0 {
-			t.PurposeOfEvent = []jsonCC{{}}
-		}
-		t.PurposeOfEvent[0].Text = ev.PurposeText
-	}
-	for i, a := range ev.Agents {
-		ja := jsonAgent{
-			Role:         cc(a.Roles...),
-			Who:          ref(a.Who, a.WhoID, ""),
-			Name:         a.Name,
-			Requestor:    a.Requestor,
-			Policy:       a.Policy,
-			PurposeOfUse: cc(a.Purpose...),
-		}
-		if a.Type.Code != "" {
-			ja.Type = &jsonCC{Coding: []Coding{bare(a.Type)}}
-		}
-		if a.Network != "" {
-			ja.Network = &jsonNetwork{Address: a.Network, Type: a.NetworkType}
-		}
-		t.Agent[i] = ja
-	}
-	for _, e := range ev.Entities {
-		je := jsonEntity{
-			What:        ref(e.What, e.WhatID, ""),
-			Name:        e.Name,
-			Description: e.Description,
-			Query:       e.Query,
-		}
-		if e.Type.Code != "" {
-			c := bare(e.Type)
-			je.Type = &c
-		}
-		if e.Role.Code != "" {
-			c := bare(e.Role)
-			je.Role = &c
-		}
-		for _, d := range e.Details {
-			je.Detail = append(je.Detail, jsonDetail{Type: d.Type, ValueString: d.Value})
-		}
-		t.Entity = append(t.Entity, je)
-	}
-	return &t, nil
 }
 
 func marshal(v any) ([]byte, error) {

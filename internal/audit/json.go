@@ -1,15 +1,13 @@
 package audit
 
-import (
-	"encoding/base64"
-	"unicode/utf8"
-)
+import "unicode/utf8"
 
-// A hand-written JSON writer for the event tail: every audited request
-// encodes one, and encoding/json's reflection was a fifth of the cost of
-// recording. It writes exactly what encoding/json (with HTML escaping off)
-// writes for the same values; TestAppendTailMatchesEncodingJSON and
-// FuzzAppendTail hold it to that.
+// A hand-written JSON writer for the AuditEvent (appendEventTail in
+// json_event.go uses these pieces): encoding/json's reflection was a fifth
+// of the cost of recording. It writes exactly what encoding/json (with
+// HTML escaping off) writes for the same values; the reference shapes in
+// reference_test.go, TestAppendTailMatchesEncodingJSON and FuzzAppendTail
+// hold it to that.
 
 const hexDigits = "0123456789abcdef"
 
@@ -105,43 +103,6 @@ func appendCodings(dst []byte, cs []Coding) []byte {
 	return append(dst, ']')
 }
 
-func appendCC(dst []byte, c jsonCC) []byte {
-	first := true
-	dst = append(dst, '{')
-	if len(c.Coding) > 0 {
-		dst = appendCodings(field(dst, &first, "coding"), c.Coding)
-	}
-	dst = strField(dst, &first, "text", c.Text, true)
-	return append(dst, '}')
-}
-
-func appendCCs(dst []byte, cs []jsonCC) []byte {
-	dst = append(dst, '[')
-	for i, c := range cs {
-		if i > 0 {
-			dst = append(dst, ',')
-		}
-		dst = appendCC(dst, c)
-	}
-	return append(dst, ']')
-}
-
-func appendRef(dst []byte, r *jsonReference) []byte {
-	first := true
-	dst = append(dst, '{')
-	dst = strField(dst, &first, "reference", r.Reference, true)
-	if r.Identifier != nil {
-		dst = field(dst, &first, "identifier")
-		f2 := true
-		dst = append(dst, '{')
-		dst = strField(dst, &f2, "system", r.Identifier.System, true)
-		dst = strField(dst, &f2, "value", r.Identifier.Value, false)
-		dst = append(dst, '}')
-	}
-	dst = strField(dst, &first, "display", r.Display, true)
-	return append(dst, '}')
-}
-
 func appendStrings(dst []byte, ss []string) []byte {
 	dst = append(dst, '[')
 	for i, s := range ss {
@@ -151,131 +112,4 @@ func appendStrings(dst []byte, ss []string) []byte {
 		dst = appendString(dst, s)
 	}
 	return append(dst, ']')
-}
-
-func appendAgent(dst []byte, a *jsonAgent) []byte {
-	first := true
-	dst = append(dst, '{')
-	if a.Type != nil {
-		dst = appendCC(field(dst, &first, "type"), *a.Type)
-	}
-	if len(a.Role) > 0 {
-		dst = appendCCs(field(dst, &first, "role"), a.Role)
-	}
-	if a.Who != nil {
-		dst = appendRef(field(dst, &first, "who"), a.Who)
-	}
-	dst = strField(dst, &first, "name", a.Name, true)
-	dst = field(dst, &first, "requestor")
-	if a.Requestor {
-		dst = append(dst, "true"...)
-	} else {
-		dst = append(dst, "false"...)
-	}
-	if len(a.Policy) > 0 {
-		dst = appendStrings(field(dst, &first, "policy"), a.Policy)
-	}
-	if a.Network != nil {
-		dst = field(dst, &first, "network")
-		f2 := true
-		dst = append(dst, '{')
-		dst = strField(dst, &f2, "address", a.Network.Address, false)
-		dst = strField(dst, &f2, "type", a.Network.Type, true)
-		dst = append(dst, '}')
-	}
-	if len(a.PurposeOfUse) > 0 {
-		dst = appendCCs(field(dst, &first, "purposeOfUse"), a.PurposeOfUse)
-	}
-	return append(dst, '}')
-}
-
-func appendEntity(dst []byte, e *jsonEntity) []byte {
-	first := true
-	dst = append(dst, '{')
-	if e.What != nil {
-		dst = appendRef(field(dst, &first, "what"), e.What)
-	}
-	if e.Type != nil {
-		dst = appendCoding(field(dst, &first, "type"), *e.Type)
-	}
-	if e.Role != nil {
-		dst = appendCoding(field(dst, &first, "role"), *e.Role)
-	}
-	dst = strField(dst, &first, "name", e.Name, true)
-	dst = strField(dst, &first, "description", e.Description, true)
-	if len(e.Query) > 0 {
-		dst = field(dst, &first, "query")
-		dst = append(dst, '"')
-		dst = base64.StdEncoding.AppendEncode(dst, e.Query)
-		dst = append(dst, '"')
-	}
-	if len(e.Detail) > 0 {
-		dst = field(dst, &first, "detail")
-		dst = append(dst, '[')
-		for i, d := range e.Detail {
-			if i > 0 {
-				dst = append(dst, ',')
-			}
-			f2 := true
-			dst = append(dst, '{')
-			dst = strField(dst, &f2, "type", d.Type, false)
-			dst = strField(dst, &f2, "valueString", d.ValueString, false)
-			dst = append(dst, '}')
-		}
-		dst = append(dst, ']')
-	}
-	return append(dst, '}')
-}
-
-// appendTail appends t as a JSON object, exactly as encoding/json would.
-func appendTail(dst []byte, t *jsonTail) []byte {
-	first := true
-	dst = append(dst, '{')
-	dst = appendCoding(field(dst, &first, "type"), t.Type)
-	if len(t.Subtype) > 0 {
-		dst = appendCodings(field(dst, &first, "subtype"), t.Subtype)
-	}
-	dst = strField(dst, &first, "action", t.Action, true)
-	dst = strField(dst, &first, "outcome", string(t.Outcome), true)
-	dst = strField(dst, &first, "outcomeDesc", t.OutcomeDesc, true)
-	if len(t.PurposeOfEvent) > 0 {
-		dst = appendCCs(field(dst, &first, "purposeOfEvent"), t.PurposeOfEvent)
-	}
-	dst = field(dst, &first, "agent")
-	if t.Agent == nil {
-		dst = append(dst, "null"...)
-	} else {
-		dst = append(dst, '[')
-		for i := range t.Agent {
-			if i > 0 {
-				dst = append(dst, ',')
-			}
-			dst = appendAgent(dst, &t.Agent[i])
-		}
-		dst = append(dst, ']')
-	}
-	dst = field(dst, &first, "source")
-	f2 := true
-	dst = append(dst, '{')
-	dst = strField(dst, &f2, "site", t.Source.Site, true)
-	dst = appendRef(field(dst, &f2, "observer"), &t.Source.Observer)
-	dst = field(dst, &f2, "type")
-	if t.Source.Type == nil {
-		dst = append(dst, "null"...)
-	} else {
-		dst = appendCodings(dst, t.Source.Type)
-	}
-	dst = append(dst, '}')
-	if len(t.Entity) > 0 {
-		dst = field(dst, &first, "entity")
-		dst = append(dst, '[')
-		for i := range t.Entity {
-			if i > 0 {
-				dst = append(dst, ',')
-			}
-			dst = appendEntity(dst, &t.Entity[i])
-		}
-		dst = append(dst, ']')
-	}
-	return append(dst, '}')
 }

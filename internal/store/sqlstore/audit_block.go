@@ -3,7 +3,6 @@ package sqlstore
 import (
 	"encoding/binary"
 	"errors"
-	"fmt"
 	"strings"
 	"time"
 
@@ -444,7 +443,3 @@ func containsString(xs []string, s string) bool {
 
 // refKey is the stored form of a search key.
 func refKey(f store.AuditRef) string { return f.Param + "|" + f.Value }
-
-func blockErr(first int64, err error) error {
-	return fmt.Errorf("audit block from record %d: %w", first, err)
-}
