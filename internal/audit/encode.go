@@ -2,6 +2,7 @@ package audit
 
 import (
 	"bytes"
+	"sync"
 	"encoding/json"
 	"fmt"
 	"strconv"
@@ -47,7 +48,21 @@ func encode(ev *Event, src Source) (*encoded, error) {
 	if outcome == "" {
 		outcome = OutcomeSuccess
 	}
-	return &encoded{compact: appendCompact(make([]byte, 0, 640), ev, &src), keys: searchKeys(ev, outcome)}, nil
+	buf := compactBufs.Get().(*[]byte)
+	return &encoded{compact: appendCompact((*buf)[:0], ev, &src), keys: searchKeys(ev, outcome)}, nil
+}
+
+// compactBufs hold compact forms: the recorder returns each once its
+// batch is committed or failed (release).
+var compactBufs = sync.Pool{New: func() any { b := make([]byte, 0, 640); return &b }}
+
+// release returns e's compact buffer for reuse; e must not be used again.
+func (e *encoded) release() {
+	if e.compact != nil && cap(e.compact) <= 4096 {
+		b := e.compact[:0]
+		compactBufs.Put(&b)
+	}
+	e.compact = nil
 }
 
 func marshal(v any) ([]byte, error) {

@@ -373,6 +373,9 @@ func (r *Recorder) commit(batch []*pending) error {
 		head, err = chainAppend(ctx, tx, encs, recorded)
 		return err
 	})
+	for _, e := range encs {
+		e.release() // in the database now, or failed: either way done
+	}
 	if err != nil {
 		r.log.Error("audit batch not committed; its requests fail closed", "records", len(batch), "error", err)
 		return err

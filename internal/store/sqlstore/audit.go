@@ -183,6 +183,11 @@ type AuditDB struct {
 	d        Dialect
 	stmts    [numAuditQ]*sql.Stmt
 	postings map[int]*sql.Stmt // chunk size → multi-row insert
+
+	// Append's block buffers, reused (the writer's AuditDB is used by
+	// one goroutine, the backend's writer, and the driver copies bound
+	// values).
+	data, keys []byte
 }
 
 // PrepareAudit prepares the audit statements on p (write: also the
@@ -302,8 +307,8 @@ func (a *AuditDB) Append(ctx context.Context, head store.AuditHead, recs []store
 		rest = rest[len(blk):]
 		minMs, maxMs := blockStats(blk)
 		runMax = max(runMax, maxMs)
-		data, keys := EncodeAuditBlock(blk)
-		if _, err := a.st(aqBlockInsert).ExecContext(ctx, blk[len(blk)-1].Seq, blk[0].Seq, minMs, runMax, data, keys); err != nil {
+		a.data, a.keys = encodeBlock(a.data, a.keys, blk)
+		if _, err := a.st(aqBlockInsert).ExecContext(ctx, blk[len(blk)-1].Seq, blk[0].Seq, minMs, runMax, a.data, a.keys); err != nil {
 			return fmt.Errorf("store: insert %d audit records from %d: %w", len(blk), blk[0].Seq, err)
 		}
 	}

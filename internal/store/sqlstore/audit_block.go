@@ -3,6 +3,7 @@ package sqlstore
 import (
 	"encoding/binary"
 	"errors"
+	"slices"
 	"strings"
 	"time"
 
@@ -38,6 +39,12 @@ var ErrAuditBlockCorrupt = errors.New("store: audit block is corrupt")
 // EncodeAuditBlock packs recs (in order) into one block's data and keys.
 // Exported for tests and tools that must alter stored records.
 func EncodeAuditBlock(recs []store.AuditRecord) (data, keys []byte) {
+	return encodeBlock(nil, nil, recs)
+}
+
+// encodeBlock is EncodeAuditBlock appending to data and keys (the
+// writer reuses its buffers: the driver copies bound values).
+func encodeBlock(data, keys []byte, recs []store.AuditRecord) ([]byte, []byte) {
 	nd, nk := 8, 8
 	for i := range recs {
 		r := &recs[i]
@@ -47,8 +54,8 @@ func EncodeAuditBlock(recs []store.AuditRecord) (data, keys []byte) {
 			nk += 4 + len(f.Param) + len(f.Value)
 		}
 	}
-	data = make([]byte, 0, nd)
-	keys = make([]byte, 0, nk)
+	data = slices.Grow(data[:0], nd)
+	keys = slices.Grow(keys[:0], nk)
 	data = append(data, blockFormat1)
 	data = binary.AppendUvarint(data, uint64(len(recs)))
 	keys = append(keys, blockFormat1)
