@@ -2,11 +2,11 @@ package audit
 
 import (
 	"bytes"
-	"sync"
 	"encoding/json"
 	"fmt"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/fhirguard/fhirguard/internal/store"
