@@ -25,10 +25,12 @@ const (
 	aqHeadIndexed
 	aqBlockInsert
 	aqBlockAt
+	aqBlockAtKeys
 	aqBlocksAfter
 	aqBlocksAfterData
 	aqBlocksAfterKeys
 	aqBlocksBefore
+	aqBlocksBeforeKeys
 	aqBlockUpdate
 	aqBlockFromDate
 	aqPostings
@@ -102,6 +104,10 @@ func auditSQL(d Dialect, q auditQ) string {
 		return `SELECT ` + blockKeyCols + ` FROM audit_blocks WHERE last_seq > $1 ORDER BY last_seq LIMIT $2`
 	case aqBlocksBefore:
 		return `SELECT ` + blockCols + ` FROM audit_blocks WHERE last_seq < $1 ORDER BY last_seq DESC LIMIT $2`
+	case aqBlocksBeforeKeys:
+		return `SELECT ` + blockKeyCols + ` FROM audit_blocks WHERE last_seq < $1 ORDER BY last_seq DESC LIMIT $2`
+	case aqBlockAtKeys:
+		return `SELECT ` + blockKeyCols + ` FROM audit_blocks WHERE last_seq >= $1 ORDER BY last_seq LIMIT 1`
 	case aqBlockUpdate:
 		return `UPDATE audit_blocks SET first_seq = $1, rec_min = $2, data = $3, keys = $4 WHERE last_seq = $5`
 	case aqBlockFromDate:
@@ -484,6 +490,12 @@ const blocksPerQuery = 16
 // in (after, upTo], oldest first, read with q (one of aqBlocksAfter…), until fn returns
 // false. upTo <= 0 means no upper bound.
 func (a *AuditDB) eachBlock(ctx context.Context, q auditQ, after, upTo int64, fn func([]store.AuditRecord) bool) error {
+	return a.eachBlockSkip(ctx, q, after, upTo, nil, fn)
+}
+
+// eachBlockSkip is eachBlock not decoding the blocks skip rejects by their
+// keys value.
+func (a *AuditDB) eachBlockSkip(ctx context.Context, q auditQ, after, upTo int64, skip func(keys []byte) bool, fn func([]store.AuditRecord) bool) error {
 	for {
 		rows, err := a.st(q).QueryContext(ctx, after, blocksPerQuery)
 		if err != nil {
@@ -496,6 +508,10 @@ func (a *AuditDB) eachBlock(ctx context.Context, q auditQ, after, upTo int64, fn
 		for _, b := range blocks {
 			if upTo > 0 && b.first > upTo {
 				return nil
+			}
+			if skip != nil && skip(b.keys) {
+				after = b.last
+				continue
 			}
 			recs, err := DecodeAuditBlock(b.data, b.keys)
 			if err != nil {
@@ -513,25 +529,32 @@ func (a *AuditDB) eachBlock(ctx context.Context, q auditQ, after, upTo int64, fn
 }
 
 // eachBlockDesc is eachBlock newest first over blocks holding seqs in
-// [from, below).
-func (a *AuditDB) eachBlockDesc(ctx context.Context, from, below int64, fn func([]store.AuditRecord) bool) error {
+// [from, below), with their search keys only (no chain fields).
+// skip, when set, tells from a block's keys value that none of its
+// records can match (it is then not decoded).
+func (a *AuditDB) eachBlockDesc(ctx context.Context, from, below int64, skip func(keys []byte) bool, fn func([]store.AuditRecord) bool) error {
 	// The block holding below-1 may end after it.
-	b, err := a.blockAt(ctx, below-1)
+	b, err := a.blockAtQ(ctx, aqBlockAtKeys, below-1)
 	if err != nil {
 		return err
 	}
-	if b != nil && b.first < below {
+	if b != nil && b.first < below && (skip == nil || !skip(b.keys)) {
 		recs, err := DecodeAuditBlock(b.data, b.keys)
 		if err != nil {
 			return &store.AuditCorruptError{From: b.first, Cause: err}
 		}
-		if !fn(recs) || b.first <= from {
+		if !fn(recs) {
+			return nil
+		}
+	}
+	if b != nil && b.first < below {
+		if b.first <= from {
 			return nil
 		}
 		below = b.first
 	}
 	for {
-		rows, err := a.st(aqBlocksBefore).QueryContext(ctx, below, blocksPerQuery)
+		rows, err := a.st(aqBlocksBeforeKeys).QueryContext(ctx, below, blocksPerQuery)
 		if err != nil {
 			return fmt.Errorf("store: read audit blocks: %w", err)
 		}
@@ -542,6 +565,10 @@ func (a *AuditDB) eachBlockDesc(ctx context.Context, from, below int64, fn func(
 		for _, b := range blocks {
 			if b.last < from {
 				return nil
+			}
+			if skip != nil && skip(b.keys) {
+				below = b.first
+				continue
 			}
 			recs, err := DecodeAuditBlock(b.data, b.keys)
 			if err != nil {
@@ -560,8 +587,13 @@ func (a *AuditDB) eachBlockDesc(ctx context.Context, from, below int64, fn func(
 
 // blockAt returns the block holding seq or the next one (nil at the end).
 func (a *AuditDB) blockAt(ctx context.Context, seq int64) (*auditBlock, error) {
+	return a.blockAtQ(ctx, aqBlockAt, seq)
+}
+
+// blockAtQ is blockAt reading the columns of q (aqBlockAt…).
+func (a *AuditDB) blockAtQ(ctx context.Context, q auditQ, seq int64) (*auditBlock, error) {
 	var b auditBlock
-	err := a.st(aqBlockAt).QueryRowContext(ctx, seq).Scan(&b.first, &b.last, &b.data, &b.keys)
+	err := a.st(q).QueryRowContext(ctx, seq).Scan(&b.first, &b.last, &b.data, &b.keys)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, nil
 	}

@@ -346,6 +346,21 @@ func blockStats(recs []store.AuditRecord) (minMs, maxMs int64) {
 // matches reports whether r meets every condition of q but the Refs
 // (handled by refsMatch) and the cursors.
 func matches(q *store.AuditQuery, r *store.AuditRecord) bool {
+	if !matchesKeys(q, r) {
+		return false
+	}
+	if !q.From.IsZero() && r.Recorded.Before(q.From.Truncate(time.Millisecond)) {
+		return false
+	}
+	if !q.To.IsZero() && Millis(r.Recorded) >= Millis(q.To) {
+		return false
+	}
+	return true
+}
+
+// matchesKeys is matches without the date range (what the keys of a
+// block tell).
+func matchesKeys(q *store.AuditQuery, r *store.AuditRecord) bool {
 	if len(q.Outcomes) > 0 && !containsString(q.Outcomes, r.Outcome) {
 		return false
 	}
@@ -382,12 +397,6 @@ func matches(q *store.AuditQuery, r *store.AuditRecord) bool {
 		if !ok {
 			return false
 		}
-	}
-	if !q.From.IsZero() && r.Recorded.Before(q.From.Truncate(time.Millisecond)) {
-		return false
-	}
-	if !q.To.IsZero() && Millis(r.Recorded) >= Millis(q.To) {
-		return false
 	}
 	return true
 }

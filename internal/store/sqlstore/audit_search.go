@@ -1,11 +1,13 @@
 package sqlstore
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
 	"errors"
 	"fmt"
 	"math"
+	"strings"
 	"slices"
 
 	"github.com/fhirguard/fhirguard/internal/store"
@@ -93,6 +95,51 @@ func (a *AuditDB) each(ctx context.Context, q *store.AuditQuery, fn func(*store.
 		}
 		return true
 	}
+	// A block none of whose keys holds a value of every group cannot
+	// match: it is not decoded.
+	var skip func([]byte) bool
+	if len(q.Refs) > 0 {
+		values := make([][][]byte, len(groups))
+		for i, g := range groups {
+			for _, k := range g {
+				_, v, _ := strings.Cut(k, "|")
+				values[i] = append(values[i], []byte(v))
+			}
+		}
+		skip = func(keys []byte) bool {
+			for _, vs := range values {
+				found := false
+				for _, v := range vs {
+					if bytes.Contains(keys, v) {
+						found = true
+						break
+					}
+				}
+				if !found {
+					return true
+				}
+			}
+			return false
+		}
+	}
+	// Blocks are scanned by their keys; the chain fields (recorded time
+	// included) are read for the records that pass.
+	var cache blockCache
+	var readErr error
+	checkKeys := func(k *store.AuditRecord) bool {
+		if k.Seq < lo || k.Seq > hi || !matchesKeys(q, k) || !refsMatch(groups, k) {
+			return true
+		}
+		r, err := cache.record(ctx, a, k.Seq)
+		if err != nil {
+			readErr, stop = err, true
+			return false
+		}
+		if r == nil {
+			return true
+		}
+		return check(r)
+	}
 	scan := func(from, to int64) error {
 		if from > to {
 			return nil
@@ -106,20 +153,26 @@ func (a *AuditDB) each(ctx context.Context, q *store.AuditQuery, fn func(*store.
 				if recs[i].Seq < from || recs[i].Seq > to {
 					continue
 				}
-				if !check(&recs[i]) {
+				if !checkKeys(&recs[i]) {
 					return false
 				}
 			}
 			return true
 		}
+		var err error
 		if q.Ascending {
-			return a.eachBlock(ctx, aqBlocksAfter, from-1, to, visit)
+			err = a.eachBlockSkip(ctx, aqBlocksAfterKeys, from-1, to, skip, visit)
+		} else {
+			below := to + 1
+			if to == math.MaxInt64 {
+				below = to
+			}
+			err = a.eachBlockDesc(ctx, from, below, skip, visit)
 		}
-		below := to + 1
-		if to == math.MaxInt64 {
-			below = to
+		if err == nil {
+			err = readErr
 		}
-		return a.eachBlockDesc(ctx, from, below, visit)
+		return err
 	}
 	if len(groups) == 0 {
 		return scan(lo, hi)
