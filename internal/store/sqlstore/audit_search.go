@@ -7,8 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"strings"
 	"slices"
+	"strings"
 
 	"github.com/fhirguard/fhirguard/internal/store"
 )
