@@ -44,6 +44,10 @@ func (s *Store) convertLegacyAudit(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	reindex, err := s.waudit.NeedsReindex(ctx)
+	if err != nil || !legacy && !reindex {
+		return err
+	}
 	if err := s.exec("BEGIN IMMEDIATE"); err != nil {
 		return fmt.Errorf("sqlite: prepare audit records: begin: %w", err)
 	}

@@ -337,6 +337,16 @@ func (a *AuditDB) Append(ctx context.Context, head store.AuditHead, recs []store
 	return nil
 }
 
+// NeedsReindex reports whether complete buckets lack their postings
+// (Reindex has work).
+func (a *AuditDB) NeedsReindex(ctx context.Context) (bool, error) {
+	h, err := a.readHead(ctx)
+	if err != nil || !h.exists {
+		return false, err
+	}
+	return h.head.Seq/auditBucketSize*auditBucketSize > h.indexed, nil
+}
+
 // Reindex writes the postings of every complete bucket not indexed yet
 // (after a schema step cleared them). The caller runs it inside a write
 // transaction.
