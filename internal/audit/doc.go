@@ -6,21 +6,25 @@
 // is durably committed, and an error means the caller must not answer with
 // data. Records are group-committed: one writer goroutine drains a bounded
 // queue, chains a batch and inserts it in one store transaction, then wakes
-// each waiter with the result. A full queue or an expired deadline is an
-// error, never a silent drop.
+// each waiter with the result; under load a small batch waits up to
+// Options.GroupDelay (2 ms) for more, since a commit costs about the same
+// whatever its size. A full queue or an expired deadline is an error,
+// never a silent drop.
 //
 // Integrity: each record carries a sequence number and the SHA-256 chain hash
 // of the previous record; its own hash covers its sequence number, recorded
 // time, the previous hash and the exact stored body (see Hash).
 //
 // Stored form: this server's own events are stored (and hashed) as a compact
-// canonical encoding of the Event (≈ 250 bytes, compact.go); the BALP
+// canonical encoding of the Event (≈ 250–400 bytes, compact.go); the BALP
 // AuditEvent JSON is rendered from it, deterministically and identical to
-// what was stored before, whenever a record is read (EventJSON). External
-// AuditEvents and records from before the compact form are stored as JSON.
-// The store packs each group commit's records into one block and keeps the
-// search keys in postings per 4096 records (internal/store/sqlstore,
-// schema audit v2): recording a read costs no SQL row of its own.
+// what was stored before, whenever a record is read (EventJSON; the SIEM
+// stream also carries the hashed form). External AuditEvents and records
+// from before the compact form are stored as JSON. The store packs a group
+// commit's records into blocks of up to 64 and keeps the search keys in
+// postings per 16384 records (internal/store/sqlstore, schema audit v2/v3):
+// recording a read costs no SQL row of its own.
+//
 // At intervals the recorder signs a checkpoint (head sequence number and
 // hash) through a Signer. Verify walks the chain and the checkpoints and
 // names the first bad record: edited, deleted, inserted or reordered
