@@ -26,7 +26,8 @@ import "strings"
 // Version 2 packs records into blocks (see audit_block.go):
 //
 //   - audit_blocks: the records of one append (a group commit), packed
-//     (data: the chain fields; keys: the search keys), keyed by the
+//     up to 64 per row (data: the chain fields; keys: the search keys),
+//     keyed by the
 //     block's last seq; first_seq, rec_min and rec_max
 //     (Unix ms; rec_max is the running maximum over the chain, so its
 //     index is in seq order) locate blocks by seq and by date.
