@@ -47,6 +47,9 @@ import (
 // scenario's slowest requests alone (a slow plan stays slow alone; a slow
 // moment does not); FHIRGUARD_SEARCH_BENCH_YIELD=0 lets clients run
 // requests back to back without yielding (see drive).
+// FHIRGUARD_IMPORT_BENCH_ONLY=with|without imports one way only,
+// FHIRGUARD_IMPORT_BENCH_BATCH sets the resources per transaction and
+// FHIRGUARD_IMPORT_BENCH_SYNC=NORMAL the store's synchronous mode.
 
 func envInt(name string, def int) int {
 	if v, err := strconv.Atoi(os.Getenv(name)); err == nil && v > 0 {
@@ -323,7 +326,7 @@ func TestImportOverhead(t *testing.T) {
 			}
 			dir := t.TempDir()
 			st, err := sqlite.Open(context.Background(), sqlite.Options{Path: filepath.Join(dir, "fhirguard.db"), Indexer: idx,
-				Logger: slog.New(slog.DiscardHandler)})
+				Logger: slog.New(slog.DiscardHandler), Synchronous: os.Getenv("FHIRGUARD_IMPORT_BENCH_SYNC")})
 			if err != nil {
 				t.Fatal(err)
 			}
