@@ -104,6 +104,9 @@ func (a *API) authorize(ctx context.Context, q *Request) (context.Context, error
 			return ctx, err
 		}
 		addPatients(ctx, facts.ResourcePatients...) // the audit record's patients (audit.go)
+		if q.Interaction != HistoryInstance && cur != nil && !cur.Deleted {
+			q.decided = cur
+		}
 	case Create, Update, Patch, Delete:
 		// Decided inside the write transaction (write, checkPatched), with
 		// the current version; a type-level refusal is answered now.

@@ -20,6 +20,9 @@ func resourceResponse(status int, res *fhir.Resource) *Response {
 
 // read serves GET [type]/[id].
 func (a *API) read(ctx context.Context, q *Request) (*Response, error) {
+	if q.decided != nil {
+		return resourceResponse(http.StatusOK, q.decided), nil
+	}
 	res, err := a.store.Read(ctx, q.Type, q.ID)
 	if err != nil {
 		return nil, storeErr(q, res, err)
@@ -29,6 +32,9 @@ func (a *API) read(ctx context.Context, q *Request) (*Response, error) {
 
 // vread serves GET [type]/[id]/_history/[vid].
 func (a *API) vread(ctx context.Context, q *Request) (*Response, error) {
+	if q.decided != nil {
+		return resourceResponse(http.StatusOK, q.decided), nil
+	}
 	res, err := a.store.VRead(ctx, q.Type, q.ID, q.Version)
 	if err != nil {
 		return nil, storeErr(q, res, err)

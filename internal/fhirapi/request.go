@@ -94,6 +94,11 @@ type Request struct {
 	// serialized by store.Prepare before the write transaction (see
 	// prepareWrite); nil = the store does that work inside it.
 	prepared *store.Write
+
+	// decided is the version a read or vread was authorized on (enforce.go):
+	// the answer is that very version, neither read twice nor a newer one
+	// the decision did not see.
+	decided *fhir.Resource
 }
 
 // Target returns "Type/id" (or "Type", or "") for messages.
