@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"fmt"
 	"math"
+	"math/bits"
 	"strconv"
 	"strings"
 	"sync"
@@ -382,7 +383,9 @@ func (t *Tx) FlushSearch(ctx context.Context) error {
 		width := 4 + len(spTables[tab].cols)
 		vals := t.pending.vals[tab]
 		for len(vals) > 0 {
-			k := min(len(vals)/width, rowsPerInsert)
+			// Chunks of a power of two rows: at most 7 statement shapes
+			// per table for the writer's statement cache.
+			k := 1 << (bits.Len(uint(min(len(vals)/width, rowsPerInsert))) - 1)
 			if _, err := dr.ExecSQL(ctx, t.c.inserts.get(t.c.Dialect, tab, k), vals[:k*width]...); err != nil {
 				return t.fail(fmt.Errorf("insert %s rows: %w", spTables[tab].name, err))
 			}
