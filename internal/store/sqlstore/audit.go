@@ -476,6 +476,16 @@ func chunk(n int) int {
 	return 1
 }
 
+// decode returns the block's records, or an AuditCorruptError naming the
+// block's first record when it cannot be decoded.
+func (b auditBlock) decode() ([]store.AuditRecord, error) {
+	recs, err := DecodeAuditBlock(b.data, b.keys)
+	if err != nil {
+		return nil, &store.AuditCorruptError{From: b.first, Cause: err}
+	}
+	return recs, nil
+}
+
 // scanBlocks reads blocks from rows.
 func scanBlocks(rows *sql.Rows) ([]auditBlock, error) {
 	defer rows.Close()
@@ -523,9 +533,9 @@ func (a *AuditDB) eachBlockSkip(ctx context.Context, q auditQ, after, upTo int64
 				after = b.last
 				continue
 			}
-			recs, err := DecodeAuditBlock(b.data, b.keys)
+			recs, err := b.decode()
 			if err != nil {
-				return &store.AuditCorruptError{From: b.first, Cause: err}
+				return err
 			}
 			if !fn(recs) {
 				return nil
@@ -549,9 +559,9 @@ func (a *AuditDB) eachBlockDesc(ctx context.Context, from, below int64, skip fun
 		return err
 	}
 	if b != nil && b.first < below && (skip == nil || !skip(b.keys)) {
-		recs, err := DecodeAuditBlock(b.data, b.keys)
+		recs, err := b.decode()
 		if err != nil {
-			return &store.AuditCorruptError{From: b.first, Cause: err}
+			return err
 		}
 		if !fn(recs) {
 			return nil
@@ -580,9 +590,9 @@ func (a *AuditDB) eachBlockDesc(ctx context.Context, from, below int64, skip fun
 				below = b.first
 				continue
 			}
-			recs, err := DecodeAuditBlock(b.data, b.keys)
+			recs, err := b.decode()
 			if err != nil {
-				return &store.AuditCorruptError{From: b.first, Cause: err}
+				return err
 			}
 			if !fn(recs) {
 				return nil
@@ -678,9 +688,9 @@ func (a *AuditDB) Prune(ctx context.Context, anchor store.AuditAnchor) (int64, e
 		return 0, err
 	}
 	if b != nil && b.first <= anchor.Seq {
-		recs, err := DecodeAuditBlock(b.data, b.keys)
+		recs, err := b.decode()
 		if err != nil {
-			return 0, &store.AuditCorruptError{From: b.first, Cause: err}
+			return 0, err
 		}
 		keep := recs[:0]
 		for _, r := range recs {

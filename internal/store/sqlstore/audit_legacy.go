@@ -144,9 +144,9 @@ func UnpackAuditBlocks(ctx context.Context, db SQLRunner) error {
 		return err
 	}
 	for _, b := range blocks {
-		recs, err := DecodeAuditBlock(b.data, b.keys)
+		recs, err := b.decode()
 		if err != nil {
-			return &store.AuditCorruptError{From: b.first, Cause: err}
+			return err
 		}
 		for _, r := range recs {
 			if _, err := db.ExecContext(ctx, `INSERT INTO audit_events (seq, recorded, outcome, action, type, subtype, address, body, prev, hash) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
