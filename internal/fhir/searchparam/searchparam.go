@@ -1,7 +1,7 @@
 // Package searchparam owns the FHIR R4 search-parameter and Patient
 // compartment tables of fhirguard, generated from the official definitions
 // (the R4 SearchParameter Bundle plus the US Core parameters) by ./gen and
-// committed as tables_gen.go, so the project builds without the source files.
+// committed as tables_gen.go and params*_gen.go, so the project builds without the source files.
 //
 // Every parameter is listed once per resource type it applies to, with its
 // FHIRPath expression restricted to that type (the spec's unions over many
@@ -11,7 +11,7 @@
 // must not modify a returned Param or its slices.
 package searchparam
 
-//go:generate go run ./gen -src ../../../../shared/fhir-r4 -out tables_gen.go
+//go:generate go run ./gen -src ../../../../shared/fhir-r4 -dir .
 
 import (
 	"sort"
@@ -96,8 +96,8 @@ func (p *Param) HasComparator(c string) bool {
 }
 
 type typeSpan struct {
-	base       string
-	start, end int
+	base   string
+	params []Param // sorted by code
 }
 
 type compartmentEntry struct {
@@ -108,7 +108,7 @@ type compartmentEntry struct {
 func span(base string) []Param {
 	i := sort.Search(len(typeSpans), func(i int) bool { return typeSpans[i].base >= base })
 	if i < len(typeSpans) && typeSpans[i].base == base {
-		return params[typeSpans[i].start:typeSpans[i].end]
+		return typeSpans[i].params
 	}
 	return nil
 }
@@ -182,9 +182,11 @@ func ForType(typ string) []*Param {
 // All returns every parameter of the tables (each (base, code) once),
 // sorted by base then code.
 func All() []*Param {
-	out := make([]*Param, len(params))
-	for i := range params {
-		out[i] = &params[i]
+	var out []*Param
+	for _, s := range typeSpans {
+		for i := range s.params {
+			out = append(out, &s.params[i])
+		}
 	}
 	return out
 }

@@ -130,8 +130,9 @@ func TestCompartment(t *testing.T) {
 
 func TestTablesSorted(t *testing.T) {
 	t.Parallel()
-	for i := 1; i < len(params); i++ {
-		a, b := params[i-1], params[i]
+	all := All()
+	for i := 1; i < len(all); i++ {
+		a, b := all[i-1], all[i]
 		if a.Base > b.Base || a.Base == b.Base && a.Code >= b.Code {
 			t.Fatalf("params not sorted at %d: %s.%s, %s.%s", i, a.Base, a.Code, b.Base, b.Code)
 		}

@@ -31,7 +31,7 @@ func sourceDir(t *testing.T) string {
 }
 
 // TestTablesUpToDate regenerates the tables and compares them with the
-// committed tables_gen.go. Without the definitions (a checkout without
+// committed tables_gen.go and params*_gen.go. Without the definitions (a checkout without
 // ../shared) there is nothing to compare against.
 func TestTablesUpToDate(t *testing.T) {
 	src := sourceDir(t)
@@ -42,12 +42,21 @@ func TestTablesUpToDate(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Generate: %v", err)
 	}
-	want, err := os.ReadFile(filepath.Join("..", "tables_gen.go"))
+	have, err := filepath.Glob(filepath.Join("..", "*_gen.go"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !bytes.Equal(got, want) {
-		t.Fatal("internal/fhir/searchparam/tables_gen.go is stale: run go generate ./internal/fhir/searchparam")
+	if len(have) != len(got) {
+		t.Errorf("%d generated files committed, want %d: run go generate ./internal/fhir/searchparam", len(have), len(got))
+	}
+	for name, src := range got {
+		want, err := os.ReadFile(filepath.Join("..", name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(src, want) {
+			t.Errorf("internal/fhir/searchparam/%s is stale: run go generate ./internal/fhir/searchparam", name)
+		}
 	}
 }
 

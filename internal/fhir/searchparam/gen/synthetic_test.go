@@ -1,8 +1,10 @@
 package main
 
 import (
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -100,7 +102,7 @@ func TestGenerateSynthetic(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			src, err := Generate(writeSource(t, tc.base, tc.uscore, tc.comp))
+			files, err := Generate(writeSource(t, tc.base, tc.uscore, tc.comp))
 			if tc.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
 					t.Fatalf("Generate err = %v, want containing %q", err, tc.wantErr)
@@ -109,6 +111,10 @@ func TestGenerateSynthetic(t *testing.T) {
 			}
 			if err != nil {
 				t.Fatalf("Generate: %v", err)
+			}
+			var src []byte
+			for _, name := range slices.Sorted(maps.Keys(files)) {
+				src = append(src, files[name]...)
 			}
 			for _, w := range tc.want {
 				if !strings.Contains(string(src), w) {
