@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/fhirguard/fhirguard/internal/authn"
 	"github.com/fhirguard/fhirguard/internal/keys"
 	"github.com/fhirguard/fhirguard/internal/policy/scopes"
 	"github.com/fhirguard/fhirguard/internal/store"
@@ -62,11 +61,9 @@ func (s *Server) userTokens(ctx context.Context, client *Client, grant string, c
 				return nil, err
 			}
 			if !live {
-				until := now.Add(MaxUserTokenLifetime + authn.Skew)
-				if err := s.o.Store.RevokeGrant(ctx, grant, now, until); err != nil {
-					return nil, fmt.Errorf("revoke grant of an ended sign-in session: %w", err)
+				if err := s.revokeGrant(ctx, grant, now); err != nil {
+					return nil, fmt.Errorf("ended sign-in session: %w", err)
 				}
-				s.o.Revocations.Add(store.RevokeGrant, grant, until)
 				return nil, oauthErr(ErrInvalidGrant, "the user's sign-in session has ended (online_access)")
 			}
 		}

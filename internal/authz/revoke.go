@@ -1,7 +1,9 @@
 package authz
 
 import (
+	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"strings"
 	"time"
@@ -46,11 +48,9 @@ func (s *Server) revoke(w http.ResponseWriter, r *http.Request) error {
 	} else if rec, err := s.o.Store.Token(ctx, store.TokenRefresh, hashValue(tok), now); err == nil && rec.Grant != "" {
 		var rd refreshData
 		if json.Unmarshal(rec.Data, &rd) == nil && rd.ClientID == client.ClientID {
-			until := now.Add(MaxUserTokenLifetime + authn.Skew)
-			if err := s.o.Store.RevokeGrant(ctx, rec.Grant, now, until); err != nil {
+			if err := s.revokeGrant(ctx, rec.Grant, now); err != nil {
 				return err
 			}
-			s.o.Revocations.Add(store.RevokeGrant, rec.Grant, until)
 			revoked = true
 		}
 	}
@@ -61,5 +61,17 @@ func (s *Server) revoke(w http.ResponseWriter, r *http.Request) error {
 	}
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(http.StatusOK)
+	return nil
+}
+
+// revokeGrant revokes every refresh and access token of a user grant, in
+// the store and in this process's revocation cache, for as long as a
+// token issued under it can live.
+func (s *Server) revokeGrant(ctx context.Context, grant string, now time.Time) error {
+	until := now.Add(MaxUserTokenLifetime + authn.Skew)
+	if err := s.o.Store.RevokeGrant(ctx, grant, now, until); err != nil {
+		return fmt.Errorf("revoke grant: %w", err)
+	}
+	s.o.Revocations.Add(store.RevokeGrant, grant, until)
 	return nil
 }

@@ -10,7 +10,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/fhirguard/fhirguard/internal/authn"
 	"github.com/fhirguard/fhirguard/internal/store"
 )
 
@@ -174,12 +173,10 @@ func (s *Server) endSignIn(ctx context.Context, sid string) error {
 	if err := json.Unmarshal(tok.Data, &si); err != nil {
 		return fmt.Errorf("decode sign-in session: %w", err)
 	}
-	until := now.Add(MaxUserTokenLifetime + authn.Skew)
 	for _, g := range si.Grants {
-		if err := s.o.Store.RevokeGrant(ctx, g, now, until); err != nil {
-			return fmt.Errorf("revoke online grant: %w", err)
+		if err := s.revokeGrant(ctx, g, now); err != nil {
+			return fmt.Errorf("end sign-in session: %w", err)
 		}
-		s.o.Revocations.Add(store.RevokeGrant, g, until)
 	}
 	return nil
 }
