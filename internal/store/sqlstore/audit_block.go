@@ -344,23 +344,17 @@ func blockStats(recs []store.AuditRecord) (minMs, maxMs int64) {
 	return minMs, maxMs
 }
 
-// matches reports whether r meets every condition of q but the Refs
-// (handled by refsMatch) and the cursors.
-func matches(q *store.AuditQuery, r *store.AuditRecord) bool {
-	if !matchesKeys(q, r) {
-		return false
-	}
+// inDates reports whether r was recorded in q's date range.
+func inDates(q *store.AuditQuery, r *store.AuditRecord) bool {
 	if !q.From.IsZero() && r.Recorded.Before(q.From.Truncate(time.Millisecond)) {
 		return false
 	}
-	if !q.To.IsZero() && Millis(r.Recorded) >= Millis(q.To) {
-		return false
-	}
-	return true
+	return q.To.IsZero() || Millis(r.Recorded) < Millis(q.To)
 }
 
-// matchesKeys is matches without the date range (what the keys of a
-// block tell).
+// matchesKeys reports whether r's search keys meet every condition of q
+// but the Refs (handled by refsMatch), the dates (inDates) and the
+// cursors.
 func matchesKeys(q *store.AuditQuery, r *store.AuditRecord) bool {
 	if len(q.Outcomes) > 0 && !containsString(q.Outcomes, r.Outcome) {
 		return false

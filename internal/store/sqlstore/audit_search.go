@@ -85,8 +85,9 @@ func (a *AuditDB) each(ctx context.Context, q *store.AuditQuery, fn func(*store.
 	}
 	groups := refGroups(q)
 	stop := false
-	check := func(r *store.AuditRecord) bool {
-		if r.Seq < lo || r.Seq > hi || !matches(q, r) || !refsMatch(groups, r) {
+	// emit passes on a record whose keys matched if its date does.
+	emit := func(r *store.AuditRecord) bool {
+		if !inDates(q, r) {
 			return true
 		}
 		if !fn(r) {
@@ -94,6 +95,12 @@ func (a *AuditDB) each(ctx context.Context, q *store.AuditQuery, fn func(*store.
 			return false
 		}
 		return true
+	}
+	check := func(r *store.AuditRecord) bool {
+		if r.Seq < lo || r.Seq > hi || !matchesKeys(q, r) || !refsMatch(groups, r) {
+			return true
+		}
+		return emit(r)
 	}
 	// A block none of whose keys holds a value of every group cannot
 	// match: it is not decoded.
@@ -138,7 +145,7 @@ func (a *AuditDB) each(ctx context.Context, q *store.AuditQuery, fn func(*store.
 		if r == nil {
 			return true
 		}
-		return check(r)
+		return emit(r)
 	}
 	scan := func(from, to int64) error {
 		if from > to {
