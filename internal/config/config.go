@@ -16,6 +16,8 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+
+	"github.com/fhirguard/fhirguard/internal/httpx"
 )
 
 // Store types.
@@ -271,7 +273,7 @@ func (c *Config) Validate() error {
 	}
 
 	for i, o := range c.CORS.AllowedOrigins {
-		if !validOrigin(o) {
+		if _, ok := httpx.NormalizeOrigin(o); !ok {
 			add(fmt.Sprintf("cors.allowed_origins[%d]", i), "must be an origin scheme://host[:port] (http or https, no path; \"*\" and \"null\" are not allowed), got %q", o)
 		}
 	}
@@ -380,11 +382,3 @@ func checkURL(s string, schemes ...string) error {
 
 // NormalizedBaseURL returns BaseURL without trailing slashes.
 func (c *Config) NormalizedBaseURL() string { return strings.TrimRight(c.BaseURL, "/") }
-
-// validOrigin accepts http(s)://host[:port] without path, query,
-// fragment or credentials.
-func validOrigin(s string) bool {
-	u, err := url.Parse(s)
-	return err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Hostname() != "" && u.User == nil &&
-		(u.Path == "" || u.Path == "/") && u.RawQuery == "" && u.Fragment == "" && !strings.HasSuffix(s, "?") && !strings.HasSuffix(s, "#")
-}

@@ -144,9 +144,10 @@ func allowedHeaders(vals []string) bool {
 
 // NormalizeOrigin returns the canonical form of a web origin
 // (lower-case scheme://host[:port], default ports dropped); ok is false
-// for anything else ("null", paths, credentials, other schemes).
+// for anything else ("null", paths, queries, fragments, credentials,
+// other schemes). Configured origins are checked with it too.
 func NormalizeOrigin(s string) (string, bool) {
-	if s == "" || s == "null" || len(s) > 300 {
+	if s == "" || s == "null" || len(s) > 300 || strings.ContainsAny(s, "?#") {
 		return "", false
 	}
 	u, err := url.Parse(s)

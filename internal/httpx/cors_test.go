@@ -111,6 +111,8 @@ func TestNormalizeOrigin(t *testing.T) {
 		"file://x":                "",
 		"https://u:p@a.example":   "",
 		"https://a.example/p":     "",
+		"https://a.example?":      "",
+		"https://a.example#":      "",
 		"":                        "",
 	} {
 		got, ok := NormalizeOrigin(in)
