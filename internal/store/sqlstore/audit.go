@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -725,7 +726,7 @@ func (a *AuditDB) ReviewBTG(ctx context.Context, r store.BTGReview) error {
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
 		return fmt.Errorf("store: look up BTG record: %w", err)
 	}
-	if rec == nil || !hasRef(rec.Refs, btgKey) {
+	if rec == nil || !slices.Contains(rec.Refs, btgKey) {
 		return fmt.Errorf("store: audit record %d is not a break-the-glass record: %w", r.Seq, store.ErrNotFound)
 	}
 	if _, err := a.st(aqBTGReview).ExecContext(ctx, r.Seq, Millis(r.ReviewedAt), r.Reviewer, r.Note); err != nil {
@@ -735,15 +736,6 @@ func (a *AuditDB) ReviewBTG(ctx context.Context, r store.BTGReview) error {
 		return fmt.Errorf("store: review BTG record: %w", err)
 	}
 	return nil
-}
-
-func hasRef(refs []store.AuditRef, k store.AuditRef) bool {
-	for _, f := range refs {
-		if f.Param == k.Param && f.Value == k.Value {
-			return true
-		}
-	}
-	return false
 }
 
 // BTG lists break-the-glass records (pending only unless all).

@@ -356,13 +356,13 @@ func inDates(q *store.AuditQuery, r *store.AuditRecord) bool {
 // but the Refs (handled by refsMatch), the dates (inDates) and the
 // cursors.
 func matchesKeys(q *store.AuditQuery, r *store.AuditRecord) bool {
-	if len(q.Outcomes) > 0 && !containsString(q.Outcomes, r.Outcome) {
+	if len(q.Outcomes) > 0 && !slices.Contains(q.Outcomes, r.Outcome) {
 		return false
 	}
-	if len(q.Actions) > 0 && !containsString(q.Actions, r.Action) {
+	if len(q.Actions) > 0 && !slices.Contains(q.Actions, r.Action) {
 		return false
 	}
-	if len(q.Address) > 0 && !containsString(q.Address, r.Address) {
+	if len(q.Address) > 0 && !slices.Contains(q.Address, r.Address) {
 		return false
 	}
 	if len(q.Types) > 0 {
@@ -412,7 +412,7 @@ func refGroups(q *store.AuditQuery) [][]string {
 			idx[g] = i
 			groups = append(groups, nil)
 		}
-		groups[i] = append(groups[i], r.Param+"|"+r.Value)
+		groups[i] = append(groups[i], refKey(r))
 	}
 	return groups
 }
@@ -422,7 +422,7 @@ func refsMatch(groups [][]string, r *store.AuditRecord) bool {
 	for _, g := range groups {
 		found := false
 		for _, f := range r.Refs {
-			if len(f.Param)+1+len(f.Value) > 0 && hasKey(g, f) {
+			if hasKey(g, f) {
 				found = true
 				break
 			}
@@ -437,15 +437,6 @@ func refsMatch(groups [][]string, r *store.AuditRecord) bool {
 func hasKey(keys []string, f store.AuditRef) bool {
 	for _, k := range keys {
 		if len(k) == len(f.Param)+1+len(f.Value) && k[len(f.Param)] == '|' && k[:len(f.Param)] == f.Param && k[len(f.Param)+1:] == f.Value {
-			return true
-		}
-	}
-	return false
-}
-
-func containsString(xs []string, s string) bool {
-	for _, x := range xs {
-		if x == s {
 			return true
 		}
 	}
