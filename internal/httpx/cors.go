@@ -35,7 +35,9 @@ type CORSOptions struct {
 // CORS headers.
 const (
 	corsAllowMethods = "GET, HEAD, POST, PUT, PATCH, DELETE"
-	corsAllowHeaders = "Authorization, Content-Type, Accept, If-Match, If-None-Match, If-None-Exist, If-Modified-Since, Prefer, X-Request-Id, Category"
+	// corsPublicMethods are the methods of public paths.
+	corsPublicMethods = "GET, HEAD"
+	corsAllowHeaders  = "Authorization, Content-Type, Accept, If-Match, If-None-Match, If-None-Exist, If-Modified-Since, Prefer, X-Request-Id, Category"
 	// corsExpose are the response headers a browser app may read besides
 	// the CORS-safelisted ones.
 	corsExpose = "Location, Content-Location, ETag, Last-Modified, Retry-After, X-Progress, X-Request-Id, WWW-Authenticate"
@@ -65,27 +67,18 @@ func CORS(next http.Handler, o CORSOptions) http.Handler {
 			next.ServeHTTP(w, r)
 			return
 		}
-		origin := r.Header.Get("Origin")
 		h := w.Header()
+		origin := r.Header.Get("Origin")
+		// Public: any origin, answered "*", reads only.
+		ok, allowOrigin, methods, methodList := origin != "", "*", corsPublicMethods, corsPublicMethodList
 		if mode == CORSAllowlist {
 			h.Add("Vary", "Origin")
-		}
-		preflight := r.Method == http.MethodOptions && r.Header.Get("Access-Control-Request-Method") != ""
-		ok := false
-		switch mode {
-		case CORSPublic:
-			ok = origin != ""
-		case CORSAllowlist:
 			n, valid := NormalizeOrigin(origin)
-			ok = valid && allowed[n]
+			ok, allowOrigin, methods, methodList = valid && allowed[n], origin, corsAllowMethods, corsAllowMethodList
 		}
-		if !preflight {
+		if r.Method != http.MethodOptions || r.Header.Get("Access-Control-Request-Method") == "" {
 			if ok {
-				if mode == CORSPublic {
-					h.Set("Access-Control-Allow-Origin", "*")
-				} else {
-					h.Set("Access-Control-Allow-Origin", origin)
-				}
+				h.Set("Access-Control-Allow-Origin", allowOrigin)
 				h.Set("Access-Control-Expose-Headers", corsExpose)
 			}
 			next.ServeHTTP(w, r)
@@ -94,24 +87,10 @@ func CORS(next http.Handler, o CORSOptions) http.Handler {
 		// Preflight: answered here, never reaching authentication.
 		h.Add("Vary", "Access-Control-Request-Method")
 		h.Add("Vary", "Access-Control-Request-Headers")
-		method := r.Header.Get("Access-Control-Request-Method")
-		if ok && mode == CORSPublic && method != http.MethodGet && method != http.MethodHead {
-			ok = false
-		}
-		if ok && !slices.Contains(strings.Split(corsAllowMethods, ", "), method) {
-			ok = false
-		}
-		if ok && !allowedHeaders(r.Header.Values("Access-Control-Request-Headers")) {
-			ok = false
-		}
-		if ok {
-			if mode == CORSPublic {
-				h.Set("Access-Control-Allow-Origin", "*")
-				h.Set("Access-Control-Allow-Methods", "GET, HEAD")
-			} else {
-				h.Set("Access-Control-Allow-Origin", origin)
-				h.Set("Access-Control-Allow-Methods", corsAllowMethods)
-			}
+		if ok && slices.Contains(methodList, r.Header.Get("Access-Control-Request-Method")) &&
+			allowedHeaders(r.Header.Values("Access-Control-Request-Headers")) {
+			h.Set("Access-Control-Allow-Origin", allowOrigin)
+			h.Set("Access-Control-Allow-Methods", methods)
 			h.Set("Access-Control-Allow-Headers", corsAllowHeaders)
 			h.Set("Access-Control-Max-Age", corsMaxAge)
 		}
@@ -119,22 +98,19 @@ func CORS(next http.Handler, o CORSOptions) http.Handler {
 	})
 }
 
+// The allowed methods and request headers as lists.
+var (
+	corsAllowMethodList  = strings.Split(corsAllowMethods, ", ")
+	corsPublicMethodList = strings.Split(corsPublicMethods, ", ")
+	corsAllowHeaderList  = strings.Split(corsAllowHeaders, ", ")
+)
+
 // allowedHeaders reports whether every requested header is allowed.
 func allowedHeaders(vals []string) bool {
 	for _, v := range vals {
 		for _, name := range strings.Split(v, ",") {
 			name = strings.TrimSpace(name)
-			if name == "" {
-				continue
-			}
-			found := false
-			for _, a := range strings.Split(corsAllowHeaders, ", ") {
-				if strings.EqualFold(a, name) {
-					found = true
-					break
-				}
-			}
-			if !found {
+			if name != "" && !slices.ContainsFunc(corsAllowHeaderList, func(a string) bool { return strings.EqualFold(a, name) }) {
 				return false
 			}
 		}
