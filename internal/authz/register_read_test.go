@@ -79,6 +79,9 @@ func TestRegistrationRead(t *testing.T) {
 		{"fail/unknown-client", f.ts.URL + "/auth/register/ghost", rat},
 		{"fail/malformed-id", f.ts.URL + "/auth/register/a%2Fb", rat},
 		{"fail/initial-access-token-kind", uri, app2.ClientSecret},
+		{"fail/oversized-token", uri, strings.Repeat("a", 5000)},
+		{"fail/oversized-id", f.ts.URL + "/auth/register/" + strings.Repeat("a", 5000), rat},
+		{"fail/encoded-dots", f.ts.URL + "/auth/register/%2E%2E", rat},
 	} {
 		code, hdr, m, body := get(tc.u, tc.token)
 		if code != 401 || m["error"] != "invalid_token" || !strings.HasPrefix(hdr.Get("WWW-Authenticate"), "Bearer") {
