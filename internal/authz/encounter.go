@@ -179,11 +179,7 @@ func (s *Server) pickEncounter(w http.ResponseWriter, r *http.Request) error {
 	if err := s.saveSession(ctx, hash, sess); err != nil {
 		return err
 	}
-	asked, err := scopes.Parse(sess.Scope)
-	if err != nil {
-		return errSession
-	}
-	return s.showConsent(ctx, w, client, sess, asked, "")
+	return s.next(ctx, w, hash, client, sess)
 }
 
 func boolInt(b bool) int {
