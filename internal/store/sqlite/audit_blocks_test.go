@@ -284,3 +284,59 @@ func TestAuditVersion1RecordsArePacked(t *testing.T) {
 		t.Fatalf("v1 rows left: %d %v", rows, err)
 	}
 }
+
+// TestAuditVersion1RecordsAreIndexed: version 1 records that fill a whole
+// bucket get their postings when they are packed.
+func TestAuditVersion1RecordsAreIndexed(t *testing.T) {
+	ix, err := index.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "a.db")
+	st := openAt(t, path, ix)
+	ctx := context.Background()
+	head, _ := st.AuditHeadRow(ctx)
+	const n = 16384 + 10
+	recs := make([]store.AuditRecord, 0, n)
+	prev := head.Hash
+	for seq := int64(1); seq <= n; seq++ {
+		r := store.AuditRecord{Seq: seq, Recorded: time.UnixMilli(1_700_000_000_000 + seq).UTC(), Body: []byte(`{}`),
+			Prev: prev, Hash: bytes.Repeat([]byte{byte(seq)}, 32), Outcome: "0", Action: "R", Type: "s|rest",
+			Refs: []store.AuditRef{{Param: "patient", Value: fmt.Sprintf("Patient/p%d", seq%2)}}}
+		recs = append(recs, r)
+		prev = r.Hash
+	}
+	if err := st.Tx(ctx, func(tx store.Tx) error { return tx.(store.AuditTx).AppendAudit(ctx, head, recs) }); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Close(); err != nil {
+		t.Fatal(err)
+	}
+	db, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sqlstore.UnpackAuditBlocks(ctx, tx); err != nil {
+		t.Fatal(err)
+	}
+	if err := tx.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	st = openAt(t, path, ix)
+	var indexed, postings int64
+	if err := db.QueryRow(`SELECT indexed FROM audit_head`).Scan(&indexed); err != nil || indexed != 16384 {
+		t.Fatalf("indexed %d %v", indexed, err)
+	}
+	if err := db.QueryRow(`SELECT COUNT(*) FROM audit_postings`).Scan(&postings); err != nil || postings != 2 {
+		t.Fatalf("postings rows %d %v", postings, err)
+	}
+	page, err := st.AuditSearch(ctx, store.AuditQuery{Refs: []store.AuditRef{{Param: "patient", Value: "Patient/p1"}}, Count: n})
+	if err != nil || len(page.Records) != n/2 {
+		t.Fatalf("search after packing: %d records %v", len(page.Records), err)
+	}
+}
