@@ -24,8 +24,9 @@ func (a *AuditDB) HasLegacy(ctx context.Context) (bool, error) {
 
 // ConvertLegacy moves the records of schema audit v1 into blocks, byte for
 // byte (body, prev, hash and search keys as stored, gaps and all, so that
-// verify judges them exactly as before), writes their postings and
-// empties the v1 tables. The caller runs it inside a write transaction.
+// verify judges them exactly as before) and empties the v1 tables. The
+// caller runs it inside a write transaction, and Reindex after it (which
+// writes the postings of the records moved).
 func (a *AuditDB) ConvertLegacy(ctx context.Context) (int64, error) {
 	h, err := a.readHead(ctx)
 	if err != nil {
@@ -62,11 +63,6 @@ func (a *AuditDB) ConvertLegacy(ctx context.Context) (int64, error) {
 	if h.exists {
 		if _, err := a.st(aqHeadUpdate).ExecContext(ctx, h.head.Seq, h.head.Hash, runMax, h.head.Seq); err != nil {
 			return moved, fmt.Errorf("store: update audit head: %w", err)
-		}
-		if done := h.head.Seq / auditBucketSize * auditBucketSize; done > h.indexed {
-			if err := a.index(ctx, h.indexed, done); err != nil {
-				return moved, err
-			}
 		}
 	}
 	return moved, nil
