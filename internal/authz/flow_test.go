@@ -22,17 +22,24 @@ import (
 // smartConfig fetches the SMART discovery document.
 func smartConfig(t *testing.T, ts *servertest.TestServer) map[string]any {
 	t.Helper()
-	resp, err := ts.Anonymous.Get(ts.FHIRBase + "/.well-known/smart-configuration")
+	return wellKnown(t, ts, "smart-configuration")
+}
+
+// wellKnown fetches the discovery document {FHIR base}/.well-known/name,
+// which must be readable from any origin.
+func wellKnown(t *testing.T, ts *servertest.TestServer, name string) map[string]any {
+	t.Helper()
+	resp, err := ts.Anonymous.Get(ts.FHIRBase + "/.well-known/" + name)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer resp.Body.Close()
 	var m map[string]any
 	if err := json.NewDecoder(resp.Body).Decode(&m); err != nil || resp.StatusCode != 200 {
-		t.Fatalf("smart-configuration: %d %v", resp.StatusCode, err)
+		t.Fatalf("%s: %d %v", name, resp.StatusCode, err)
 	}
 	if resp.Header.Get("Access-Control-Allow-Origin") != "*" {
-		t.Errorf("discovery must be readable from any origin")
+		t.Errorf("%s must be readable from any origin", name)
 	}
 	return m
 }

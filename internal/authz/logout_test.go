@@ -1,7 +1,6 @@
 package authz_test
 
 import (
-	"encoding/json"
 	"io"
 	"net/http"
 	"net/url"
@@ -51,7 +50,7 @@ func (f *fixture) refresh(t *testing.T, rt string) tokenAnswer {
 func TestLogoutEndsOnlineAccess(t *testing.T) {
 	t.Parallel()
 	f, bye := logoutFixture(t)
-	m := openidConfig(t, f.ts)
+	m := wellKnown(t, f.ts, "openid-configuration")
 	endSession, _ := m["end_session_endpoint"].(string)
 	if endSession != f.ts.URL+"/auth/logout" {
 		t.Fatalf("end_session_endpoint %q", endSession)
@@ -200,21 +199,6 @@ func TestOnlineBoundedBySession(t *testing.T) {
 	if r := f.refresh(t, r.body["refresh_token"].(string)); r.status != 400 || r.body["error"] != "invalid_grant" {
 		t.Fatalf("fail/offline-after-90-days: %d %v", r.status, r.body)
 	}
-}
-
-// openidConfig fetches the OIDC discovery document.
-func openidConfig(t *testing.T, ts *servertest.TestServer) map[string]any {
-	t.Helper()
-	resp, err := ts.Anonymous.Get(ts.FHIRBase + "/.well-known/openid-configuration")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	var m map[string]any
-	if err := json.NewDecoder(resp.Body).Decode(&m); err != nil || resp.StatusCode != 200 {
-		t.Fatalf("openid-configuration: %d %v", resp.StatusCode, err)
-	}
-	return m
 }
 
 // TestLogoutBadInput: malformed logout requests are 4xx pages, never a
