@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"time"
 
 	"github.com/fhirguard/fhirguard/internal/store"
 )
@@ -291,20 +290,16 @@ func decodeCompact(body []byte) (*Event, *Source, error) {
 }
 
 // EventJSON returns the AuditEvent JSON of a stored record: the body
-// itself when it is stored as JSON, else rendered from the compact form
-// (exactly the JSON this server stored before the compact form).
+// itself when it is stored as JSON (not a copy), else rendered from the
+// compact form (exactly the JSON this server stored before the compact
+// form).
 func EventJSON(r *store.AuditRecord) ([]byte, error) {
-	return renderBody(nil, r.Seq, r.Recorded, r.Body)
-}
-
-// renderBody appends the AuditEvent JSON of a stored body to dst.
-func renderBody(dst []byte, seq int64, recorded time.Time, body []byte) ([]byte, error) {
-	if len(body) > 0 && body[0] == '{' {
-		return append(dst, body...), nil
+	if storedAsJSON(r.Body) {
+		return r.Body, nil
 	}
-	ev, src, err := decodeCompact(body)
+	ev, src, err := decodeCompact(r.Body)
 	if err != nil {
-		return nil, fmt.Errorf("AuditEvent/%d: %w", seq, err)
+		return nil, fmt.Errorf("AuditEvent/%d: %w", r.Seq, err)
 	}
 	enc := &encoded{}
 	if len(ev.Profiles) > 0 {
@@ -312,5 +307,10 @@ func renderBody(dst []byte, seq int64, recorded time.Time, body []byte) ([]byte,
 	}
 	tail := appendEventTail(make([]byte, 0, 1280), ev, src)
 	enc.tail = tail[1:]
-	return enc.jsonBody(dst, seq, recorded), nil
+	return enc.jsonBody(nil, r.Seq, r.Recorded), nil
 }
+
+// storedAsJSON reports whether a stored body is AuditEvent JSON (an
+// external event, or a record from before the compact form) rather than
+// the compact form.
+func storedAsJSON(body []byte) bool { return len(body) > 0 && body[0] == '{' }

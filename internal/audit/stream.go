@@ -157,7 +157,7 @@ func appendLine(b *bytes.Buffer, r *store.AuditRecord) error {
 	b.WriteString(hex.EncodeToString(r.Hash))
 	b.WriteString(`","event":`)
 	b.Write(event)
-	if !bytes.Equal(event, r.Body) {
+	if !storedAsJSON(r.Body) {
 		// The hashed form (the compact encoding), so that a collector
 		// can check the chain.
 		b.WriteString(`,"body":"`)
