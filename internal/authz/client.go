@@ -79,6 +79,8 @@ type Client struct {
 	Metadata
 	SecretHash string
 	Disabled   bool
+	// CreatedAt is when the client was registered.
+	CreatedAt time.Time
 	// Allowed is the parsed registered scope.
 	Allowed scopes.Set
 	// Keys is the registered inline JWKS (nil when jwks_uri is used).
@@ -106,7 +108,7 @@ func loadClient(rec *store.Client) (*Client, error) {
 		return nil, fmt.Errorf("client %s: stored metadata: %w", rec.ID, err)
 	}
 	m.ClientID = rec.ID
-	c := &Client{Metadata: m, SecretHash: rec.SecretHash, Disabled: rec.Disabled}
+	c := &Client{Metadata: m, SecretHash: rec.SecretHash, Disabled: rec.Disabled, CreatedAt: rec.CreatedAt}
 	set, err := scopes.Parse(m.Scope)
 	if err != nil {
 		return nil, fmt.Errorf("client %s: stored scope: %w", rec.ID, err)

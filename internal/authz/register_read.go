@@ -66,21 +66,14 @@ func (s *Server) readRegistration(w http.ResponseWriter, r *http.Request) error 
 	if !tok.UsedAt.IsZero() || rd.ClientID != id {
 		return errRegistrationToken
 	}
-	rec, err := s.o.Store.Client(ctx, id)
+	c, err := s.clientLookup(ctx, id, false)
 	if err != nil {
-		if isNotFound(err) {
+		if asError(err) != nil { // unknown or disabled
 			return errRegistrationToken
 		}
-		return fmt.Errorf("read client: %w", err)
-	}
-	c, err := loadClient(rec)
-	if err != nil {
 		return err
 	}
-	if c.Disabled {
-		return errRegistrationToken
-	}
-	reg := Registration{Metadata: c.Metadata, ClientIDIssuedAt: rec.CreatedAt.Unix(),
+	reg := Registration{Metadata: c.Metadata, ClientIDIssuedAt: c.CreatedAt.Unix(),
 		RegistrationClientURI: s.admin.RegistrationEndpoint + "/" + url.PathEscape(id)}
 	return writeJSON(w, http.StatusOK, reg)
 }
