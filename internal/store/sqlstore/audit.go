@@ -27,10 +27,8 @@ const (
 	aqBlockInsert
 	aqBlockAt
 	aqBlockAtKeys
-	aqBlocksAfter
 	aqBlocksAfterData
 	aqBlocksAfterKeys
-	aqBlocksBefore
 	aqBlocksBeforeKeys
 	aqBlockUpdate
 	aqBlockFromDate
@@ -97,14 +95,10 @@ func auditSQL(d Dialect, q auditQ) string {
 	case aqBlockAt:
 		// The block holding seq $1 (or the next one).
 		return `SELECT ` + blockCols + ` FROM audit_blocks WHERE last_seq >= $1 ORDER BY last_seq LIMIT 1`
-	case aqBlocksAfter:
-		return `SELECT ` + blockCols + ` FROM audit_blocks WHERE last_seq > $1 ORDER BY last_seq LIMIT $2`
 	case aqBlocksAfterData:
 		return `SELECT ` + blockDataCols + ` FROM audit_blocks WHERE last_seq > $1 ORDER BY last_seq LIMIT $2`
 	case aqBlocksAfterKeys:
 		return `SELECT ` + blockKeyCols + ` FROM audit_blocks WHERE last_seq > $1 ORDER BY last_seq LIMIT $2`
-	case aqBlocksBefore:
-		return `SELECT ` + blockCols + ` FROM audit_blocks WHERE last_seq < $1 ORDER BY last_seq DESC LIMIT $2`
 	case aqBlocksBeforeKeys:
 		return `SELECT ` + blockKeyCols + ` FROM audit_blocks WHERE last_seq < $1 ORDER BY last_seq DESC LIMIT $2`
 	case aqBlockAtKeys:
@@ -384,11 +378,7 @@ func (a *AuditDB) indexBucket(ctx context.Context, b int64) error {
 	var order []string
 	after := lo
 	for after < hi {
-		rows, err := a.st(aqBlocksAfterKeys).QueryContext(ctx, after, blocksPerQuery)
-		if err != nil {
-			return fmt.Errorf("read audit blocks: %w", err)
-		}
-		blocks, err := scanBlocks(rows)
+		blocks, err := a.blocks(ctx, aqBlocksAfterKeys, after)
 		if err != nil {
 			return err
 		}
@@ -507,39 +497,47 @@ func scanBlocks(rows *sql.Rows) ([]auditBlock, error) {
 // blocksPerQuery is how many blocks a scan reads per statement.
 const blocksPerQuery = 16
 
-// eachBlock calls fn with the decoded records of every block holding seqs
-// in (after, upTo], oldest first, read with q (one of aqBlocksAfter…), until fn returns
-// false. upTo <= 0 means no upper bound.
-func (a *AuditDB) eachBlock(ctx context.Context, q auditQ, after, upTo int64, fn func([]store.AuditRecord) bool) error {
-	return a.eachBlockSkip(ctx, q, after, upTo, nil, fn)
+// blocks reads up to blocksPerQuery blocks with q (aqBlocksAfter… or
+// aqBlocksBefore…) from seq on.
+func (a *AuditDB) blocks(ctx context.Context, q auditQ, seq int64) ([]auditBlock, error) {
+	rows, err := a.st(q).QueryContext(ctx, seq, blocksPerQuery)
+	if err != nil {
+		return nil, fmt.Errorf("store: read audit blocks: %w", err)
+	}
+	return scanBlocks(rows)
 }
 
-// eachBlockSkip is eachBlock not decoding the blocks skip rejects by their
-// keys value.
-func (a *AuditDB) eachBlockSkip(ctx context.Context, q auditQ, after, upTo int64, skip func(keys []byte) bool, fn func([]store.AuditRecord) bool) error {
+// visit passes b's records to fn unless skip, when set, tells from b's
+// keys value that none of them can match (b is then not decoded); it
+// reports whether the walk goes on.
+func (b *auditBlock) visit(skip func(keys []byte) bool, fn func([]store.AuditRecord) bool) (bool, error) {
+	if skip != nil && skip(b.keys) {
+		return true, nil
+	}
+	recs, err := b.decode()
+	if err != nil {
+		return false, err
+	}
+	return fn(recs), nil
+}
+
+// eachBlock calls fn with the records of every block holding seqs in
+// (after, upTo], oldest first, with their search keys only (no chain
+// fields), until fn returns false; skip as in visit. upTo <= 0 means no
+// upper bound.
+func (a *AuditDB) eachBlock(ctx context.Context, after, upTo int64, skip func(keys []byte) bool, fn func([]store.AuditRecord) bool) error {
 	for {
-		rows, err := a.st(q).QueryContext(ctx, after, blocksPerQuery)
-		if err != nil {
-			return fmt.Errorf("store: read audit blocks: %w", err)
-		}
-		blocks, err := scanBlocks(rows)
+		blocks, err := a.blocks(ctx, aqBlocksAfterKeys, after)
 		if err != nil {
 			return err
 		}
-		for _, b := range blocks {
+		for i := range blocks {
+			b := &blocks[i]
 			if upTo > 0 && b.first > upTo {
 				return nil
 			}
-			if skip != nil && skip(b.keys) {
-				after = b.last
-				continue
-			}
-			recs, err := b.decode()
-			if err != nil {
+			if more, err := b.visit(skip, fn); err != nil || !more {
 				return err
-			}
-			if !fn(recs) {
-				return nil
 			}
 			after = b.last
 		}
@@ -550,53 +548,34 @@ func (a *AuditDB) eachBlockSkip(ctx context.Context, q auditQ, after, upTo int64
 }
 
 // eachBlockDesc is eachBlock newest first over blocks holding seqs in
-// [from, below), with their search keys only (no chain fields).
-// skip, when set, tells from a block's keys value that none of its
-// records can match (it is then not decoded).
+// [from, below).
 func (a *AuditDB) eachBlockDesc(ctx context.Context, from, below int64, skip func(keys []byte) bool, fn func([]store.AuditRecord) bool) error {
 	// The block holding below-1 may end after it.
 	b, err := a.blockAtQ(ctx, aqBlockAtKeys, below-1)
 	if err != nil {
 		return err
 	}
-	if b != nil && b.first < below && (skip == nil || !skip(b.keys)) {
-		recs, err := b.decode()
-		if err != nil {
+	if b != nil && b.first < below {
+		if more, err := b.visit(skip, fn); err != nil || !more {
 			return err
 		}
-		if !fn(recs) {
-			return nil
-		}
-	}
-	if b != nil && b.first < below {
 		if b.first <= from {
 			return nil
 		}
 		below = b.first
 	}
 	for {
-		rows, err := a.st(aqBlocksBeforeKeys).QueryContext(ctx, below, blocksPerQuery)
-		if err != nil {
-			return fmt.Errorf("store: read audit blocks: %w", err)
-		}
-		blocks, err := scanBlocks(rows)
+		blocks, err := a.blocks(ctx, aqBlocksBeforeKeys, below)
 		if err != nil {
 			return err
 		}
-		for _, b := range blocks {
+		for i := range blocks {
+			b := &blocks[i]
 			if b.last < from {
 				return nil
 			}
-			if skip != nil && skip(b.keys) {
-				below = b.first
-				continue
-			}
-			recs, err := b.decode()
-			if err != nil {
+			if more, err := b.visit(skip, fn); err != nil || !more {
 				return err
-			}
-			if !fn(recs) {
-				return nil
 			}
 			below = b.first
 		}
@@ -670,7 +649,7 @@ func (a *AuditDB) Prune(ctx context.Context, anchor store.AuditAnchor) (int64, e
 	var n int64
 	// Count what goes, then delete whole blocks; a block straddling the
 	// anchor keeps its later records.
-	err = a.eachBlock(ctx, aqBlocksAfterKeys, h.anchor.Seq, anchor.Seq, func(recs []store.AuditRecord) bool {
+	err = a.eachBlock(ctx, h.anchor.Seq, anchor.Seq, nil, func(recs []store.AuditRecord) bool {
 		for _, r := range recs {
 			if r.Seq <= anchor.Seq {
 				n++
@@ -842,13 +821,9 @@ func (a *AuditDB) Read(ctx context.Context, seq int64) (*store.AuditRecord, erro
 func (a *AuditDB) Scan(ctx context.Context, after int64, limit int) ([]store.AuditRecord, error) {
 	out := make([]store.AuditRecord, 0, min(limit, 4096))
 	for len(out) < limit {
-		rows, err := a.st(aqBlocksAfterData).QueryContext(ctx, after, blocksPerQuery)
+		blocks, err := a.blocks(ctx, aqBlocksAfterData, after)
 		if err != nil {
 			return nil, fmt.Errorf("store: scan audit records: %w", err)
-		}
-		blocks, err := scanBlocks(rows)
-		if err != nil {
-			return nil, err
 		}
 		for _, b := range blocks {
 			recs, err := DecodeAuditBlock(b.data, nil)

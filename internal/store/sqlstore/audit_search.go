@@ -168,7 +168,7 @@ func (a *AuditDB) each(ctx context.Context, q *store.AuditQuery, fn func(*store.
 		}
 		var err error
 		if q.Ascending {
-			err = a.eachBlockSkip(ctx, aqBlocksAfterKeys, from-1, to, skip, visit)
+			err = a.eachBlock(ctx, from-1, to, skip, visit)
 		} else {
 			below := to + 1
 			if to == math.MaxInt64 {
