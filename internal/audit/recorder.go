@@ -105,10 +105,9 @@ type Recorder struct {
 	done   chan struct{}
 
 	// Writer state (writer goroutine only).
-	head         store.AuditHead
-	lastRecorded time.Time
-	cpSeq        int64
-	cpTime       time.Time
+	head   store.AuditHead
+	cpSeq  int64
+	cpTime time.Time
 
 	batches atomic.Int64
 	records atomic.Int64
@@ -359,18 +358,13 @@ func (r *Recorder) commit(batch []*pending) error {
 	defer cancel()
 	r.batches.Add(1)
 	var head store.AuditHead
-	var recorded time.Time
 	encs := make([]*encoded, len(batch))
 	for i, p := range batch {
 		encs[i] = p.enc
 	}
 	err := r.be.Tx(ctx, func(tx store.Tx) error {
-		recorded = r.clock.Now().UTC().Truncate(time.Millisecond)
-		if recorded.Before(r.lastRecorded) {
-			recorded = r.lastRecorded // keep recorded monotonic in seq
-		}
 		var err error
-		head, err = chainAppend(ctx, tx, encs, recorded)
+		head, err = chainAppend(ctx, tx, encs, r.clock.Now().UTC().Truncate(time.Millisecond))
 		return err
 	})
 	for _, e := range encs {
@@ -385,7 +379,7 @@ func (r *Recorder) commit(batch []*pending) error {
 	for i, p := range batch {
 		p.seq = first + int64(i)
 	}
-	r.head, r.lastRecorded = head, recorded
+	r.head = head
 	if r.onCommit != nil {
 		r.onCommit(head)
 	}
