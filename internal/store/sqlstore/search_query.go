@@ -3,7 +3,6 @@ package sqlstore
 import (
 	"context"
 	"fmt"
-	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -169,19 +168,30 @@ type matchSet struct {
 	keysOnly bool
 }
 
-// rowColumn finds a reference to a column of alias r in compiled SQL.
-var rowColumn = regexp.MustCompile(`(?:^|[^A-Za-z0-9_.])r\.([A-Za-z_]+)`)
-
-// keysOnly reports whether conds use no column of alias r but rid.
+// keysOnly reports whether conds use no column of alias r but rid: every
+// "r.<name>" not inside a longer name (x.r.c, yr.c) names rid. It runs on
+// every search, so it scans the bytes itself.
 func keysOnly(conds []string) bool {
 	for _, c := range conds {
-		for _, m := range rowColumn.FindAllStringSubmatch(c, -1) {
-			if m[1] != "rid" {
+		for i := 0; i+2 < len(c); i++ {
+			if c[i] != 'r' || c[i+1] != '.' || (i > 0 && (nameByte(c[i-1]) || c[i-1] == '.')) {
+				continue
+			}
+			j := i + 2
+			for j < len(c) && (nameByte(c[j]) && (c[j] < '0' || c[j] > '9')) {
+				j++
+			}
+			if j > i+2 && c[i+2:j] != "rid" {
 				return false
 			}
 		}
 	}
 	return true
+}
+
+// nameByte reports whether b may stand in an SQL name ([A-Za-z0-9_]).
+func nameByte(b byte) bool {
+	return b == '_' || b >= 'a' && b <= 'z' || b >= 'A' && b <= 'Z' || b >= '0' && b <= '9'
 }
 
 // matches compiles the conditions every match satisfies (type, not

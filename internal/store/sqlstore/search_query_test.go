@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"net/url"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -106,4 +107,28 @@ func TestMatchesFromTheIndex(t *testing.T) {
 				ms.from, strings.Join(ms.conds, " AND "))
 		}
 	}
+}
+
+// rowColumn is the plain statement of keysOnly's rule: a reference to a
+// column of alias r.
+var rowColumn = regexp.MustCompile(`(?:^|[^A-Za-z0-9_.])r\.([A-Za-z_]+)`)
+
+// FuzzKeysOnly: keysOnly's scan agrees with rowColumn.
+func FuzzKeysOnly(f *testing.F) {
+	for _, s := range []string{"r.rid <= $1", "r.id = $2", "(r.type = $1)", "xr.id", "x.r.id", "r.rid0r.type", "r.", "r.1",
+		"r.rid IN (SELECT x1.rid FROM sp_token x1 WHERE x1.pid = $3)", "EXISTS (SELECT 1 FROM sp_string x2 WHERE x2.rid = r.rid)",
+		"é r.deleted = 0", "r.rid,r.last_updated"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		want := true
+		for _, m := range rowColumn.FindAllStringSubmatch(s, -1) {
+			if m[1] != "rid" {
+				want = false
+			}
+		}
+		if got := keysOnly([]string{s}); got != want {
+			t.Fatalf("keysOnly(%q) = %t, want %t", s, got, want)
+		}
+	})
 }
