@@ -54,9 +54,6 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) error {
 	} else if sess.LaunchPatient != "" {
 		sess.Patient = sess.LaunchPatient
 	}
-	if sess.Launch {
-		sess.Encounter = sess.LaunchEncounter
-	}
 	// A new session id (and CSRF token) once the user is known: a session
 	// planted before the login cannot ride on it.
 	if _, err := s.o.Store.ConsumeToken(ctx, store.TokenSession, hash, s.clk.Now(), false, time.Time{}); err != nil {

@@ -43,9 +43,9 @@ type session struct {
 	// SID is the user's sign-in session (signin.go).
 	SID     string `json:"sid,omitempty"`
 	Patient string `json:"patient,omitempty"`
-	// Encounter is the encounter context (EHR launch, or chosen in the
-	// standalone encounter picker); EncounterAsked records that the
-	// picker step was taken (possibly choosing none).
+	// Encounter is the encounter chosen in the standalone encounter
+	// picker (encounter() is the context); EncounterAsked records that
+	// the picker step was taken (possibly choosing none).
 	Encounter      string `json:"encounter,omitempty"`
 	EncounterAsked bool   `json:"encounter_asked,omitempty"`
 }
@@ -135,10 +135,10 @@ func (s *Server) endSession(ctx context.Context, w http.ResponseWriter, hash str
 	return nil
 }
 
-// encounter is the session's encounter context (a session stored before
-// Encounter existed has only the launch's).
+// encounter is the session's encounter context: the EHR launch's, or the
+// one chosen in the standalone encounter picker.
 func (sess *session) encounter() string {
-	if sess.Encounter == "" && sess.Launch {
+	if sess.Launch {
 		return sess.LaunchEncounter
 	}
 	return sess.Encounter
