@@ -198,32 +198,40 @@ func errorStatus(err error) (int, string) {
 // bufferedWriter holds a response until the audit record is committed.
 // The handler sets its headers on the real writer's header map (nothing
 // is sent before WriteHeader); status and body are held. If the record
-// fails, drop removes the headers the handler added, so the 503 carries
-// none of them. They are reused (every audited request needs one, and a
+// fails, drop puts the headers back as they were before the handler ran,
+// so the 503 carries none of its headers. They are reused (every audited request needs one, and a
 // response body is kilobytes).
 type bufferedWriter struct {
 	header http.Header
-	before []string // header names present before the handler ran
+	before []headerField // the headers present before the handler ran
 	status int
 	body   bytes.Buffer
 }
 
 var bufferedWriters = sync.Pool{New: func() any { return &bufferedWriter{} }}
 
+// headerField is one header's name and values.
+type headerField struct {
+	name string
+	vals []string
+}
+
 // hold starts buffering a response whose headers go to h.
 func (b *bufferedWriter) hold(h http.Header) {
 	b.header = h
-	for k := range h {
-		b.before = append(b.before, k)
+	for k, v := range h {
+		// Set and Del replace or remove the slice, and Add appends past
+		// len(v): v keeps the values as they are now.
+		b.before = append(b.before, headerField{k, v[:len(v):len(v)]})
 	}
 }
 
-// drop removes the headers the handler added.
+// drop puts the headers back as they were before the handler ran: those
+// it added go, those it changed or removed come back.
 func (b *bufferedWriter) drop() {
-	for k := range b.header {
-		if !containsStr(b.before, k) {
-			delete(b.header, k)
-		}
+	clear(b.header)
+	for _, f := range b.before {
+		b.header[f.name] = f.vals
 	}
 }
 

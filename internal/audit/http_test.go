@@ -61,3 +61,35 @@ func TestWrapFailsClosed(t *testing.T) {
 		})
 	}
 }
+
+// TestWrapFailsClosedRestoresHeaders: when the record fails, headers that
+// were set before the handler ran go out as they were, whatever the
+// handler did to them.
+func TestWrapFailsClosedRestoresHeaders(t *testing.T) {
+	t.Parallel()
+	handler := func(w http.ResponseWriter, r *http.Request) error {
+		w.Header().Set("X-Before", "changed-by-handler")
+		w.Header().Add("X-Multi", "added-by-handler")
+		w.Header().Del("X-Gone")
+		w.Header().Set("Location", "Patient/secret")
+		w.WriteHeader(http.StatusCreated)
+		return nil
+	}
+	a := &HTTP{Source: Source{Observer: "http://fhir.test/fhir"}, Sink: sinkFunc(func(context.Context, []Event) error {
+		return errors.New("disk full")
+	})}
+	h := httpx.Wrap(a.Wrap(handler), nil)
+	for i := 0; i < 3; i++ { // buffers are reused
+		w := httptest.NewRecorder()
+		w.Header().Set("X-Before", "kept")
+		w.Header()["X-Multi"] = make([]string, 1, 4)
+		w.Header()["X-Multi"][0] = "one"
+		w.Header().Set("X-Gone", "kept-too")
+		h.ServeHTTP(w, httptest.NewRequest("GET", "/fhir/Patient/p1", nil))
+		got := w.Header()
+		if w.Code != http.StatusServiceUnavailable || got.Get("X-Before") != "kept" || got.Get("X-Gone") != "kept-too" ||
+			len(got.Values("X-Multi")) != 1 || got.Get("Location") != "" {
+			t.Fatalf("not recorded: %d %v, want 503 with the headers as before the handler", w.Code, got)
+		}
+	}
+}
