@@ -324,10 +324,11 @@ type pendingRows struct {
 //
 // New rows are buffered in the Tx and written together by FlushSearch:
 // a batch of resources costs a few many-row INSERTs per table instead of
-// one per table and resource (import: 500 resources per transaction). The
-// Tx writes its buffer before it deletes rows or searches, so it always
-// sees its own writes, and the backend calls FlushSearch when the caller's
-// function returns, before the savepoint is released.
+// one per table and resource (an import writes
+// importer.DefaultBatchSize resources per transaction). The Tx writes its
+// buffer before it deletes rows or searches, so it always sees its own
+// writes, and the backend calls FlushSearch when the caller's function
+// returns, before the savepoint is released.
 func (t *Tx) replaceSearch(ctx context.Context, rid int64, hadRows bool, rows *searchRows) error {
 	if !hadRows && (rows == nil || rows.total() == 0) {
 		return nil
