@@ -212,36 +212,27 @@ func (c *Core) matches(b *builder, q *search.Query, snapshot int64, rowSort bool
 	if snapshot > 0 { // later pages: only what existed at the first
 		conds = append(conds, "r.rid <= "+b.arg(snapshot))
 	}
-	single := len(q.Types) == 1
-	if q.Compartment != nil {
-		f, _, err := b.resourceFilter("r", q.Types, q.Where, false)
-		if err != nil {
-			return matchSet{}, err
-		}
-		if single && !rowSort && keysOnly(f) {
-			set := "(SELECT cc.rid AS rid FROM compartment cc WHERE cc.patient_id = " + b.arg(q.Compartment.ID) +
-				" AND cc.type = " + b.arg(q.Types[0]) + ") r"
-			return matchSet{from: set, conds: append(conds, f...), keysOnly: true}, nil
-		}
-		conds = append(conds, "r.rid IN (SELECT cc.rid FROM compartment cc WHERE cc.patient_id = "+b.arg(q.Compartment.ID)+")")
-		conds = append(conds, f...)
-		if tc := b.typeCond("r", q.Types, true); tc != "" {
-			conds = append([]string{tc}, conds...)
-		}
-		return matchSet{from: "resources r", conds: append(conds, "r.deleted = 0")}, nil
-	}
-	f, err := b.filterParts("r", q.Types, q.Where, true)
+	// A compartment search is driven by the compartment index, not by a
+	// clause.
+	f, err := b.filterParts("r", q.Types, q.Where, q.Compartment == nil)
 	if err != nil {
 		return matchSet{}, err
 	}
-	if single && !rowSort && f.driverSet != "" && ownParam(q.Types[0], f.driver) && keysOnly(f.filters) {
+	fromIndex := len(q.Types) == 1 && !rowSort && keysOnly(f.filters)
+	switch {
+	case q.Compartment != nil && fromIndex:
+		set := "(SELECT cc.rid AS rid FROM compartment cc WHERE cc.patient_id = " + b.arg(q.Compartment.ID) +
+			" AND cc.type = " + b.arg(q.Types[0]) + ") r"
+		return matchSet{from: set, conds: append(conds, f.filters...), keysOnly: true}, nil
+	case q.Compartment != nil:
+		conds = append(conds, "r.rid IN (SELECT cc.rid FROM compartment cc WHERE cc.patient_id = "+b.arg(q.Compartment.ID)+")")
+	case fromIndex && f.driverSet != "" && ownParam(q.Types[0], f.driver):
 		return matchSet{from: "(" + f.driverSet + ") r", conds: append(conds, f.filters...), keysOnly: true}, nil
-	}
-	if f.driver != nil {
+	case f.driver != nil:
 		conds = append(conds, f.driverCond)
 	}
 	conds = append(conds, f.filters...)
-	if tc := b.typeCond("r", q.Types, f.driver != nil); tc != "" {
+	if tc := b.typeCond("r", q.Types, f.driver != nil || q.Compartment != nil); tc != "" {
 		conds = append([]string{tc}, conds...)
 	}
 	return matchSet{from: "resources r", conds: append(conds, "r.deleted = 0")}, nil
