@@ -112,7 +112,7 @@ func TestAuditCommands(t *testing.T) {
 		t.Fatalf("btg after review: %d\n%s", code, out)
 	}
 
-	db, err := sql.Open("sqlite", filepath.Join(dir, config.SQLiteFile))
+	db, err := sql.Open("sqlite", sqlite.AuditPath(filepath.Join(dir, config.SQLiteFile)))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -148,11 +148,7 @@ var (
 // ReviewBTG marks the break-the-glass access AuditEvent/id reviewed and
 // records the review itself as an event.
 func ReviewBTG(ctx context.Context, be Backend, sink Sink, clk interface{ Now() time.Time }, id int64, reviewer, note string) error {
-	err := be.Tx(ctx, func(tx store.Tx) error {
-		at, ok := tx.(store.AuditTx)
-		if !ok {
-			return fmt.Errorf("store transaction %T has no audit log", tx)
-		}
+	err := be.AuditTx(ctx, func(at store.AuditTx) error {
 		return at.ReviewBTG(ctx, store.BTGReview{Seq: id, ReviewedAt: clk.Now(), Reviewer: reviewer, Note: note})
 	})
 	switch {
@@ -202,11 +198,7 @@ func Prune(ctx context.Context, be Backend, sink Sink, before time.Time) (*Prune
 			}
 		}
 		if anchor != nil {
-			err = be.Tx(ctx, func(tx store.Tx) error {
-				at, ok := tx.(store.AuditTx)
-				if !ok {
-					return fmt.Errorf("store transaction %T has no audit log", tx)
-				}
+			err = be.AuditTx(ctx, func(at store.AuditTx) error {
 				n, err := at.PruneAudit(ctx, store.AuditAnchor{Seq: anchor.Seq, Hash: anchor.Hash})
 				res.Removed = n
 				return err

@@ -39,8 +39,8 @@ func TestAnchorCatchesAChainRewrittenWithANewKey(t *testing.T) {
 	}
 	payload, _ := makeCheckpointPayload(head.Seq, head.Hash, t0)
 	jws, _ := forger.Sign(ctx, payload)
-	if err := st.Tx(ctx, func(tx store.Tx) error {
-		return tx.(store.AuditTx).AddAuditCheckpoint(ctx, store.AuditCheckpoint{Seq: head.Seq, Hash: head.Hash, Created: t0, Signature: jws})
+	if err := st.AuditTx(ctx, func(tx store.AuditTx) error {
+		return tx.AddAuditCheckpoint(ctx, store.AuditCheckpoint{Seq: head.Seq, Hash: head.Hash, Created: t0, Signature: jws})
 	}); err != nil {
 		t.Fatal(err)
 	}

@@ -81,6 +81,12 @@ type TxAppender interface {
 	AppendInTx(ctx context.Context, tx store.Tx, evs []Event) error
 }
 
+// Drainer waits until the events of committed writes are chained
+// (*Recorder).
+type Drainer interface {
+	Drain(ctx context.Context) error
+}
+
 // TxAuditor appends the current request's AuditEvent inside the store
 // transaction of its write, from the facts known there. The REST layer
 // calls it (TxAuditorFrom) and then marks the request Audited, so the
@@ -148,7 +154,13 @@ func (a *HTTP) Wrap(h httpx.HandlerFunc) httpx.HandlerFunc {
 		info := httpx.Info(r.Context())
 		if info != nil {
 			if info.Facts.Audited && herr == nil {
-				// Recorded inside the write's own transaction.
+				// Recorded inside the write's own transaction (its
+				// outbox): wait until the chain holds it, so that an
+				// AuditEvent search right after the answer finds it. A
+				// failure leaves it in the outbox for the next try.
+				if d, ok := a.Sink.(Drainer); ok {
+					_ = d.Drain(r.Context())
+				}
 				return bw.flush(w)
 			}
 			req.RequestID, req.Interaction, req.Facts = info.ID, info.Interaction, info.Facts

@@ -15,13 +15,10 @@ import (
 	"github.com/fhirguard/fhirguard/internal/store"
 )
 
-// Backend is the storage a Recorder needs: write transactions whose store.Tx
-// implements store.AuditTx, and the read side of the audit log. The SQLite
-// store implements it.
-type Backend interface {
-	Tx(ctx context.Context, fn func(tx store.Tx) error) error
-	store.AuditStore
-}
+// Backend is the storage a Recorder needs: the backend's audit log (its
+// write transactions, which chain the outbox of the resource writes, and
+// its read side). The SQLite store implements it.
+type Backend = store.AuditLog
 
 // Defaults of Options.
 const (
@@ -108,6 +105,9 @@ type Recorder struct {
 	head   store.AuditHead
 	cpSeq  int64
 	cpTime time.Time
+	// drain: the next commit chains the outbox (set by drain requests,
+	// at start, on the ticker, and while entries remain).
+	drain bool
 
 	batches atomic.Int64
 	records atomic.Int64
@@ -115,7 +115,7 @@ type Recorder struct {
 }
 
 type pending struct {
-	enc   *encoded
+	enc   *encoded   // nil: a drain request (Drain)
 	done  chan error // buffered 1
 	seq   int64      // set by the writer before done is sent (on success)
 	timer *time.Timer
@@ -149,6 +149,7 @@ func NewRecorder(ctx context.Context, opts Options) (*Recorder, error) {
 		log:        opts.Logger,
 		queue:      make(chan *pending, cmpOr(opts.QueueSize, DefaultQueueSize)),
 		done:       make(chan struct{}),
+		drain:      true, // entries a crash left in the outbox
 	}
 	if r.groupDelay == 0 {
 		r.groupDelay = DefaultGroupDelay
@@ -173,6 +174,17 @@ func NewRecorder(ctx context.Context, opts Options) (*Recorder, error) {
 	}
 	go r.writeLoop()
 	return r, nil
+}
+
+// chainOutbox commits until the outbox is empty (at start and at close;
+// errors are logged: the entries wait for the next try).
+func (r *Recorder) chainOutbox() {
+	r.drain = true
+	for r.drain {
+		if err := r.commit(nil); err != nil {
+			return
+		}
+	}
 }
 
 func cmpOr[T int | int64 | time.Duration](v, def T) T {
@@ -285,6 +297,7 @@ func (r *Recorder) Close() error {
 
 func (r *Recorder) writeLoop() {
 	defer close(r.done)
+	r.chainOutbox() // what a crash left in the outbox
 	tick := time.NewTicker(r.cpInterval / 4)
 	defer tick.Stop()
 	batch := make([]*pending, 0, r.maxBatch)
@@ -297,10 +310,13 @@ func (r *Recorder) writeLoop() {
 		select {
 		case p, ok = <-r.queue:
 		case <-tick.C:
+			// Other processes' writes wait in the outbox too.
+			r.chainOutbox()
 			r.maybeCheckpoint(false)
 			continue
 		}
 		if !ok {
+			r.chainOutbox()
 			r.maybeCheckpoint(true)
 			return
 		}
@@ -326,6 +342,9 @@ func (r *Recorder) writeLoop() {
 			p.done <- err
 		}
 		clear(batch)
+		for err == nil && r.drain {
+			err = r.commit(nil) // the rest of a long outbox
+		}
 		if err == nil {
 			r.maybeCheckpoint(false)
 		}
@@ -351,20 +370,46 @@ func (r *Recorder) gather(batch []*pending, wait *time.Timer) []*pending {
 	return batch
 }
 
-// commit chains batch onto the head read inside the transaction and
-// inserts it; the store commits durably before it returns.
+// outboxChunk bounds the outbox entries one commit chains.
+const outboxChunk = 1024
+
+// commit chains batch (and, when r.drain is set or batch holds a drain
+// request, the waiting outbox entries before it) onto the head read inside
+// the transaction and inserts it; the store commits durably before it
+// returns.
 func (r *Recorder) commit(batch []*pending) error {
 	ctx, cancel := context.WithTimeout(context.Background(), r.timeout)
 	defer cancel()
 	r.batches.Add(1)
-	var head store.AuditHead
-	encs := make([]*encoded, len(batch))
-	for i, p := range batch {
-		encs[i] = p.enc
+	encs := make([]*encoded, 0, len(batch))
+	for _, p := range batch {
+		if p.enc == nil {
+			r.drain = true
+			continue
+		}
+		encs = append(encs, p.enc)
 	}
-	err := r.be.Tx(ctx, func(tx store.Tx) error {
-		var err error
-		head, err = chainAppend(ctx, tx, encs, r.clock.Now().UTC().Truncate(time.Millisecond))
+	drain := r.drain
+	var head store.AuditHead
+	var n int
+	err := r.be.AuditTx(ctx, func(tx store.AuditTx) error {
+		h, err := tx.AuditHead(ctx)
+		if err != nil {
+			return fmt.Errorf("audit: read head: %w", err)
+		}
+		all, outbox := encs, h.Outbox
+		if drain {
+			var more bool
+			var pend []*encoded
+			pend, outbox, more, err = r.pendingOutbox(ctx, tx, h.Outbox)
+			if err != nil {
+				return err
+			}
+			defer func() { r.drain = more }()
+			all = append(pend, encs...)
+		}
+		head, err = chainAppend(ctx, tx, h, all, outbox, r.clock.Now().UTC().Truncate(time.Millisecond))
+		n = len(all)
 		return err
 	})
 	for _, e := range encs {
@@ -374,28 +419,50 @@ func (r *Recorder) commit(batch []*pending) error {
 		r.log.Error("audit batch not committed; its requests fail closed", "records", len(batch), "error", err)
 		return err
 	}
-	r.records.Add(int64(len(batch)))
-	first := head.Seq - int64(len(batch)) + 1
-	for i, p := range batch {
-		p.seq = first + int64(i)
-	}
 	r.head = head
+	if n == 0 {
+		return nil
+	}
+	r.records.Add(int64(n))
+	first := head.Seq - int64(len(encs)) + 1
+	i := 0
+	for _, p := range batch {
+		if p.enc != nil {
+			p.seq = first + int64(i)
+			i++
+		}
+	}
 	if r.onCommit != nil {
 		r.onCommit(head)
 	}
 	return nil
 }
 
-// chainAppend chains encs onto the head as tx sees it and appends them.
-func chainAppend(ctx context.Context, tx store.Tx, encs []*encoded, recorded time.Time) (store.AuditHead, error) {
-	at, ok := tx.(store.AuditTx)
-	if !ok {
-		return store.AuditHead{}, fmt.Errorf("audit: the store's transactions (%T) cannot append to the audit log", tx)
-	}
-	h, err := at.AuditHead(ctx)
+// pendingOutbox reads the outbox entries after position after and decodes
+// them; it returns them, the new position and whether more wait.
+func (r *Recorder) pendingOutbox(ctx context.Context, tx store.AuditTx, after int64) ([]*encoded, int64, bool, error) {
+	ents, err := tx.PendingAuditOutbox(ctx, after, outboxChunk)
 	if err != nil {
-		return store.AuditHead{}, fmt.Errorf("audit: read head: %w", err)
+		return nil, after, false, fmt.Errorf("audit: read the outbox: %w", err)
 	}
+	encs := make([]*encoded, 0, len(ents))
+	for _, e := range ents {
+		after = e.ID
+		enc, err := decodeOutbox(e.Data, r.src)
+		if err != nil {
+			// Only an edit outside fhirguard damages an entry; it cannot
+			// be chained, and must not stop the ones after it.
+			r.log.Error("audit outbox entry cannot be decoded; skipped", "outbox_id", e.ID, "error", err)
+			continue
+		}
+		encs = append(encs, enc)
+	}
+	return encs, after, len(ents) == outboxChunk, nil
+}
+
+// chainAppend chains encs onto h (the head as tx sees it) and appends
+// them, with outbox as the new outbox position.
+func chainAppend(ctx context.Context, tx store.AuditTx, h store.AuditHead, encs []*encoded, outbox int64, recorded time.Time) (store.AuditHead, error) {
 	if recorded.Before(h.Recorded) {
 		recorded = h.Recorded // recorded grows with seq (date search relies on it)
 	}
@@ -410,30 +477,44 @@ func chainAppend(ctx context.Context, tx store.Tx, encs []*encoded, recorded tim
 		recs[i] = rec
 		prev = hash
 	}
-	if err := at.AppendAudit(ctx, h, recs); err != nil {
+	if err := tx.AppendAudit(ctx, h, recs, outbox); err != nil {
 		return store.AuditHead{}, fmt.Errorf("audit: append %d records: %w", len(recs), err)
 	}
-	return store.AuditHead{Seq: seq, Hash: prev}, nil
+	return store.AuditHead{Seq: seq, Hash: prev, Outbox: outbox}, nil
 }
 
-// AppendInTx appends evs to the chain inside the caller's store
-// transaction tx, so that they commit (or roll back) with the caller's
-// writes: a write and its AuditEvent are one commit. It runs in the
-// store's writer and touches no recorder state.
+// AppendInTx stores evs in the outbox of the caller's store transaction
+// tx, so that they commit (or roll back) with the caller's writes: a write
+// and its AuditEvents are one commit. The recorder chains them after the
+// commit (Drain waits for that; after a crash, the next start does it). It
+// touches no recorder state.
 func (r *Recorder) AppendInTx(ctx context.Context, tx store.Tx, evs []Event) error {
-	encs := make([]*encoded, len(evs))
+	ot, ok := tx.(store.AuditOutboxTx)
+	if !ok {
+		return fmt.Errorf("audit: the store's transactions (%T) have no audit outbox", tx)
+	}
+	data := make([][]byte, len(evs))
 	for i := range evs {
 		enc, err := encode(&evs[i], r.src)
 		if err != nil {
+			return err // the event could never be chained: fail now
+		}
+		enc.release()
+		b, err := encodeOutbox(&evs[i])
+		if err != nil {
 			return err
 		}
-		encs[i] = enc
+		data[i] = b
 	}
-	if _, err := chainAppend(ctx, tx, encs, r.clock.Now().UTC().Truncate(time.Millisecond)); err != nil {
-		return err
-	}
-	r.records.Add(int64(len(evs)))
-	return nil
+	return ot.AddAuditOutbox(ctx, data)
+}
+
+// Drain returns once the outbox entries committed before the call are
+// chained (or the recorder gave up: the error is only informative, the
+// entries stay in the outbox for the next try).
+func (r *Recorder) Drain(ctx context.Context) error {
+	_, err := r.enqueue(ctx, nil)
+	return err
 }
 
 // maybeCheckpoint signs the head when enough records or time passed (or
@@ -469,11 +550,7 @@ func (r *Recorder) checkpoint(head store.AuditHead, now time.Time) error {
 		return fmt.Errorf("sign: %w", err)
 	}
 	cp := store.AuditCheckpoint{Seq: head.Seq, Hash: head.Hash, Created: created, Signature: jws}
-	return r.be.Tx(ctx, func(tx store.Tx) error {
-		at, ok := tx.(store.AuditTx)
-		if !ok {
-			return fmt.Errorf("store transaction %T has no audit log", tx)
-		}
+	return r.be.AuditTx(ctx, func(at store.AuditTx) error {
 		return at.AddAuditCheckpoint(ctx, cp)
 	})
 }

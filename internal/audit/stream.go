@@ -129,11 +129,7 @@ func (s *Stream) Pump(ctx context.Context) (int, error) {
 		pos = recs[len(recs)-1].Seq
 		total += len(recs)
 		last := pos
-		if err := s.be.Tx(ctx, func(tx store.Tx) error {
-			at, ok := tx.(store.AuditTx)
-			if !ok {
-				return fmt.Errorf("store transaction %T has no audit log", tx)
-			}
+		if err := s.be.AuditTx(ctx, func(at store.AuditTx) error {
 			return at.SetAuditCursor(ctx, s.name, last)
 		}); err != nil {
 			return total, fmt.Errorf("store stream position: %w", err)

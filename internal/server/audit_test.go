@@ -582,6 +582,11 @@ func (s txOnlySink) AppendInTx(ctx context.Context, tx store.Tx, evs []audit.Eve
 	return s.rec.AppendInTx(ctx, tx, evs)
 }
 
+// Drain chains the outbox (the write's event) through the real recorder.
+func (s txOnlySink) Drain(ctx context.Context) error {
+	return s.rec.(audit.Drainer).Drain(ctx)
+}
+
 // TestWriteAuditedInItsTransaction: a single write's AuditEvent is part of
 // the write's own commit.
 func TestWriteAuditedInItsTransaction(t *testing.T) {

@@ -7,12 +7,20 @@ import (
 	"time"
 )
 
-// The audit log is stored next to the resources, in the same database, but
-// it is not made of resources: it is an append-only, hash-chained sequence of
-// records (internal/audit owns its meaning; a backend only stores it). These
-// are the types a backend exchanges with internal/audit. A backend that
-// keeps an audit log implements AuditStore, and the store.Tx it hands to
-// Store.Tx functions also implements AuditTx.
+// The audit log is not made of resources: it is an append-only,
+// hash-chained sequence of records (internal/audit owns its meaning; a
+// backend only stores it). These are the types a backend exchanges with
+// internal/audit. A backend that keeps an audit log implements AuditLog:
+// AuditTx runs audit write transactions, which may be separate from the
+// resource transactions of Store.Tx (the SQLite backend keeps the log in a
+// file of its own, so that the commits of read events do not disturb the
+// readers of the resources).
+//
+// A write and the events about it must commit together, so the store.Tx of
+// Store.Tx implements AuditOutboxTx: the write's events go into an outbox
+// in the write's own transaction, and the next audit transaction moves
+// them into the chain (AuditTx.PendingAuditOutbox; the head remembers the
+// last outbox entry chained, so none is chained twice or lost).
 
 // ErrAuditChainMoved is returned by AuditTx.AppendAudit when the head of the
 // chain is not the one the caller chained from (another writer appended in
@@ -65,6 +73,31 @@ type AuditHead struct {
 	// unknown); records appended after it must not be recorded earlier,
 	// so that recorded grows with Seq and date searches can use it.
 	Recorded time.Time
+	// Outbox is the id of the last outbox entry chained (0: none yet).
+	Outbox int64
+}
+
+// AuditOutboxEntry is one event waiting in the outbox: an opaque encoding
+// internal/audit defines, and its id (increasing in commit order).
+type AuditOutboxEntry struct {
+	ID   int64
+	Data []byte
+}
+
+// AuditOutboxTx is the outbox part of a resource write transaction.
+type AuditOutboxTx interface {
+	// AddAuditOutbox stores events that commit (or roll back) with the
+	// transaction, for the audit log to chain after the commit.
+	AddAuditOutbox(ctx context.Context, events [][]byte) error
+}
+
+// AuditLog is a backend's audit log: its write transactions and its read
+// side.
+type AuditLog interface {
+	// AuditTx runs fn in an audit write transaction that commits durably
+	// before AuditTx returns nil (fn's error: nothing of it is written).
+	AuditTx(ctx context.Context, fn func(tx AuditTx) error) error
+	AuditStore
 }
 
 // AuditCorruptError is returned when stored audit records cannot be
@@ -134,16 +167,19 @@ type BTGReview struct {
 	Note       string
 }
 
-// AuditTx is the audit part of a write transaction (the store.Tx of a
-// backend with an audit log implements it).
+// AuditTx is an audit write transaction (AuditLog.AuditTx).
 type AuditTx interface {
 	// AuditHead returns the chain head as this transaction sees it.
 	AuditHead(ctx context.Context) (AuditHead, error)
+	// PendingAuditOutbox returns up to limit outbox entries with an id
+	// above after (pass the head's Outbox), oldest first.
+	PendingAuditOutbox(ctx context.Context, after int64, limit int) ([]AuditOutboxEntry, error)
 	// AppendAudit inserts records that continue the chain from head: the
-	// first record's Seq is head.Seq+1 and its Prev is head.Hash. If the
-	// head in the database differs, nothing is written and
-	// ErrAuditChainMoved is returned.
-	AppendAudit(ctx context.Context, head AuditHead, recs []AuditRecord) error
+	// first record's Seq is head.Seq+1 and its Prev is head.Hash; the new
+	// head's Outbox becomes outbox (≥ head.Outbox: the last outbox entry
+	// among recs, which may hold none). If the head in the database
+	// differs, nothing is written and ErrAuditChainMoved is returned.
+	AppendAudit(ctx context.Context, head AuditHead, recs []AuditRecord, outbox int64) error
 	// AddAuditCheckpoint stores a checkpoint.
 	AddAuditCheckpoint(ctx context.Context, cp AuditCheckpoint) error
 	// PruneAudit removes every record up to and including anchor.Seq (and

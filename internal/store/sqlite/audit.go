@@ -9,13 +9,20 @@ import (
 	"github.com/fhirguard/fhirguard/internal/store/sqlstore"
 )
 
-// The audit log (internal/audit) lives in the same database file. Its
-// appends run on the single writer connection, inside the group commit,
-// like every other write; its reads use the reader pool.
+// The audit log (internal/audit) lives in a database file of its own
+// (Options.AuditPath), with its own group-commit writer and readers: every
+// audited read commits a record, and a commit to the resource database
+// would make every reader connection drop its page cache. A write's events
+// go into the resource database's outbox in the write's transaction
+// (dataTx.AddAuditOutbox); the next audit transaction chains them
+// (auditTx.PendingAuditOutbox) and records the last outbox id it chained
+// in the audit head, so each is chained once; chained entries are removed
+// from the outbox by later writes (and at Close).
 
 var (
-	_ store.AuditStore = (*Store)(nil)
-	_ store.AuditTx    = (*auditTx)(nil)
+	_ store.AuditLog      = (*Store)(nil)
+	_ store.AuditTx       = (*auditTx)(nil)
+	_ store.AuditOutboxTx = (*dataTx)(nil)
 )
 
 // JSONPairs expands $1, a JSON array of [text, integer] pairs, into rows
@@ -24,16 +31,38 @@ func (dialect) JSONPairs() string {
 	return `SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]') FROM json_each($1)`
 }
 
-// openAudit prepares the audit statements on the writer and the readers.
-func (s *Store) openAudit(ctx context.Context) error {
+// openAudit opens and migrates the audit database, moves the records of
+// an older resource database into it, and prepares the audit statements
+// on its writer and readers.
+func (s *Store) openAudit(ctx context.Context, f files, opts Options) error {
 	var err error
-	if s.waudit, err = sqlstore.PrepareAudit(ctx, s.wconn, dialect{}, true); err != nil {
+	if s.adb, s.aconn, err = f.openWriter(ctx, opts.AuditPath, 8<<10); err != nil {
+		return err
+	}
+	if _, err := migrate(ctx, s.aconn, sqlstore.AuditMigrations(dialect{}), s.core.Clock, nil); err != nil {
+		return fmt.Errorf("%w (audit database %s)", err, opts.AuditPath)
+	}
+	if err := s.moveLegacyAudit(ctx, opts.Path); err != nil {
+		return err
+	}
+	if s.ardb, err = f.openReaders(opts.AuditPath, max(2, opts.ReadConns/2), 16<<10); err != nil {
+		return err
+	}
+	if s.waudit, err = sqlstore.PrepareAudit(ctx, s.aconn, dialect{}, true); err != nil {
 		return fmt.Errorf("sqlite: audit writer: %w", err)
 	}
-	if s.raudit, err = sqlstore.PrepareAudit(ctx, s.rdb, dialect{}, false); err != nil {
+	if s.raudit, err = sqlstore.PrepareAudit(ctx, s.ardb, dialect{}, false); err != nil {
 		return fmt.Errorf("sqlite: audit readers: %w", err)
 	}
-	return s.convertLegacyAudit(ctx)
+	if err := s.convertLegacyAudit(ctx); err != nil {
+		return err
+	}
+	h, err := s.raudit.Head(ctx)
+	if err != nil {
+		return fmt.Errorf("sqlite: audit head: %w", err)
+	}
+	s.chained.Store(h.Outbox)
+	return nil
 }
 
 // convertLegacyAudit packs the records a version 1 schema stored one row
@@ -48,7 +77,7 @@ func (s *Store) convertLegacyAudit(ctx context.Context) error {
 	if err != nil || !legacy && !reindex {
 		return err
 	}
-	if err := s.exec("BEGIN IMMEDIATE"); err != nil {
+	if _, err := s.aconn.ExecContext(ctx, "BEGIN IMMEDIATE"); err != nil {
 		return fmt.Errorf("sqlite: prepare audit records: begin: %w", err)
 	}
 	var packed, indexed int64
@@ -60,10 +89,10 @@ func (s *Store) convertLegacyAudit(ctx context.Context) error {
 		indexed, err = s.waudit.Reindex(ctx)
 	}
 	if err == nil {
-		err = s.exec("COMMIT")
+		_, err = s.aconn.ExecContext(ctx, "COMMIT")
 	}
 	if err != nil {
-		s.rollback()
+		_, _ = s.aconn.ExecContext(context.WithoutCancel(ctx), "ROLLBACK")
 		return fmt.Errorf("sqlite: prepare audit records: %w", err)
 	}
 	if packed > 0 || indexed > 0 {
@@ -80,20 +109,85 @@ func (s *Store) closeAudit() error {
 	if s.waudit != nil {
 		errs = append(errs, s.waudit.Close())
 	}
+	if s.ardb != nil {
+		errs = append(errs, s.ardb.Close())
+	}
+	if s.aconn != nil {
+		errs = append(errs, s.aconn.Close())
+	}
+	if s.adb != nil {
+		errs = append(errs, s.adb.Close())
+	}
 	return errors.Join(errs...)
 }
 
 // newTx is the store.Tx handed to a Tx function: the resource writes plus
-// the audit log's.
-func (s *Store) newTx(r sqlstore.Runner) store.Tx {
-	return &auditTx{Tx: s.core.NewTx(r), a: s.waudit}
+// the audit outbox.
+func (s *Store) newTx() *dataTx { return &dataTx{Tx: s.core.NewTx(s.runner), s: s} }
+
+// dataTx is a write transaction of the resource database.
+type dataTx struct {
+	*sqlstore.Tx
+	s *Store
 }
 
-// auditTx adds store.AuditTx to the writer's transaction. Its statements
+// AddAuditOutbox stores events in the outbox (and removes the entries the
+// audit log chained since the last removal, in the same commit).
+func (t *dataTx) AddAuditOutbox(ctx context.Context, events [][]byte) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if c := t.s.chained.Load(); c > t.s.dropped.Load() {
+		if err := t.s.wout.Drop(wctx(ctx), c); err != nil {
+			return err
+		}
+		// A rollback of this transaction leaves the entries behind; they
+		// are below the head's outbox position, never chained again, and
+		// the next removal (or Close) takes them.
+		t.s.dropped.Store(c)
+	}
+	return t.s.wout.Add(wctx(ctx), events)
+}
+
+// dropChained removes the chained outbox entries (at Close, when both
+// writers are stopped).
+func (s *Store) dropChained() {
+	if s.wout == nil || s.chained.Load() <= s.dropped.Load() {
+		return
+	}
+	if err := s.wout.Drop(context.Background(), s.chained.Load()); err != nil {
+		s.log.Warn("chained audit outbox entries not removed", "err", err)
+	}
+}
+
+// AuditTx runs fn in a write transaction of the audit database.
+func (s *Store) AuditTx(ctx context.Context, fn func(tx store.AuditTx) error) error {
+	if s.closed.Load() {
+		return store.ErrClosed
+	}
+	t := &auditTx{a: s.waudit, s: s}
+	err := s.aw.do(ctx, func() error { return fn(t) })
+	if err == nil && t.outbox > s.chained.Load() {
+		s.chained.Store(t.outbox) // committed: the outbox entries may go
+	}
+	return err
+}
+
+// auditTx is a write transaction of the audit database. Its statements
 // run without the caller's cancellation (see wctx); ctx is checked first.
 type auditTx struct {
-	*sqlstore.Tx
-	a *sqlstore.AuditDB
+	a      *sqlstore.AuditDB
+	s      *Store
+	outbox int64 // the outbox position AppendAudit recorded
+}
+
+func (t *auditTx) PendingAuditOutbox(ctx context.Context, after int64, limit int) ([]store.AuditOutboxEntry, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	// The resource database's readers see every committed write; the
+	// audit write lock this transaction holds keeps other chainers out.
+	return t.s.rout.Pending(ctx, after, limit)
 }
 
 func (t *auditTx) AuditHead(ctx context.Context) (store.AuditHead, error) {
@@ -103,11 +197,15 @@ func (t *auditTx) AuditHead(ctx context.Context) (store.AuditHead, error) {
 	return t.a.Head(wctx(ctx))
 }
 
-func (t *auditTx) AppendAudit(ctx context.Context, head store.AuditHead, recs []store.AuditRecord) error {
+func (t *auditTx) AppendAudit(ctx context.Context, head store.AuditHead, recs []store.AuditRecord, outbox int64) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	return t.a.Append(wctx(ctx), head, recs)
+	if err := t.a.Append(wctx(ctx), head, recs, outbox); err != nil {
+		return err
+	}
+	t.outbox = max(t.outbox, outbox)
+	return nil
 }
 
 func (t *auditTx) AddAuditCheckpoint(ctx context.Context, cp store.AuditCheckpoint) error {
@@ -230,7 +328,7 @@ func (s *Store) AuditKey(ctx context.Context, name string, gen func() ([]byte, e
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: generate audit key %s: %w", name, err)
 	}
-	err = s.Tx(ctx, func(tx store.Tx) error {
+	err = s.AuditTx(ctx, func(store.AuditTx) error {
 		return s.waudit.PutKey(wctx(ctx), name, secret, sqlstore.Millis(s.core.Clock.Now()))
 	})
 	if err != nil {

@@ -14,6 +14,7 @@ import (
 
 	"github.com/fhirguard/fhirguard/internal/index"
 	"github.com/fhirguard/fhirguard/internal/store"
+	"github.com/fhirguard/fhirguard/internal/store/sqlite"
 	"github.com/fhirguard/fhirguard/internal/store/sqlstore"
 )
 
@@ -110,7 +111,7 @@ func TestAuditBlocksSearchMatchesModel(t *testing.T) {
 			recs[i] = r
 			prev = r.Hash
 		}
-		if err := st.Tx(ctx, func(tx store.Tx) error { return tx.(store.AuditTx).AppendAudit(ctx, head, recs) }); err != nil {
+		if err := st.AuditTx(ctx, func(tx store.AuditTx) error { return tx.AppendAudit(ctx, head, recs, head.Outbox) }); err != nil {
 			t.Fatal(err)
 		}
 		head = store.AuditHead{Seq: seq, Hash: prev}
@@ -194,7 +195,7 @@ func TestAuditBlocksSearchMatchesModel(t *testing.T) {
 	if err := st.Close(); err != nil {
 		t.Fatal(err)
 	}
-	db, err := sql.Open("sqlite", path)
+	db, err := sql.Open("sqlite", sqlite.AuditPath(path))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -207,8 +208,8 @@ func TestAuditBlocksSearchMatchesModel(t *testing.T) {
 
 	// Prune into the middle of a block and of a bucket.
 	const cut = 20000
-	if err := st.Tx(ctx, func(tx store.Tx) error {
-		_, err := tx.(store.AuditTx).PruneAudit(ctx, store.AuditAnchor{Seq: cut, Hash: m.recs[cut-1].Hash})
+	if err := st.AuditTx(ctx, func(tx store.AuditTx) error {
+		_, err := tx.PruneAudit(ctx, store.AuditAnchor{Seq: cut, Hash: m.recs[cut-1].Hash})
 		return err
 	}); err != nil {
 		t.Fatal(err)
@@ -242,13 +243,13 @@ func storeVersion1(t *testing.T, path string, ix store.Indexer, n int64, keys fu
 		recs = append(recs, r)
 		prev = r.Hash
 	}
-	if err := st.Tx(ctx, func(tx store.Tx) error { return tx.(store.AuditTx).AppendAudit(ctx, head, recs) }); err != nil {
+	if err := st.AuditTx(ctx, func(tx store.AuditTx) error { return tx.AppendAudit(ctx, head, recs, head.Outbox) }); err != nil {
 		t.Fatal(err)
 	}
 	if err := st.Close(); err != nil {
 		t.Fatal(err)
 	}
-	db, err := sql.Open("sqlite", path)
+	db, err := sql.Open("sqlite", sqlite.AuditPath(path))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -295,7 +296,7 @@ func TestAuditVersion1RecordsArePacked(t *testing.T) {
 	if err != nil || !bytes.Equal(got.Body, recs[4096].Body) || !bytes.Equal(got.Prev, recs[4096].Prev) || !got.Recorded.Equal(recs[4096].Recorded) {
 		t.Fatalf("read after packing: %+v %v", got, err)
 	}
-	db, err := sql.Open("sqlite", path)
+	db, err := sql.Open("sqlite", sqlite.AuditPath(path))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -320,7 +321,7 @@ func TestAuditVersion1RecordsAreIndexed(t *testing.T) {
 		r.Refs = []store.AuditRef{{Param: "patient", Value: fmt.Sprintf("Patient/p%d", r.Seq%2)}}
 	})
 	ctx := context.Background()
-	db, err := sql.Open("sqlite", path)
+	db, err := sql.Open("sqlite", sqlite.AuditPath(path))
 	if err != nil {
 		t.Fatal(err)
 	}

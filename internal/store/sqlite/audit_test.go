@@ -34,7 +34,7 @@ func TestAuditLogStorage(t *testing.T) {
 	r1 := rec(1, head.Hash, store.AuditRef{Param: "patient", Value: "Patient/pA"})
 	r2 := rec(2, r1.Hash, store.AuditRef{Param: "btg", Value: "1"}, store.AuditRef{Param: "patient", Value: "Patient/pB"})
 	appendRecs := func(h store.AuditHead, recs ...store.AuditRecord) error {
-		return st.Tx(ctx, func(tx store.Tx) error { return tx.(store.AuditTx).AppendAudit(ctx, h, recs) })
+		return st.AuditTx(ctx, func(tx store.AuditTx) error { return tx.AppendAudit(ctx, h, recs, h.Outbox) })
 	}
 	if err := appendRecs(head, r1, r2); err != nil {
 		t.Fatal(err)
@@ -58,7 +58,7 @@ func TestAuditLogStorage(t *testing.T) {
 		t.Fatalf("paged search %+v %v", page, err)
 	}
 	tx := func(fn func(store.AuditTx) error) error {
-		return st.Tx(ctx, func(tx store.Tx) error { return fn(tx.(store.AuditTx)) })
+		return st.AuditTx(ctx, fn)
 	}
 	if err := tx(func(a store.AuditTx) error {
 		return a.AddAuditCheckpoint(ctx, store.AuditCheckpoint{Seq: 1, Hash: r1.Hash, Created: time.Now(), Signature: "x.y.z"})

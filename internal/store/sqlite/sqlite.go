@@ -1,9 +1,11 @@
 // Package sqlite is fhirguard's embedded storage backend: a store.Store on
-// one SQLite database file (pure Go, modernc.org/sqlite, no cgo), with the
-// SQL and store logic of internal/store/sqlstore.
+// a SQLite database file (pure Go, modernc.org/sqlite, no cgo), with the
+// SQL and store logic of internal/store/sqlstore, and the audit log
+// (store.AuditLog) in a second file next to it (see audit.go: audited
+// reads commit there, so the resource readers keep their page caches).
 //
-// Concurrency: one writer connection and a pool of reader connections, each
-// a separate *sql.DB, on a WAL database. Readers never block the writer or
+// Concurrency, for each file: one writer connection and a pool of reader
+// connections, each a separate *sql.DB, on a WAL database. Readers never block the writer or
 // each other. Store.Tx calls from many goroutines are funnelled to a single
 // writer goroutine that GROUP-COMMITS them: it takes every queued
 // transaction, runs them in one SQLite transaction, each inside its own
@@ -33,7 +35,6 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -68,44 +69,62 @@ type Options struct {
 	ReadConns int
 	// MaxBatch caps how many Tx calls one group commit takes. Default 512.
 	MaxBatch int
+	// AuditPath is the audit log's database file. Default AuditPath(Path).
+	AuditPath string
 }
 
 // Store is the SQLite store.Store. Create it with Open.
 type Store struct {
-	core sqlstore.Core
-	log  *slog.Logger
+	core   sqlstore.Core
+	log    *slog.Logger
+	closed atomic.Bool
 
+	// The resource database: its writer and its reader pool.
 	wdb    *sql.DB
 	wconn  *sql.Conn
+	w      *writer
 	wstmts *sqlstore.Prepared
 	wdyn   *sqlstore.StmtCache // statements built at run time, on the writer
+	runner writerRunner
+	wout   *sqlstore.OutboxDB // the audit outbox's inserts and removals
 	rdb    *sql.DB
 	rstmts *sqlstore.Prepared
-	// waudit and raudit run the audit log's statements (audit.go).
-	waudit *sqlstore.AuditDB
-	raudit *sqlstore.AuditDB
 	rdyn   *sqlstore.StmtCache // statements built at run time, on the readers
+	rout   *sqlstore.OutboxDB  // the audit outbox's reads
 
-	maxBatch   int
-	mu         sync.RWMutex // guards sending on jobs against closing it
-	jobs       chan *job
-	writerDone chan struct{}
-	closed     atomic.Bool
-
-	batches atomic.Int64
-	txs     atomic.Int64
+	// The audit database (audit.go): its writer and readers.
+	auditPath string
+	adb       *sql.DB
+	aconn     *sql.Conn
+	aw        *writer
+	ardb      *sql.DB
+	waudit    *sqlstore.AuditDB
+	raudit    *sqlstore.AuditDB
+	// chained is the last outbox id a committed audit transaction chained;
+	// dropped the last one removed from the outbox.
+	chained atomic.Int64
+	dropped atomic.Int64
 }
 
 var _ store.Store = (*Store)(nil)
 
-// Open opens (creating if needed) and migrates the database at opts.Path.
+// Open opens (creating if needed) and migrates the database at opts.Path
+// and the audit database next to it.
 // Opening an up-to-date database again is a no-op migration.
 func Open(ctx context.Context, opts Options) (_ *Store, err error) {
 	if opts.Path == "" {
 		return nil, errors.New("sqlite: Options.Path is required")
 	}
-	if strings.ContainsRune(opts.Path, '?') || strings.HasPrefix(opts.Path, ":memory:") || strings.HasPrefix(opts.Path, "file:") {
-		return nil, fmt.Errorf("sqlite: Options.Path %q: want a plain file path (the writer and the readers must share one file)", opts.Path)
+	if opts.AuditPath == "" {
+		opts.AuditPath = AuditPath(opts.Path)
+	}
+	for _, p := range []string{opts.Path, opts.AuditPath} {
+		if strings.ContainsRune(p, '?') || strings.HasPrefix(p, ":memory:") || strings.HasPrefix(p, "file:") {
+			return nil, fmt.Errorf("sqlite: database path %q: want a plain file path (the writer and the readers must share one file)", p)
+		}
+	}
+	if filepath.Clean(opts.Path) == filepath.Clean(opts.AuditPath) {
+		return nil, fmt.Errorf("sqlite: Options.AuditPath %q is the resource database", opts.AuditPath)
 	}
 	if opts.Indexer == nil {
 		return nil, errors.New("sqlite: Options.Indexer is required")
@@ -133,16 +152,16 @@ func Open(ctx context.Context, opts Options) (_ *Store, err error) {
 	if opts.MaxBatch <= 0 {
 		opts.MaxBatch = 512
 	}
-	if err := os.MkdirAll(filepath.Dir(opts.Path), 0o700); err != nil {
-		return nil, fmt.Errorf("sqlite: create data directory: %w", err)
+	for _, p := range []string{opts.Path, opts.AuditPath} {
+		if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
+			return nil, fmt.Errorf("sqlite: create data directory: %w", err)
+		}
 	}
 
 	s := &Store{
-		core:       sqlstore.Core{Dialect: dialect{}, Indexer: opts.Indexer, Clock: opts.Clock},
-		log:        opts.Logger.With("component", "store", "backend", "sqlite"),
-		maxBatch:   opts.MaxBatch,
-		jobs:       make(chan *job, opts.MaxBatch),
-		writerDone: make(chan struct{}),
+		core:      sqlstore.Core{Dialect: dialect{}, Indexer: opts.Indexer, Clock: opts.Clock},
+		log:       opts.Logger.With("component", "store", "backend", "sqlite"),
+		auditPath: opts.AuditPath,
 	}
 	defer func() {
 		if err != nil {
@@ -150,38 +169,15 @@ func Open(ctx context.Context, opts Options) (_ *Store, err error) {
 		}
 	}()
 
-	busy := strconv.FormatInt(opts.BusyTimeout.Milliseconds(), 10)
-	wq := url.Values{"_pragma": {
-		"busy_timeout(" + busy + ")",
-		"journal_mode(WAL)",
-		"synchronous(" + syncMode + ")",
-		"foreign_keys(1)",
-		// Savepoint sub-journals and sort spills in memory, not temp files.
-		"temp_store(MEMORY)",
-		// A group of hundreds of writes fits in the page cache without
-		// spilling into the WAL mid-transaction (32 MiB, writer only).
-		"cache_size(-32768)",
-		// Truncate the WAL file back to 64 MiB after a checkpoint.
-		"journal_size_limit(67108864)",
-	}}
-	if s.wdb, err = sql.Open("sqlite", opts.Path+"?"+wq.Encode()); err != nil {
-		return nil, fmt.Errorf("sqlite: open writer: %w", err)
+	// A group of hundreds of writes fits in the writer's page cache
+	// without spilling into the WAL mid-transaction (32 MiB).
+	f := files{sync: syncMode, busy: strconv.FormatInt(opts.BusyTimeout.Milliseconds(), 10)}
+	if s.wdb, s.wconn, err = f.openWriter(ctx, opts.Path, 32<<10); err != nil {
+		return nil, err
 	}
-	s.wdb.SetMaxOpenConns(1)
-	s.wdb.SetMaxIdleConns(1)
-	s.wdb.SetConnMaxLifetime(0)
-	s.wdb.SetConnMaxIdleTime(0)
-	if s.wconn, err = s.wdb.Conn(ctx); err != nil {
-		return nil, fmt.Errorf("sqlite: connect writer %s: %w", opts.Path, err)
-	}
-	var mode string
-	if err := s.wconn.QueryRowContext(ctx, "PRAGMA journal_mode").Scan(&mode); err != nil {
-		return nil, fmt.Errorf("sqlite: check journal mode: %w", err)
-	}
-	if !strings.EqualFold(mode, "wal") {
-		return nil, fmt.Errorf("sqlite: journal mode is %q, want wal", mode)
-	}
-	version, err := s.migrate(ctx)
+	version, err := migrate(ctx, s.wconn, sqlstore.Migrations(dialect{}), s.core.Clock, func(ctx context.Context) error {
+		return s.core.LoadSearchParams(ctx, s.wconn)
+	})
 	if err != nil {
 		return nil, err
 	}
@@ -189,51 +185,144 @@ func Open(ctx context.Context, opts Options) (_ *Store, err error) {
 		return nil, fmt.Errorf("sqlite: writer: %w", err)
 	}
 	s.wdyn = sqlstore.NewStmtCache(s.wconn, dynStatements)
+	s.runner = writerRunner{p: s.wstmts, dyn: sqlstore.DynConn{Conn: s.wconn, Cache: s.wdyn}}
+	if s.wout, err = sqlstore.PrepareOutbox(ctx, s.wconn, true); err != nil {
+		return nil, fmt.Errorf("sqlite: writer: %w", err)
+	}
 
 	// Searches visit many scattered rows (a name prefix: hundreds of
 	// resources rows); a 64 MiB page cache per reader keeps the hot ones
 	// instead of reading them from the OS again (SQLite's default: 2 MiB).
-	rq := url.Values{"_pragma": {"busy_timeout(" + busy + ")", "query_only(1)", "cache_size(-65536)"}}
-	if s.rdb, err = sql.Open("sqlite", opts.Path+"?"+rq.Encode()); err != nil {
-		return nil, fmt.Errorf("sqlite: open readers: %w", err)
+	// It stays valid while the resources do not change: the audit log's
+	// commits go to the other file.
+	if s.rdb, err = f.openReaders(opts.Path, opts.ReadConns, 64<<10); err != nil {
+		return nil, err
 	}
-	s.rdb.SetMaxOpenConns(opts.ReadConns)
-	s.rdb.SetMaxIdleConns(opts.ReadConns)
-	s.rdb.SetConnMaxLifetime(0)
-	s.rdb.SetConnMaxIdleTime(0)
 	if s.rstmts, err = sqlstore.Prepare(ctx, s.rdb, dialect{}, sqlstore.ReadQueries); err != nil {
 		return nil, fmt.Errorf("sqlite: readers: %w", err)
 	}
 	s.rdyn = sqlstore.NewPoolStmtCache(s.rdb, dynStatements)
-	if err := s.openAudit(ctx); err != nil {
+	if s.rout, err = sqlstore.PrepareOutbox(ctx, s.rdb, false); err != nil {
+		return nil, fmt.Errorf("sqlite: readers: %w", err)
+	}
+	if err := s.openAudit(ctx, f, opts); err != nil {
 		return nil, err
 	}
 
-	go s.writeLoop()
-	s.log.Info("store opened", "path", opts.Path, "schema_version", version,
+	s.w = newWriter("resources", s.wconn, s.log, opts.MaxBatch)
+	go s.w.loop()
+	s.aw = newWriter("audit", s.aconn, s.log, opts.MaxBatch)
+	go s.aw.loop()
+	s.log.Info("store opened", "path", opts.Path, "audit_path", opts.AuditPath, "schema_version", version,
 		"synchronous", syncMode, "read_conns", opts.ReadConns)
 	return s, nil
 }
 
-// migrate runs the schema migrations in one BEGIN IMMEDIATE transaction, so
-// two processes opening a new database at once do not both migrate.
-func (s *Store) migrate(ctx context.Context) (int, error) {
-	if _, err := s.wconn.ExecContext(ctx, "BEGIN IMMEDIATE"); err != nil {
+// AuditPath is the audit database of the resource database at path:
+// path without its ".db" suffix, then ".audit.db".
+func AuditPath(path string) string { return strings.TrimSuffix(path, ".db") + ".audit.db" }
+
+// files opens the connections of one database file.
+type files struct {
+	sync string // FULL or NORMAL
+	busy string // busy_timeout in ms
+}
+
+// openWriter opens path's single writer connection (WAL, the durability
+// of f.sync, a cacheKiB page cache).
+func (f files) openWriter(ctx context.Context, path string, cacheKiB int) (*sql.DB, *sql.Conn, error) {
+	q := url.Values{"_pragma": {
+		"busy_timeout(" + f.busy + ")",
+		"journal_mode(WAL)",
+		"synchronous(" + f.sync + ")",
+		"foreign_keys(1)",
+		// Savepoint sub-journals and sort spills in memory, not temp files.
+		"temp_store(MEMORY)",
+		"cache_size(-" + strconv.Itoa(cacheKiB) + ")",
+		// Truncate the WAL file back to 64 MiB after a checkpoint.
+		"journal_size_limit(67108864)",
+	}}
+	db, err := sql.Open("sqlite", path+"?"+q.Encode())
+	if err != nil {
+		return nil, nil, fmt.Errorf("sqlite: open writer of %s: %w", path, err)
+	}
+	db.SetMaxOpenConns(1)
+	db.SetMaxIdleConns(1)
+	db.SetConnMaxLifetime(0)
+	db.SetConnMaxIdleTime(0)
+	conn, err := db.Conn(ctx)
+	if err != nil {
+		_ = db.Close()
+		return nil, nil, fmt.Errorf("sqlite: connect writer %s: %w", path, err)
+	}
+	var mode string
+	if err := conn.QueryRowContext(ctx, "PRAGMA journal_mode").Scan(&mode); err != nil {
+		_ = conn.Close()
+		_ = db.Close()
+		return nil, nil, fmt.Errorf("sqlite: check journal mode of %s: %w", path, err)
+	}
+	if !strings.EqualFold(mode, "wal") {
+		_ = conn.Close()
+		_ = db.Close()
+		return nil, nil, fmt.Errorf("sqlite: journal mode of %s is %q, want wal", path, mode)
+	}
+	return db, conn, nil
+}
+
+// openReaders opens a pool of n query-only connections to path.
+func (f files) openReaders(path string, n, cacheKiB int) (*sql.DB, error) {
+	q := url.Values{"_pragma": {"busy_timeout(" + f.busy + ")", "query_only(1)", "cache_size(-" + strconv.Itoa(cacheKiB) + ")"}}
+	db, err := sql.Open("sqlite", path+"?"+q.Encode())
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: open readers of %s: %w", path, err)
+	}
+	db.SetMaxOpenConns(n)
+	db.SetMaxIdleConns(n)
+	db.SetConnMaxLifetime(0)
+	db.SetConnMaxIdleTime(0)
+	return db, nil
+}
+
+// migrate runs the schema migrations ms (and then after, when set) in one
+// BEGIN IMMEDIATE transaction on conn, so two processes opening a new
+// database at once do not both migrate.
+func migrate(ctx context.Context, conn *sql.Conn, ms []sqlstore.Migration, clk clock.Clock, after func(context.Context) error) (int, error) {
+	if _, err := conn.ExecContext(ctx, "BEGIN IMMEDIATE"); err != nil {
 		return 0, fmt.Errorf("sqlite: migrate: begin: %w", err)
 	}
-	v, err := sqlstore.Migrate(ctx, s.wconn, dialect{}, sqlstore.Millis(s.core.Clock.Now()))
-	if err == nil {
-		err = s.core.LoadSearchParams(ctx, s.wconn)
+	v, err := sqlstore.Migrate(ctx, conn, ms, sqlstore.Millis(clk.Now()))
+	if err == nil && after != nil {
+		err = after(ctx)
 	}
 	if err != nil {
-		_, _ = s.wconn.ExecContext(context.WithoutCancel(ctx), "ROLLBACK")
+		_, _ = conn.ExecContext(context.WithoutCancel(ctx), "ROLLBACK")
 		return 0, fmt.Errorf("sqlite: %w", err)
 	}
-	if _, err := s.wconn.ExecContext(ctx, "COMMIT"); err != nil {
-		_, _ = s.wconn.ExecContext(context.WithoutCancel(ctx), "ROLLBACK")
+	if _, err := conn.ExecContext(ctx, "COMMIT"); err != nil {
+		_, _ = conn.ExecContext(context.WithoutCancel(ctx), "ROLLBACK")
 		return 0, fmt.Errorf("sqlite: migrate: commit: %w", err)
 	}
 	return v, nil
+}
+
+// Tx runs fn in a write transaction of the resource database (group
+// commit: see the package doc). If ctx ends while fn is still queued, fn
+// never runs and Tx returns ctx's error; once fn has started, Tx waits for
+// the outcome (Put, Read and Delete return ctx's error as soon as ctx is
+// done, so that is short).
+//
+// fn must not call s.Tx (the writer would wait for itself).
+func (s *Store) Tx(ctx context.Context, fn func(tx store.Tx) error) error {
+	if s.closed.Load() {
+		return store.ErrClosed
+	}
+	return s.w.do(ctx, func() error {
+		tx := s.newTx()
+		if err := fn(tx); err != nil {
+			return err
+		}
+		return tx.FlushSearch(ctx) // the search rows the Tx buffered
+	})
 }
 
 // Read returns the current version of typ/id.
@@ -298,21 +387,18 @@ type Stats struct {
 
 // Stats returns the writer counters; Txs/Batches is the mean group size.
 func (s *Store) Stats() Stats {
-	return Stats{Batches: s.batches.Load(), Txs: s.txs.Load()}
+	return Stats{Batches: s.w.batches.Load(), Txs: s.w.txs.Load()}
 }
 
 // Close waits for queued and running transactions, stops the writer and
 // closes the database. Later calls return ErrClosed (Close itself: nil).
 func (s *Store) Close() error {
-	s.mu.Lock()
-	if s.closed.Load() {
-		s.mu.Unlock()
+	if s.closed.Swap(true) {
 		return nil
 	}
-	s.closed.Store(true)
-	close(s.jobs)
-	s.mu.Unlock()
-	<-s.writerDone
+	s.w.stop()
+	s.aw.stop()
+	s.dropChained()
 	if err := s.closeHandles(); err != nil {
 		return fmt.Errorf("sqlite: close: %w", err)
 	}
@@ -322,6 +408,12 @@ func (s *Store) Close() error {
 
 func (s *Store) closeHandles() error {
 	errs := []error{s.closeAudit()}
+	if s.rout != nil {
+		errs = append(errs, s.rout.Close())
+	}
+	if s.wout != nil {
+		errs = append(errs, s.wout.Close())
+	}
 	if s.rstmts != nil {
 		errs = append(errs, s.rstmts.Close())
 	}

@@ -4,8 +4,10 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"runtime/debug"
+	"sync"
 	"sync/atomic"
 
 	"github.com/fhirguard/fhirguard/internal/fhir"
@@ -22,10 +24,32 @@ const (
 	jobAbandoned
 )
 
-// job is one Store.Tx call waiting for the writer.
+// writer is the group-commit writer of one database file: a single
+// connection and the goroutine that runs every write transaction on it.
+type writer struct {
+	name     string // "resources" or "audit", for logs and errors
+	conn     *sql.Conn
+	log      *slog.Logger
+	maxBatch int
+
+	mu     sync.RWMutex // guards sending on jobs against closing it
+	closed bool
+	jobs   chan *job
+	done   chan struct{}
+
+	batches atomic.Int64
+	txs     atomic.Int64
+}
+
+func newWriter(name string, conn *sql.Conn, log *slog.Logger, maxBatch int) *writer {
+	return &writer{name: name, conn: conn, log: log, maxBatch: maxBatch,
+		jobs: make(chan *job, maxBatch), done: make(chan struct{})}
+}
+
+// job is one transaction function waiting for the writer.
 type job struct {
 	ctx   context.Context
-	fn    func(tx store.Tx) error
+	fn    func() error
 	state atomic.Int32
 	done  chan result // buffered 1
 }
@@ -36,27 +60,29 @@ type result struct {
 	stack    []byte
 }
 
-// Tx queues fn for the group-commit writer and waits for its result. If ctx
-// ends while fn is still queued, fn never runs and Tx returns ctx's error;
-// once fn has started, Tx waits for the outcome (Put, Read and Delete
-// return ctx's error as soon as ctx is done, so that is short).
+// do queues fn for the writer and waits for its result: fn runs inside
+// the group's transaction and its own savepoint, and do returns nil only
+// once the group committed. If ctx ends while fn is still queued, fn never
+// runs and do returns ctx's error; once fn has started, do waits for the
+// outcome (statements return ctx's error as soon as ctx is done, so that
+// is short).
 //
-// fn must not call s.Tx (the writer would wait for itself).
-func (s *Store) Tx(ctx context.Context, fn func(tx store.Tx) error) error {
+// fn must not call do on the same writer (it would wait for itself).
+func (w *writer) do(ctx context.Context, fn func() error) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
 	j := &job{ctx: ctx, fn: fn, done: make(chan result, 1)}
-	s.mu.RLock()
-	if s.closed.Load() {
-		s.mu.RUnlock()
+	w.mu.RLock()
+	if w.closed {
+		w.mu.RUnlock()
 		return store.ErrClosed
 	}
 	select {
-	case s.jobs <- j:
-		s.mu.RUnlock()
+	case w.jobs <- j:
+		w.mu.RUnlock()
 	case <-ctx.Done():
-		s.mu.RUnlock()
+		w.mu.RUnlock()
 		return ctx.Err()
 	}
 	var r result
@@ -74,23 +100,37 @@ func (s *Store) Tx(ctx context.Context, fn func(tx store.Tx) error) error {
 	return r.err
 }
 
-// writeLoop is the single writer goroutine: it takes one queued job, then
-// everything else already queued (up to maxBatch), and runs them as one
-// group commit. While it commits (fsync), new jobs queue up for the next
-// group, so the group size adapts to the load.
-func (s *Store) writeLoop() {
-	defer close(s.writerDone)
-	batch := make([]*job, 0, s.maxBatch)
+// stop lets queued and running jobs finish, then stops the goroutine;
+// later do calls return store.ErrClosed.
+func (w *writer) stop() {
+	w.mu.Lock()
+	if w.closed {
+		w.mu.Unlock()
+		return
+	}
+	w.closed = true
+	close(w.jobs)
+	w.mu.Unlock()
+	<-w.done
+}
+
+// loop is the writer goroutine: it takes one queued job, then everything
+// else already queued (up to maxBatch), and runs them as one group commit.
+// While it commits (fsync), new jobs queue up for the next group, so the
+// group size adapts to the load.
+func (w *writer) loop() {
+	defer close(w.done)
+	batch := make([]*job, 0, w.maxBatch)
 	for {
-		j, ok := <-s.jobs
+		j, ok := <-w.jobs
 		if !ok {
 			return
 		}
 		batch = append(batch[:0], j)
 	fill:
-		for len(batch) < s.maxBatch {
+		for len(batch) < w.maxBatch {
 			select {
-			case j, ok := <-s.jobs:
+			case j, ok := <-w.jobs:
 				if !ok {
 					break fill
 				}
@@ -99,7 +139,7 @@ func (s *Store) writeLoop() {
 				break fill
 			}
 		}
-		s.runGroup(batch)
+		w.runGroup(batch)
 		clear(batch)
 	}
 }
@@ -136,13 +176,13 @@ func (w writerRunner) Query(ctx context.Context, q sqlstore.Query, args ...any) 
 	return w.p.Query(wctx(ctx), q, args...)
 }
 
-func (s *Store) exec(stmt string) error {
-	_, err := s.wconn.ExecContext(context.Background(), stmt)
+func (w *writer) exec(stmt string) error {
+	_, err := w.conn.ExecContext(context.Background(), stmt)
 	return err
 }
 
 // runGroup runs the jobs in one transaction and delivers each its result.
-func (s *Store) runGroup(batch []*job) {
+func (w *writer) runGroup(batch []*job) {
 	jobs := make([]*job, 0, len(batch))
 	for _, j := range batch {
 		if j.state.CompareAndSwap(jobQueued, jobTaken) {
@@ -152,15 +192,15 @@ func (s *Store) runGroup(batch []*job) {
 	if len(jobs) == 0 {
 		return
 	}
-	results, groupErr := s.attempt(jobs)
+	results, groupErr := w.attempt(jobs)
 	if groupErr != nil && len(jobs) > 1 {
 		// The transaction as a whole failed (commit error, or a statement
 		// error that made SQLite roll everything back): nothing of it was
 		// committed. Run each job alone so one bad job cannot fail the
 		// others; fn may run more than once by contract.
-		s.log.Warn("group commit failed, retrying each transaction alone", "txs", len(jobs), "err", groupErr)
+		w.log.Warn("group commit failed, retrying each transaction alone", "db", w.name, "txs", len(jobs), "err", groupErr)
 		for _, j := range jobs {
-			rs, err := s.attempt([]*job{j})
+			rs, err := w.attempt([]*job{j})
 			if err != nil && rs[0].err == nil {
 				rs[0].err = err
 			}
@@ -179,66 +219,55 @@ func (s *Store) runGroup(batch []*job) {
 // attempt runs jobs in one transaction, each in its own savepoint. It
 // returns each job's own result and a non-nil error if the transaction
 // itself failed (then nothing was committed).
-func (s *Store) attempt(jobs []*job) ([]result, error) {
-	s.batches.Add(1)
-	s.txs.Add(int64(len(jobs)))
+func (w *writer) attempt(jobs []*job) ([]result, error) {
+	w.batches.Add(1)
+	w.txs.Add(int64(len(jobs)))
 	results := make([]result, len(jobs))
-	if err := s.exec("BEGIN IMMEDIATE"); err != nil {
-		return results, busyErr(fmt.Errorf("store: begin write transaction: %w", err))
+	if err := w.exec("BEGIN IMMEDIATE"); err != nil {
+		return results, busyErr(fmt.Errorf("store: begin %s write transaction: %w", w.name, err))
 	}
-	runner := writerRunner{p: s.wstmts, dyn: sqlstore.DynConn{Conn: s.wconn, Cache: s.wdyn}}
 	for i, j := range jobs {
 		if err := j.ctx.Err(); err != nil {
 			results[i].err = err
 			continue
 		}
-		if err := s.exec("SAVEPOINT tx"); err != nil {
-			s.rollback()
+		if err := w.exec("SAVEPOINT tx"); err != nil {
+			w.rollback()
 			return results, fmt.Errorf("store: savepoint: %w", err)
 		}
-		results[i] = runFn(j, s.newTx(runner))
+		results[i] = runFn(j)
 		if results[i].err != nil || results[i].panicked != nil {
-			if err := s.exec("ROLLBACK TO tx"); err != nil {
-				s.rollback()
+			if err := w.exec("ROLLBACK TO tx"); err != nil {
+				w.rollback()
 				return results, fmt.Errorf("store: roll back failed transaction: %w", err)
 			}
 		}
-		if err := s.exec("RELEASE tx"); err != nil {
-			s.rollback()
+		if err := w.exec("RELEASE tx"); err != nil {
+			w.rollback()
 			return results, fmt.Errorf("store: release savepoint: %w", err)
 		}
 	}
-	if err := s.exec("COMMIT"); err != nil {
-		s.rollback()
-		return results, busyErr(fmt.Errorf("store: commit: %w", err))
+	if err := w.exec("COMMIT"); err != nil {
+		w.rollback()
+		return results, busyErr(fmt.Errorf("store: commit %s: %w", w.name, err))
 	}
 	return results, nil
 }
 
-func runFn(j *job, tx store.Tx) (r result) {
+func runFn(j *job) (r result) {
 	defer func() {
 		if p := recover(); p != nil {
 			r = result{panicked: p, stack: debug.Stack()}
 		}
 	}()
-	err := j.fn(tx)
-	if f, ok := tx.(searchFlusher); ok && err == nil {
-		err = f.FlushSearch(j.ctx) // the search rows the Tx buffered
-	}
-	return result{err: err}
-}
-
-// searchFlusher is the write transaction's buffer of search rows
-// (sqlstore.Tx.FlushSearch).
-type searchFlusher interface {
-	FlushSearch(ctx context.Context) error
+	return result{err: j.fn()}
 }
 
 // rollback ends a failed transaction; SQLite may already have rolled it
 // back, so an error here is expected and only logged at debug level.
-func (s *Store) rollback() {
-	if err := s.exec("ROLLBACK"); err != nil {
-		s.log.Debug("rollback", "err", err)
+func (w *writer) rollback() {
+	if err := w.exec("ROLLBACK"); err != nil {
+		w.log.Debug("rollback", "db", w.name, "err", err)
 	}
 }
 

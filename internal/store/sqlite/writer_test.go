@@ -59,9 +59,9 @@ func holdWriter(t *testing.T, s *Store) (release func()) {
 func waitQueued(t *testing.T, s *Store, n int) {
 	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
-	for len(s.jobs) < n {
+	for len(s.w.jobs) < n {
 		if time.Now().After(deadline) {
-			t.Fatalf("only %d of %d Tx calls queued", len(s.jobs), n)
+			t.Fatalf("only %d of %d Tx calls queued", len(s.w.jobs), n)
 		}
 		time.Sleep(time.Millisecond)
 	}
@@ -142,7 +142,7 @@ func TestGroupCommit(t *testing.T) {
 				return err
 			}
 			if i == 4 {
-				if err := s.exec("ROLLBACK"); err != nil {
+				if err := s.w.exec("ROLLBACK"); err != nil {
 					t.Errorf("test rollback: %v", err)
 				}
 				return errTest

@@ -81,11 +81,11 @@ const (
 func auditSQL(d Dialect, q auditQ) string {
 	switch q {
 	case aqHead:
-		return `SELECT seq, hash, anchor_seq, anchor_hash, recorded, indexed FROM audit_head WHERE id = 1` + d.LockRow()
+		return `SELECT seq, hash, anchor_seq, anchor_hash, recorded, indexed, outbox FROM audit_head WHERE id = 1` + d.LockRow()
 	case aqHeadInsert:
-		return `INSERT INTO audit_head (id, seq, hash, anchor_seq, anchor_hash, recorded, indexed) VALUES (1, $1, $2, 0, $3, $4, 0)`
+		return `INSERT INTO audit_head (id, seq, hash, anchor_seq, anchor_hash, recorded, indexed, outbox) VALUES (1, $1, $2, 0, $3, $4, 0, $5)`
 	case aqHeadUpdate:
-		return `UPDATE audit_head SET seq = $1, hash = $2, recorded = $3 WHERE id = 1 AND seq = $4`
+		return `UPDATE audit_head SET seq = $1, hash = $2, recorded = $3, outbox = $5 WHERE id = 1 AND seq = $4`
 	case aqHeadAnchor:
 		return `UPDATE audit_head SET anchor_seq = $1, anchor_hash = $2 WHERE id = 1`
 	case aqHeadIndexed:
@@ -250,7 +250,7 @@ type headRow struct {
 func (a *AuditDB) readHead(ctx context.Context) (headRow, error) {
 	var h headRow
 	var recorded int64
-	err := a.st(aqHead).QueryRowContext(ctx).Scan(&h.head.Seq, &h.head.Hash, &h.anchor.Seq, &h.anchor.Hash, &recorded, &h.indexed)
+	err := a.st(aqHead).QueryRowContext(ctx).Scan(&h.head.Seq, &h.head.Hash, &h.anchor.Seq, &h.anchor.Hash, &recorded, &h.indexed, &h.head.Outbox)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
 		z := make([]byte, 32)
@@ -279,18 +279,31 @@ func (a *AuditDB) Anchor(ctx context.Context) (store.AuditAnchor, error) {
 }
 
 // Append inserts recs after head (store.AuditTx.AppendAudit) as one
-// block, and writes the postings of every bucket it completes. The
-// caller runs it inside a write transaction.
-func (a *AuditDB) Append(ctx context.Context, head store.AuditHead, recs []store.AuditRecord) error {
-	if len(recs) == 0 {
+// block, records outbox as the last outbox entry chained, and writes the
+// postings of every bucket it completes. The caller runs it inside a
+// write transaction.
+func (a *AuditDB) Append(ctx context.Context, head store.AuditHead, recs []store.AuditRecord, outbox int64) error {
+	if len(recs) == 0 && outbox <= head.Outbox {
 		return nil
 	}
 	cur, err := a.readHead(ctx)
 	if err != nil {
 		return err
 	}
-	if cur.head.Seq != head.Seq || !bytes.Equal(cur.head.Hash, head.Hash) {
+	if cur.head.Seq != head.Seq || !bytes.Equal(cur.head.Hash, head.Hash) || cur.head.Outbox != head.Outbox {
 		return fmt.Errorf("%w: at %d, expected %d", store.ErrAuditChainMoved, cur.head.Seq, head.Seq)
+	}
+	if outbox < head.Outbox {
+		return fmt.Errorf("store: audit outbox position %d is before the head's %d", outbox, head.Outbox)
+	}
+	if len(recs) == 0 {
+		// Outbox entries that could not be chained at all (logged by the
+		// caller): only the position moves.
+		var rec int64
+		if !cur.head.Recorded.IsZero() {
+			rec = Millis(cur.head.Recorded)
+		}
+		return a.setHead(ctx, cur, head, head.Seq, head.Hash, rec, outbox)
 	}
 	for i, r := range recs {
 		want := head.Seq + int64(i) + 1
@@ -313,21 +326,30 @@ func (a *AuditDB) Append(ctx context.Context, head store.AuditHead, recs []store
 			return fmt.Errorf("store: insert %d audit records from %d: %w", len(blk), blk[0].Seq, err)
 		}
 	}
-	if !cur.exists {
-		if _, err := a.st(aqHeadInsert).ExecContext(ctx, last.Seq, last.Hash, head.Hash, runMax); err != nil {
-			return fmt.Errorf("store: insert audit head: %w", err)
-		}
-	} else {
-		res, err := a.st(aqHeadUpdate).ExecContext(ctx, last.Seq, last.Hash, runMax, head.Seq)
-		if err != nil {
-			return fmt.Errorf("store: update audit head: %w", err)
-		}
-		if n, err := res.RowsAffected(); err == nil && n != 1 {
-			return fmt.Errorf("%w: head update matched %d rows", store.ErrAuditChainMoved, n)
-		}
+	if err := a.setHead(ctx, cur, head, last.Seq, last.Hash, runMax, outbox); err != nil {
+		return err
 	}
 	if done := last.Seq / auditBucketSize * auditBucketSize; done > cur.indexed {
 		return a.index(ctx, cur.indexed, done)
+	}
+	return nil
+}
+
+// setHead moves the head row from head to seq/hash (inserting it when
+// there is none yet).
+func (a *AuditDB) setHead(ctx context.Context, cur headRow, head store.AuditHead, seq int64, hash []byte, recorded, outbox int64) error {
+	if !cur.exists {
+		if _, err := a.st(aqHeadInsert).ExecContext(ctx, seq, hash, head.Hash, recorded, outbox); err != nil {
+			return fmt.Errorf("store: insert audit head: %w", err)
+		}
+		return nil
+	}
+	res, err := a.st(aqHeadUpdate).ExecContext(ctx, seq, hash, recorded, head.Seq, outbox)
+	if err != nil {
+		return fmt.Errorf("store: update audit head: %w", err)
+	}
+	if n, err := res.RowsAffected(); err == nil && n != 1 {
+		return fmt.Errorf("%w: head update matched %d rows", store.ErrAuditChainMoved, n)
 	}
 	return nil
 }

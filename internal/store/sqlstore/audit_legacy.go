@@ -61,7 +61,7 @@ func (a *AuditDB) ConvertLegacy(ctx context.Context) (int64, error) {
 		return moved, fmt.Errorf("store: empty audit_events: %w", err)
 	}
 	if h.exists {
-		if _, err := a.st(aqHeadUpdate).ExecContext(ctx, h.head.Seq, h.head.Hash, runMax, h.head.Seq); err != nil {
+		if _, err := a.st(aqHeadUpdate).ExecContext(ctx, h.head.Seq, h.head.Hash, runMax, h.head.Seq, h.head.Outbox); err != nil {
 			return moved, fmt.Errorf("store: update audit head: %w", err)
 		}
 	}

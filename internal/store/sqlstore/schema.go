@@ -20,11 +20,18 @@ type Migration struct {
 	Stmts   []string
 }
 
-// Migrations returns every module's schema steps for d, in the order they
-// are applied: core first, then each module's steps oldest first.
+// Migrations returns the schema steps of the resource database for d, in
+// the order they are applied: core first, then each module's steps oldest
+// first. The audit module's first three steps stay in it: databases from
+// before the audit log moved into a database of its own hold their records
+// there until the backend moves them (see AuditMigrations).
 func Migrations(d Dialect) []Migration {
-	return slices.Concat(coreMigrations(d), searchMigrations(d), authMigrations(d), auditMigrations(d))
+	return slices.Concat(coreMigrations(d), searchMigrations(d), authMigrations(d), auditMigrations(d)[:3], outboxMigrations(d))
 }
+
+// AuditMigrations returns the schema steps of the audit database: the
+// audit module's.
+func AuditMigrations(d Dialect) []Migration { return auditMigrations(d) }
 
 // coreMigrations returns the core module's schema steps for d, oldest first.
 //
@@ -112,12 +119,13 @@ type Execer interface {
 // newer fhirguard than this one.
 var ErrSchemaTooNew = errors.New("sqlstore: database schema is newer than this program")
 
-// Migrate brings the schema up to date. The caller runs it inside a write
+// Migrate brings the schema up to date with ms (Migrations or
+// AuditMigrations). The caller runs it inside a write
 // transaction that excludes concurrent migrators (SQLite: BEGIN IMMEDIATE;
 // PostgreSQL: a transaction holding an advisory lock) and commits it. It is
 // idempotent: an up-to-date schema is left untouched. nowMillis is recorded
 // as the time each migration was applied. It returns the number of applied migrations.
-func Migrate(ctx context.Context, ex Execer, d Dialect, nowMillis int64) (int, error) {
+func Migrate(ctx context.Context, ex Execer, ms []Migration, nowMillis int64) (int, error) {
 	if _, err := ex.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_version (
 	module TEXT NOT NULL,
 	version INTEGER NOT NULL,
@@ -131,7 +139,6 @@ func Migrate(ctx context.Context, ex Execer, d Dialect, nowMillis int64) (int, e
 	if err != nil {
 		return 0, err
 	}
-	ms := Migrations(d)
 	known := make(map[string]bool, len(ms))
 	for _, m := range ms {
 		known[migrationKey(m.Module, m.Version)] = true

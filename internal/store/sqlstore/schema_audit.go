@@ -42,6 +42,11 @@ import "strings"
 // blocks, byte for byte, the first time the store opens
 // (AuditDB.ConvertLegacy); the version 1 tables then stay empty.
 //
+// Version 4 moves the log into a database of its own (the SQLite
+// backend's audit.db; the resource database keeps versions 1–3 and the
+// outbox, see outboxMigrations): audit_head gains outbox, the id of the
+// last outbox entry chained.
+//
 // Provenance needs no tables: it is stored as ordinary resources.
 func auditMigrations(d Dialect) []Migration {
 	r := strings.NewReplacer("{blob}", d.Blob(), "{compact}", d.Clustered(), "{rowkey}", d.RowKey())
@@ -132,5 +137,29 @@ func auditMigrations(d Dialect) []Migration {
 			`DELETE FROM audit_postings`,
 			`UPDATE audit_head SET indexed = 0`,
 		},
+	}, {
+		Module:  "audit",
+		Version: 4,
+		Name:    "audit log in its own database, chaining the resource database's outbox",
+		Stmts: []string{
+			`ALTER TABLE audit_head ADD COLUMN outbox BIGINT NOT NULL DEFAULT 0`,
+		},
+	}}
+}
+
+// outboxMigrations returns the resource database's steps of the audit
+// outbox: audit_outbox holds the events of writes, committed with them,
+// until the audit log has chained them (store.AuditOutboxTx). ids grow in
+// commit order (AUTOINCREMENT / a sequence), never reused.
+func outboxMigrations(d Dialect) []Migration {
+	r := strings.NewReplacer("{serial}", d.SerialKey(), "{blob}", d.Blob())
+	return []Migration{{
+		Module:  "outbox",
+		Version: 1,
+		Name:    "audit outbox",
+		Stmts: []string{r.Replace(`CREATE TABLE audit_outbox (
+	id {serial},
+	data {blob} NOT NULL
+)`)},
 	}}
 }

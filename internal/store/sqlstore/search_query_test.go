@@ -35,7 +35,7 @@ func testCore(t *testing.T) *Core {
 	db.SetMaxOpenConns(1)
 	t.Cleanup(func() { db.Close() })
 	ctx := context.Background()
-	if _, err := Migrate(ctx, db, sqliteDialect{}, 0); err != nil {
+	if _, err := Migrate(ctx, db, Migrations(sqliteDialect{}), 0); err != nil {
 		t.Fatal(err)
 	}
 	c := &Core{Dialect: sqliteDialect{}}
