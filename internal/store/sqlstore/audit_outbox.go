@@ -14,7 +14,11 @@ import (
 // audit log's transactions, and the removal of chained entries.
 type OutboxDB struct {
 	add, pending, drop *sql.Stmt
+	remove             map[int]*sql.Stmt // chunk size → DELETE … WHERE id IN (…)
 }
+
+// removeChunks are the statement sizes of Remove.
+var removeChunks = []int{64, 8, 1}
 
 // PrepareOutbox prepares the outbox statements on p (write: the insert and
 // the removal; otherwise the read).
@@ -42,6 +46,26 @@ func PrepareOutbox(ctx context.Context, p Preparer, write bool) (*OutboxDB, erro
 	return o, nil
 }
 
+// PrepareOutboxChainer prepares, on the connection of an audit log kept in
+// the same database as the outbox (PostgreSQL), the statements that log's
+// transactions run: the read of pending entries and Remove.
+func PrepareOutboxChainer(ctx context.Context, p Preparer) (*OutboxDB, error) {
+	o, err := PrepareOutbox(ctx, p, false)
+	if err != nil {
+		return nil, err
+	}
+	o.remove = map[int]*sql.Stmt{}
+	for _, n := range removeChunks {
+		st, err := p.PrepareContext(ctx, `DELETE FROM audit_outbox WHERE id IN `+valuesList(1, n))
+		if err != nil {
+			_ = o.Close()
+			return nil, fmt.Errorf("sqlstore: prepare outbox statement: %w", err)
+		}
+		o.remove[n] = st
+	}
+	return o, nil
+}
+
 // Close closes the statements.
 func (o *OutboxDB) Close() error {
 	var errs []error
@@ -50,7 +74,58 @@ func (o *OutboxDB) Close() error {
 			errs = append(errs, st.Close())
 		}
 	}
+	for _, st := range o.remove {
+		errs = append(errs, st.Close())
+	}
 	return errors.Join(errs...)
+}
+
+// AddInTx inserts events inside tx (a write transaction of the database
+// the statements were prepared on; the PostgreSQL backend's resource
+// transactions).
+func (o *OutboxDB) AddInTx(ctx context.Context, tx *sql.Tx, events [][]byte) error {
+	st := tx.StmtContext(ctx, o.add)
+	defer st.Close()
+	for _, ev := range events {
+		if _, err := st.ExecContext(ctx, ev); err != nil {
+			return fmt.Errorf("store: insert audit outbox entry: %w", err)
+		}
+	}
+	return nil
+}
+
+// Remove deletes exactly the entries ids (those a transaction just
+// chained, PrepareOutboxChainer), a chunk of ids per statement; it fails
+// unless each was there. Unlike Drop it leaves entries with lower ids
+// alone: where ids are not handed out in commit order, a lower id may
+// commit after a higher one was chained.
+func (o *OutboxDB) Remove(ctx context.Context, ids []int64) error {
+	if o.remove == nil {
+		return errors.New("sqlstore: outbox statements prepared without Remove")
+	}
+	args := make([]any, 0, removeChunks[0])
+	for len(ids) > 0 {
+		n := removeChunks[len(removeChunks)-1]
+		for _, c := range removeChunks {
+			if c <= len(ids) {
+				n = c
+				break
+			}
+		}
+		args = args[:0]
+		for _, id := range ids[:n] {
+			args = append(args, id)
+		}
+		res, err := o.remove[n].ExecContext(ctx, args...)
+		if err != nil {
+			return fmt.Errorf("store: remove chained audit outbox entries: %w", err)
+		}
+		if got, err := res.RowsAffected(); err == nil && got != int64(n) {
+			return fmt.Errorf("store: remove chained audit outbox entries from %d: %d of %d found", ids[0], got, n)
+		}
+		ids = ids[n:]
+	}
+	return nil
 }
 
 // Add inserts events (store.AuditOutboxTx.AddAuditOutbox).

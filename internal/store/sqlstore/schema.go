@@ -33,6 +33,12 @@ func Migrations(d Dialect) []Migration {
 // audit module's.
 func AuditMigrations(d Dialect) []Migration { return auditMigrations(d) }
 
+// OutboxMigrations returns the schema steps of the audit outbox (module
+// "outbox"), which Migrations includes for the resource database. A
+// backend that keeps the audit log and the outbox in one database
+// (PostgreSQL) applies AuditMigrations and these.
+func OutboxMigrations(d Dialect) []Migration { return outboxMigrations(d) }
+
 // coreMigrations returns the core module's schema steps for d, oldest first.
 //
 // Layout (version 1):

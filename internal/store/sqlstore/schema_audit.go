@@ -148,9 +148,13 @@ func auditMigrations(d Dialect) []Migration {
 }
 
 // outboxMigrations returns the resource database's steps of the audit
-// outbox: audit_outbox holds the events of writes, committed with them,
-// until the audit log has chained them (store.AuditOutboxTx). ids grow in
-// commit order (AUTOINCREMENT / a sequence), never reused.
+// outbox (OutboxMigrations): audit_outbox holds the events of writes,
+// committed with them, until the audit log has chained them
+// (store.AuditOutboxTx). ids are never reused. They grow in commit order
+// with SQLite's one writer (AUTOINCREMENT); a PostgreSQL sequence hands
+// them out at insert, not at commit, so that backend removes each entry in
+// the transaction that chains it instead of relying on the order (see
+// internal/store/postgres).
 func outboxMigrations(d Dialect) []Migration {
 	r := strings.NewReplacer("{serial}", d.SerialKey(), "{blob}", d.Blob())
 	return []Migration{{
