@@ -40,10 +40,10 @@ func (dialect) Clustered() string { return "" }
 // head, so that one process appends to the chain at a time.
 func (dialect) LockRow() string { return " FOR UPDATE" }
 
-// FreshBytes is false: pgx's database/sql driver may reuse a row's buffer
-// for the next row, so a []byte kept past rows.Next must be copied
-// (TestDriverBytesReused shows it).
-func (dialect) FreshBytes() bool { return false }
+// FreshBytes is true: pgx's database/sql driver (stdlib.Rows) scans each
+// BYTEA value into a newly made slice and each TEXT value into a string
+// (TestDriverFreshBytes holds it to that), so searches may keep them.
+func (dialect) FreshBytes() bool { return true }
 
 // PositionalParams is false: PostgreSQL takes only $n placeholders.
 func (dialect) PositionalParams() bool { return false }
