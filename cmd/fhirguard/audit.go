@@ -14,7 +14,6 @@ import (
 	"github.com/fhirguard/fhirguard/internal/clock"
 	"github.com/fhirguard/fhirguard/internal/config"
 	"github.com/fhirguard/fhirguard/internal/server"
-	"github.com/fhirguard/fhirguard/internal/store"
 )
 
 // exitTampered is audit verify's exit code for a chain that is not intact
@@ -25,10 +24,10 @@ const exitTampered = 3
 func runAudit(ctx context.Context, args []string, env environment) int {
 	usage := func() {
 		fmt.Fprintln(env.stderr, "usage: fhirguard audit verify [--data DIR | --db URL | --config FILE] [--anchor FILE]")
-		fmt.Fprintln(env.stderr, "       fhirguard audit anchor [--data DIR] > FILE               the newest signed checkpoint, to keep elsewhere")
-		fmt.Fprintln(env.stderr, "       fhirguard audit btg [--all] [--data DIR]            list break-the-glass accesses awaiting review")
-		fmt.Fprintln(env.stderr, "       fhirguard audit btg review --id N --reviewer NAME --note TEXT [--data DIR]")
-		fmt.Fprintln(env.stderr, "       fhirguard audit prune [--before YYYY-MM-DD] [--data DIR]   default: the configured retention")
+		fmt.Fprintln(env.stderr, "       fhirguard audit anchor [--data DIR | --db URL] > FILE               the newest signed checkpoint, to keep elsewhere")
+		fmt.Fprintln(env.stderr, "       fhirguard audit btg [--all] [--data DIR | --db URL]            list break-the-glass accesses awaiting review")
+		fmt.Fprintln(env.stderr, "       fhirguard audit btg review --id N --reviewer NAME --note TEXT [--data DIR | --db URL]")
+		fmt.Fprintln(env.stderr, "       fhirguard audit prune [--before YYYY-MM-DD] [--data DIR | --db URL]   default: the configured retention")
 		fmt.Fprintln(env.stderr, "       fhirguard audit disclosures [--client C] [--user Practitioner/X] [--from T] [--to T] [--format json|text]")
 	}
 	if len(args) == 0 {
@@ -58,12 +57,13 @@ func runAudit(ctx context.Context, args []string, env environment) int {
 	return exitUsage
 }
 
-// auditEnv is an opened store with its audit log.
+// auditEnv is an opened audit log (of the SQLite store in --data, or in
+// the PostgreSQL database of --db).
 type auditEnv struct {
-	cfg   config.Config
-	st    store.Store
-	be    audit.Backend
-	clock clock.Clock
+	cfg    config.Config
+	closer io.Closer
+	be     audit.Backend
+	clock  clock.Clock
 }
 
 // openAudit parses the configuration flags plus define's and opens the
@@ -93,21 +93,15 @@ func openAudit(ctx context.Context, name string, args []string, env environment,
 	}
 	logger := server.NewLogger(env.stderr, config.Log{Level: "warn", Format: cfg.Log.Format})
 	clk := clock.System{}
-	st, err := server.OpenStore(ctx, cfg, clk, logger)
+	be, closer, err := server.OpenAuditLog(ctx, cfg, clk, logger)
 	if err != nil {
 		fmt.Fprintf(env.stderr, "fhirguard %s: %v\n", name, err)
 		return nil, exitError
 	}
-	be, ok := st.(audit.Backend)
-	if !ok {
-		_ = st.Close()
-		fmt.Fprintf(env.stderr, "fhirguard %s: this store has no audit log\n", name)
-		return nil, exitError
-	}
-	return &auditEnv{cfg: cfg, st: st, be: be, clock: clk}, exitOK
+	return &auditEnv{cfg: cfg, closer: closer, be: be, clock: clk}, exitOK
 }
 
-func (a *auditEnv) close() { _ = a.st.Close() }
+func (a *auditEnv) close() { _ = a.closer.Close() }
 
 // recorder records the CLI's own events (reviews, prunes) into the log.
 func (a *auditEnv) recorder(ctx context.Context) (*audit.Recorder, error) {

@@ -41,7 +41,7 @@ func BindFlags(fs *flag.FlagSet) *Flags {
 	fs.StringVar(&f.data, "data", d.DataDir, "data directory (the SQLite database lives inside)")
 	fs.StringVar(&f.baseURL, "base-url", "", "public server root URL {B}; the FHIR base is {B}/fhir (default: derived from --addr)")
 	fs.BoolVar(&f.dev, "dev", false, "development mode: open client registration, loopback addresses only")
-	fs.StringVar(&f.db, "db", "", "database: postgres://… (not yet supported) or sqlite:PATH (default: sqlite in --data)")
+	fs.StringVar(&f.db, "db", "", "database: postgres://… (so far for the audit commands only, not serve) or sqlite:PATH (default: sqlite in --data)")
 	fs.StringVar(&f.redis, "redis", "", "redis://… for state shared by replicas (not yet supported)")
 	fs.StringVar(&f.tlsCert, "tls-cert", "", "TLS certificate chain, PEM file")
 	fs.StringVar(&f.tlsKey, "tls-key", "", "TLS private key, PEM file")

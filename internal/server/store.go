@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"strings"
@@ -11,8 +12,34 @@ import (
 	"github.com/fhirguard/fhirguard/internal/config"
 	"github.com/fhirguard/fhirguard/internal/index"
 	"github.com/fhirguard/fhirguard/internal/store"
+	"github.com/fhirguard/fhirguard/internal/store/postgres"
 	"github.com/fhirguard/fhirguard/internal/store/sqlite"
 )
+
+// OpenAuditLog opens the audit log of the store the config selects, for
+// the admin CLI's audit commands: the SQLite store itself, or for
+// store.type postgres the PostgreSQL audit log (the part of that backend
+// that exists ahead of its resources). Closing the returned Closer
+// releases it.
+func OpenAuditLog(ctx context.Context, cfg config.Config, clk clock.Clock, logger *slog.Logger) (store.AuditLog, io.Closer, error) {
+	if cfg.Store.Type == config.StorePostgres && cfg.Store.Postgres != nil {
+		l, err := postgres.OpenAudit(ctx, cfg.Store.Postgres.DSN, postgres.Options{Clock: clk, Logger: logger, MaxConns: 2})
+		if err != nil {
+			return nil, nil, fmt.Errorf("open the PostgreSQL audit log: %w", err)
+		}
+		return l, l, nil
+	}
+	st, err := openStore(ctx, cfg, clk, logger)
+	if err != nil {
+		return nil, nil, err
+	}
+	l, ok := st.(store.AuditLog)
+	if !ok {
+		_ = st.Close()
+		return nil, nil, fmt.Errorf("the %s store has no audit log", cfg.Store.Type)
+	}
+	return l, st, nil
+}
 
 // OpenStore opens the store the config selects (the embedded SQLite store
 // in the data directory; PostgreSQL is not supported yet). Admin commands

@@ -1,0 +1,50 @@
+package postgres_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/fhirguard/fhirguard/internal/audit"
+	"github.com/fhirguard/fhirguard/internal/clock"
+)
+
+// BenchmarkRecord measures chained, durable appends to the audit log on
+// PostgreSQL from many concurrent callers (group commit through
+// audit.Recorder), as internal/audit's BenchmarkRecord does on SQLite: a
+// BALP read event with user, client, server, request id, patient and data
+// entities.
+func BenchmarkRecord(b *testing.B) {
+	st, _ := fresh(b)
+	ctx := context.Background()
+	clk := clock.System{}
+	signer, err := audit.NewLocalSigner(ctx, st)
+	if err != nil {
+		b.Fatal(err)
+	}
+	r, err := audit.NewRecorder(ctx, audit.Options{Backend: st, Clock: clk, Signer: signer, Source: audit.Source{Observer: "http://fhir.test/fhir"}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	ev := readEvent("Practitioner/drA", "pA")
+	ev.Entities = append(ev.Entities, audit.Entity{WhatID: "01JD3Q7Z5K9V8X2M4N6P0R1S3T", Type: audit.EntityRequestID})
+	b.SetParallelism(256)
+	b.ReportAllocs()
+	b.ResetTimer()
+	start, cpu0 := time.Now(), processCPU()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if err := r.Record(ctx, ev); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+	el, cpu := time.Since(start), processCPU()-cpu0
+	b.StopTimer()
+	s := r.Stats()
+	b.ReportMetric(float64(cpu.Microseconds())/float64(b.N), "cpu-µs/event")
+	b.ReportMetric(float64(b.N)/el.Seconds(), "events/s")
+	b.ReportMetric(float64(s.Records)/float64(max(s.Batches, 1)), "events/batch")
+	_ = r.Close()
+}
