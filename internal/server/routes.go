@@ -2,7 +2,9 @@ package server
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"time"
 
@@ -55,8 +57,29 @@ func onlyGet(r *http.Request) error {
 	return nil
 }
 
+// clockSkewWarn is the database clock skew above which /healthz reports
+// "warn" (audit records and lastUpdated would disagree by that much).
+const clockSkewWarn = time.Second
+
+// clockSkewer is implemented by stores and audit logs whose database keeps
+// a clock of its own (PostgreSQL): how far it is ahead of the server's.
+type clockSkewer interface {
+	ClockSkew(ctx context.Context) (time.Duration, error)
+}
+
+// health is the body of /healthz.
+type health struct {
+	Status string `json:"status"` // ok | warn
+	// ClockSkewMs is the database clock minus the server clock, when the
+	// database has a clock of its own.
+	ClockSkewMs *int64 `json:"clockSkewMs,omitempty"`
+	Warning     string `json:"warning,omitempty"`
+}
+
 // healthz answers 200 {"status":"ok"} when the store answers, 503 with an
-// OperationOutcome otherwise.
+// OperationOutcome otherwise. On a database with a clock of its own it
+// adds clockSkewMs, and status "warn" (still 200: the server works) when
+// the skew is over clockSkewWarn.
 func (s *Server) healthz(w http.ResponseWriter, r *http.Request) error {
 	httpx.SetInteraction(r, "healthz")
 	if err := onlyGet(r); err != nil {
@@ -64,13 +87,42 @@ func (s *Server) healthz(w http.ResponseWriter, r *http.Request) error {
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), healthTimeout)
 	defer cancel()
-	if err := probeStore(ctx, s.store); err != nil {
+	unavailable := func(diag string, err error) error {
 		return &fhir.Error{Code: fhir.IssueTransient, Status: http.StatusServiceUnavailable,
-			Diag: "the store is not answering", Cause: err, Header: http.Header{"Retry-After": {"5"}}}
+			Diag: diag, Cause: err, Header: http.Header{"Retry-After": {"5"}}}
+	}
+	if err := probeStore(ctx, s.store); err != nil {
+		return unavailable("the store is not answering", err)
+	}
+	h := health{Status: "ok"}
+	if cs := s.clockSkewer(); cs != nil {
+		skew, err := cs.ClockSkew(ctx)
+		if err != nil {
+			return unavailable("the database clock cannot be read", err)
+		}
+		ms := skew.Milliseconds()
+		h.ClockSkewMs = &ms
+		if skew > clockSkewWarn || skew < -clockSkewWarn {
+			h.Status = "warn"
+			h.Warning = fmt.Sprintf("the database clock differs from the server clock by more than %s", clockSkewWarn)
+		}
 	}
 	w.Header().Set("Content-Type", "application/json")
-	_, err := w.Write([]byte(`{"status":"ok"}` + "\n"))
-	return err
+	return json.NewEncoder(w).Encode(h)
+}
+
+// clockSkewer returns the store, or else the audit log, when it can
+// measure the database's clock skew (nil: neither can).
+func (s *Server) clockSkewer() clockSkewer {
+	if cs, ok := s.store.(clockSkewer); ok {
+		return cs
+	}
+	if s.audit != nil {
+		if cs, ok := s.audit.backend.(clockSkewer); ok {
+			return cs
+		}
+	}
+	return nil
 }
 
 // pinger is implemented by stores with a cheap liveness check.
