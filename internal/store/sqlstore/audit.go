@@ -71,6 +71,11 @@ func bucketOf(seq int64) int64 { return (seq - 1) / auditBucketSize }
 // btgKey is the search key of break-the-glass records.
 var btgKey = store.AuditRef{Param: "btg", Value: "1"}
 
+// headSelect reads the head row. Write transactions append the
+// dialect's LockRow; readers must not (a lock would make them wait for
+// the writer, and take one themselves).
+const headSelect = `SELECT seq, hash, anchor_seq, anchor_hash, recorded, indexed, outbox FROM audit_head WHERE id = 1`
+
 // Block columns: both values, the chain fields only, the keys only.
 const (
 	blockCols     = `first_seq, last_seq, data, keys`
@@ -81,7 +86,7 @@ const (
 func auditSQL(d Dialect, q auditQ) string {
 	switch q {
 	case aqHead:
-		return `SELECT seq, hash, anchor_seq, anchor_hash, recorded, indexed, outbox FROM audit_head WHERE id = 1` + d.LockRow()
+		return headSelect + d.LockRow()
 	case aqHeadInsert:
 		return `INSERT INTO audit_head (id, seq, hash, anchor_seq, anchor_hash, recorded, indexed, outbox) VALUES (1, $1, $2, 0, $3, $4, 0, $5)`
 	case aqHeadUpdate:
@@ -192,7 +197,7 @@ type AuditDB struct {
 }
 
 // PrepareAudit prepares the audit statements on p (write: also the
-// inserts).
+// inserts, and the head is read with the dialect's row lock).
 func PrepareAudit(ctx context.Context, p Preparer, d Dialect, write bool) (*AuditDB, error) {
 	a := &AuditDB{d: d, postings: map[int]*sql.Stmt{}}
 	prep := func(text string) (*sql.Stmt, error) {
@@ -204,7 +209,11 @@ func PrepareAudit(ctx context.Context, p Preparer, d Dialect, write bool) (*Audi
 		return st, nil
 	}
 	for q := auditQ(0); q < numAuditQ; q++ {
-		st, err := prep(auditSQL(d, q))
+		text := auditSQL(d, q)
+		if q == aqHead && !write {
+			text = headSelect
+		}
+		st, err := prep(text)
 		if err != nil {
 			return nil, err
 		}

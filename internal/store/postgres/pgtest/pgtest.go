@@ -66,23 +66,55 @@ func Schema(t testing.TB) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return dsn
+	return withParam(dsn, "application_name", name)
+}
+
+// Terminate ends every server connection opened with dsn (a DSN from
+// Schema: they carry its schema as application_name), as a database
+// restart would, except the one it uses itself.
+func Terminate(t testing.TB, dsn string) int {
+	t.Helper()
+	cfg, err := pgx.ParseConfig(dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	app := cfg.RuntimeParams["application_name"]
+	if app == "" {
+		t.Fatal("pgtest: Terminate needs a DSN from Schema")
+	}
+	db := open(t, dsn)
+	defer db.Close()
+	var n int
+	if err := db.QueryRow(`SELECT COUNT(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name = $1 AND pid <> pg_backend_pid()`, app).Scan(&n); err != nil {
+		t.Fatalf("pgtest: terminate: %v", err)
+	}
+	return n
 }
 
 // WithSearchPath returns dsn (a URL or key=value string) with its
 // search_path set to schema.
 func WithSearchPath(dsn, schema string) (string, error) {
+	if strings.Contains(dsn, "://") {
+		if _, err := url.Parse(dsn); err != nil {
+			return "", fmt.Errorf("pgtest: %s: not a URL", EnvDSN)
+		}
+	}
+	return withParam(dsn, "search_path", schema), nil
+}
+
+// withParam sets a connection parameter in dsn (checked to parse).
+func withParam(dsn, key, value string) string {
 	if !strings.Contains(dsn, "://") {
-		return dsn + " search_path=" + schema, nil
+		return dsn + " " + key + "=" + value
 	}
 	u, err := url.Parse(dsn)
 	if err != nil {
-		return "", fmt.Errorf("pgtest: %s: not a URL", EnvDSN)
+		return dsn
 	}
 	q := u.Query()
-	q.Set("search_path", schema)
+	q.Set(key, value)
 	u.RawQuery = q.Encode()
-	return u.String(), nil
+	return u.String()
 }
 
 // DB opens dsn for a test's own SQL (closed at cleanup).
