@@ -21,7 +21,10 @@ import (
 
 // SharedAuditMigrations returns the schema steps of an audit log that
 // lives in the same database as its outbox: AuditMigrations, then
-// OutboxMigrations.
+// OutboxMigrations. A resource store sharing that database must migrate
+// with its own modules' steps plus these, not with Migrations (whose audit
+// steps stop at version 3: Migrate refuses a database holding a step it
+// does not know).
 func SharedAuditMigrations(d Dialect) []Migration {
 	return slices.Concat(auditMigrations(d), outboxMigrations(d))
 }

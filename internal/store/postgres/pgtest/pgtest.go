@@ -66,7 +66,7 @@ func Schema(t testing.TB) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return withParam(dsn, "application_name", name)
+	return WithParam(dsn, "application_name", name)
 }
 
 // Terminate ends every server connection opened with dsn (a DSN from
@@ -99,11 +99,13 @@ func WithSearchPath(dsn, schema string) (string, error) {
 			return "", fmt.Errorf("pgtest: %s: not a URL", EnvDSN)
 		}
 	}
-	return withParam(dsn, "search_path", schema), nil
+	return WithParam(dsn, "search_path", schema), nil
 }
 
-// withParam sets a connection parameter in dsn (checked to parse).
-func withParam(dsn, key, value string) string {
+// WithParam returns dsn (a URL or key=value string) with a connection
+// parameter set (a server setting such as synchronous_commit, or one of
+// libpq's).
+func WithParam(dsn, key, value string) string {
 	if !strings.Contains(dsn, "://") {
 		return dsn + " " + key + "=" + value
 	}
