@@ -609,6 +609,38 @@ func TestWriteAuditedInItsTransaction(t *testing.T) {
 	if status, _, _ := do(t, ts, "PUT", "/Observation/o1", `{"resourceType":"Observation","id":"o1"}`); status != http.StatusBadRequest && status != http.StatusServiceUnavailable {
 		t.Fatalf("an invalid write: %d", status)
 	}
+	if status, body, _ := do(t, ts, "PUT", "/Patient/pA", `{"resourceType":"Patient","id":"pA"}`); status != 201 {
+		t.Fatalf("create Patient/pA: %d %s", status, body)
+	}
+	log.since(t)
+
+	// A transaction: the Bundle's event and every entry's (a read entry
+	// included) commit with its writes.
+	entry := func(id string) string {
+		return `{"resource":` + obsBody[:1] + `"id":"` + id + `",` + obsBody[1:] + `,"request":{"method":"PUT","url":"Observation/` + id + `"}}`
+	}
+	tx := `{"resourceType":"Bundle","type":"transaction","entry":[` + entry("t1") + `,` + entry("t2") +
+		`,{"request":{"method":"GET","url":"Patient/pA"}}]}`
+	if status, body, _ := do(t, ts, "POST", "", tx); status != 200 {
+		t.Fatalf("transaction with only in-transaction auditing: %d %s", status, body)
+	}
+	got = log.since(t)
+	if len(got) != 4 || got[0].Entities[0] != "Observation/t1/_history/1" || got[1].Entities[0] != "Observation/t2/_history/1" ||
+		got[2].Subtype != "read" || got[3].Subtype != "transaction" || got[0].Patients[0] != "Patient/pA" {
+		t.Fatalf("transaction events %+v, want both writes, the read and the Bundle", got)
+	}
+
+	// A batch: each write entry's event commits with its write; the rest
+	// (the Bundle's event) cannot be recorded, so the answer is 503, but
+	// the writes that happened are in the log.
+	batch := `{"resourceType":"Bundle","type":"batch","entry":[` + entry("b1") + `,` + entry("b2") + `]}`
+	if status, _, _ := do(t, ts, "POST", "", batch); status != http.StatusServiceUnavailable {
+		t.Fatalf("batch with failing post-hoc recording: %d, want 503", status)
+	}
+	got = log.since(t)
+	if len(got) != 2 || got[0].Entities[0] != "Observation/b1/_history/1" || got[1].Entities[0] != "Observation/b2/_history/1" {
+		t.Fatalf("batch events %+v, want both writes", got)
+	}
 }
 
 // TestProvenanceUnderConcurrentUpdates: concurrent updates of one resource
