@@ -13,6 +13,7 @@ import (
 	"github.com/fhirguard/fhirguard/internal/audit"
 	"github.com/fhirguard/fhirguard/internal/clock"
 	"github.com/fhirguard/fhirguard/internal/config"
+	"github.com/fhirguard/fhirguard/internal/keys"
 	"github.com/fhirguard/fhirguard/internal/server"
 	"github.com/fhirguard/fhirguard/internal/store"
 )
@@ -111,10 +112,17 @@ func (a *auditEnv) close() { _ = a.st.Close() }
 
 // recorder records the CLI's own events (reviews, prunes) into the log.
 func (a *auditEnv) recorder(ctx context.Context) (*audit.Recorder, error) {
-	signer, err := audit.NewLocalSigner(ctx, a.be)
+	// Its checkpoints are signed by the server's key service, as the
+	// server's are.
+	as, err := server.AuthStore(a.st)
 	if err != nil {
 		return nil, err
 	}
+	ks, err := keys.New(ctx, keys.Options{Store: as, Clock: a.clock})
+	if err != nil {
+		return nil, fmt.Errorf("signing keys: %w", err)
+	}
+	signer := audit.NewKeySigner(ks, a.be)
 	observer := a.cfg.NormalizedBaseURL()
 	if observer == "" {
 		observer = "urn:fhirguard:admin-cli"
@@ -146,12 +154,7 @@ func runAuditVerify(ctx context.Context, args []string, env environment) int {
 			return exitUsage
 		}
 	}
-	v, err := audit.NewLocalSigner(ctx, a.be)
-	if err != nil {
-		fmt.Fprintf(env.stderr, "fhirguard audit verify: %v\n", err)
-		return exitError
-	}
-	rep, err := audit.Verify(ctx, a.be, v, a.clock)
+	rep, err := audit.Verify(ctx, a.be, audit.LogVerifier{St: a.be}, a.clock)
 	if err != nil {
 		fmt.Fprintf(env.stderr, "fhirguard audit verify: %v\n", err)
 		return exitError
@@ -179,12 +182,7 @@ func runAuditAnchor(ctx context.Context, args []string, env environment) int {
 		return code
 	}
 	defer a.close()
-	signer, err := audit.NewLocalSigner(ctx, a.be)
-	if err != nil {
-		fmt.Fprintf(env.stderr, "fhirguard audit anchor: %v\n", err)
-		return exitError
-	}
-	anchor, err := audit.LatestAnchor(ctx, a.be, signer)
+	anchor, err := audit.LatestAnchor(ctx, a.be)
 	if err != nil {
 		fmt.Fprintf(env.stderr, "fhirguard audit anchor: %v\n", err)
 		return exitError

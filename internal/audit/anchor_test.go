@@ -7,15 +7,15 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fhirguard/fhirguard/internal/clock"
 	"github.com/fhirguard/fhirguard/internal/store"
 )
 
 func TestAnchorCatchesAChainRewrittenWithANewKey(t *testing.T) {
 	t.Parallel()
-	st, path, v := chainFixture(t, 35)
+	st, path, _ := chainFixture(t, 35)
 	ctx := context.Background()
-	signer := v.(*LocalSigner)
-	anchor, err := LatestAnchor(ctx, st, signer)
+	anchor, err := LatestAnchor(ctx, st)
 	if err != nil || anchor.Seq != 35 {
 		t.Fatalf("anchor %+v, %v", anchor, err)
 	}
@@ -24,12 +24,14 @@ func TestAnchorCatchesAChainRewrittenWithANewKey(t *testing.T) {
 	}
 	// The attacker edits record 12, recomputes the chain and re-signs every
 	// checkpoint with a key of their own, stored where the old one was.
-	st = tamper(t, path, func(db *sql.DB) {
+	tampered := tamper(t, path, func(db *sql.DB) {
 		exec(t, db, `UPDATE audit_events SET body = CAST(replace(CAST(body AS TEXT), 'drA', 'drX') AS BLOB) WHERE seq = 12`)
 		recompute(t, db, 12)
 		exec(t, db, `DELETE FROM audit_keys`, `DELETE FROM audit_checkpoints`)
 	})
-	forger, err := NewLocalSigner(ctx, st)
+	st = tampered
+	attackers, _ := openStore(t, clock.NewFake(t0))
+	forger, err := newTestSignerWith(ctx, attackers, tampered)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -37,7 +37,7 @@ func BenchmarkRecord(b *testing.B) {
 	st := openDurable(b)
 	clk := clock.System{}
 	ctx := context.Background()
-	signer, err := NewLocalSigner(ctx, st)
+	signer, err := newTestSigner(ctx, st)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -75,7 +75,7 @@ func BenchmarkVerify(b *testing.B) {
 	st := openDurable(b)
 	clk := clock.System{}
 	ctx := context.Background()
-	signer, err := NewLocalSigner(ctx, st)
+	signer, err := newTestSigner(ctx, st)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/fhirguard/fhirguard/internal/clock"
 	"github.com/fhirguard/fhirguard/internal/index"
+	"github.com/fhirguard/fhirguard/internal/keys"
 	"github.com/fhirguard/fhirguard/internal/store/sqlite"
 )
 
@@ -60,4 +61,20 @@ func readEvent(user, patient string) Event {
 			{What: "Patient/" + patient + "/_history/1", Type: EntitySystemObj, Role: RoleDomainRes},
 		},
 	}
+}
+
+// newTestSigner signs checkpoints with a key service on st's own key
+// table, as the server does.
+func newTestSigner(ctx context.Context, st *sqlite.Store) (*KeySigner, error) {
+	return newTestSignerWith(ctx, st, st)
+}
+
+// newTestSignerWith signs with the key service of keyStore's key table and
+// keeps its public keys in st's audit log (a forger's keys in a log).
+func newTestSignerWith(ctx context.Context, keyStore, st *sqlite.Store) (*KeySigner, error) {
+	ks, err := keys.New(ctx, keys.Options{Store: keyStore.Auth(), Clock: clock.System{}})
+	if err != nil {
+		return nil, err
+	}
+	return NewKeySigner(ks, st), nil
 }

@@ -20,6 +20,7 @@ import (
 	"github.com/fhirguard/fhirguard/internal/fhirapi"
 	"github.com/fhirguard/fhirguard/internal/httpx"
 	"github.com/fhirguard/fhirguard/internal/index"
+	"github.com/fhirguard/fhirguard/internal/keys"
 	"github.com/fhirguard/fhirguard/internal/policy"
 	"github.com/fhirguard/fhirguard/internal/policy/scopes"
 	"github.com/fhirguard/fhirguard/internal/store/sqlite"
@@ -63,10 +64,11 @@ func BenchmarkReadAuditOnOff(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	signer, err := audit.NewLocalSigner(ctx, st)
+	ks, err := keys.New(ctx, keys.Options{Store: st.Auth()})
 	if err != nil {
 		b.Fatal(err)
 	}
+	signer := audit.NewKeySigner(ks, st)
 	src := audit.Source{Observer: benchBase}
 	rec, err := audit.NewRecorder(ctx, audit.Options{Backend: st, Clock: clock.System{}, Signer: signer, Source: src})
 	if err != nil {
