@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/fhirguard/fhirguard/internal/clock"
-	"github.com/fhirguard/fhirguard/internal/store"
 )
 
 func TestAnchorCatchesAChainRewrittenWithANewKey(t *testing.T) {
@@ -35,17 +34,7 @@ func TestAnchorCatchesAChainRewrittenWithANewKey(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	head, err := st.AuditHeadRow(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	payload, _ := makeCheckpointPayload(head.Seq, head.Hash, t0)
-	jws, _ := forger.Sign(ctx, payload)
-	if err := st.AuditTx(ctx, func(tx store.AuditTx) error {
-		return tx.AddAuditCheckpoint(ctx, store.AuditCheckpoint{Seq: head.Seq, Hash: head.Hash, Created: t0, Signature: jws})
-	}); err != nil {
-		t.Fatal(err)
-	}
+	checkpointHead(t, tampered, func(p []byte) (string, error) { return forger.Sign(ctx, p) })
 	rep, err := Verify(ctx, st, forger, clockNow{})
 	if err != nil || rep.Problem != nil {
 		t.Fatalf("the forged log passes the in-database checks (as expected): %+v %v", rep, err)

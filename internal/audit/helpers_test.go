@@ -10,6 +10,7 @@ import (
 	"github.com/fhirguard/fhirguard/internal/clock"
 	"github.com/fhirguard/fhirguard/internal/index"
 	"github.com/fhirguard/fhirguard/internal/keys"
+	"github.com/fhirguard/fhirguard/internal/store"
 	"github.com/fhirguard/fhirguard/internal/store/sqlite"
 )
 
@@ -77,4 +78,25 @@ func newTestSignerWith(ctx context.Context, keyStore, st *sqlite.Store) (*KeySig
 		return nil, err
 	}
 	return NewKeySigner(ks, st), nil
+}
+
+// checkpointHead signs the head of st's chain with sign and stores the
+// checkpoint, as the recorder does.
+func checkpointHead(t *testing.T, st *sqlite.Store, sign func(payload []byte) (string, error)) {
+	t.Helper()
+	ctx := context.Background()
+	head, err := st.AuditHeadRow(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	payload, _ := makeCheckpointPayload(head.Seq, head.Hash, t0)
+	jws, err := sign(payload)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.AuditTx(ctx, func(tx store.AuditTx) error {
+		return tx.AddAuditCheckpoint(ctx, store.AuditCheckpoint{Seq: head.Seq, Hash: head.Hash, Created: t0, Signature: jws})
+	}); err != nil {
+		t.Fatal(err)
+	}
 }
