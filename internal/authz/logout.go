@@ -31,6 +31,10 @@ import (
 //     of the hint's user in this browser nothing ends (the browser is
 //     already signed out; nothing is audited).
 //
+// Only a logout that ends a live session is audited (one Logout
+// AuditEvent per request); one whose sessions had already ended answers
+// the same but records nothing, so every Logout event is a real end.
+//
 // post_logout_redirect_uri is followed (with state) only when it is
 // registered in the client's post_logout_redirect_uris; the client is the
 // id_token_hint's aud or client_id (which must agree). An unregistered one
@@ -103,15 +107,22 @@ func (s *Server) logout(w http.ResponseWriter, r *http.Request) error {
 	case haveCookie:
 		ask = true
 	}
+	// live counts the live sessions this request ended: a session that
+	// had already ended is not audited again (its logout was).
+	live := 0
 	for _, sid := range dedupe(ended) {
-		if err := s.endSignIn(ctx, sid); err != nil {
+		ok, err := s.endSignIn(ctx, sid)
+		if err != nil {
 			return err
+		}
+		if ok {
+			live++
 		}
 	}
 	if !ask && (haveCookie || hint != nil) {
 		s.clearSignInCookie(w)
 	}
-	if len(ended) > 0 {
+	if live > 0 {
 		who := clientID
 		if who == "" {
 			who = "(user)"

@@ -363,3 +363,39 @@ func TestLogoutHintOfAnotherUser(t *testing.T) {
 		t.Fatalf("fail/online-refresh-after-confirmed-logout: %d %v", r.status, r.body)
 	}
 }
+
+// logoutEvents counts the Logout (DICOM 110123) AuditEvents.
+func (f *fixture) logoutEvents(t *testing.T) int {
+	t.Helper()
+	resp, err := f.ts.Client.Get(f.ts.FHIRBase + "/AuditEvent?_count=500")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != 200 {
+		t.Fatalf("AuditEvent search: %d %s", resp.StatusCode, body)
+	}
+	return strings.Count(string(body), `"code":"110123"`)
+}
+
+// TestLogoutAuditsOnlyRealEnds: a logout that ends no live session (its
+// session already ended) is not audited again.
+func TestLogoutAuditsOnlyRealEnds(t *testing.T) {
+	t.Parallel()
+	f, bye := logoutFixture(t)
+	endSession := f.ts.URL + "/auth/logout"
+	online := f.signInTokens(t, newBrowser(), "openid fhirUser launch/patient online_access patient/*.rs")
+	hint := url.Values{"id_token_hint": {online["id_token"].(string)}, "post_logout_redirect_uri": {bye}}.Encode()
+	if n := f.logoutEvents(t); n != 0 {
+		t.Fatalf("logout events before any logout: %d", n)
+	}
+	for i, want := range []int{1, 1, 1} {
+		if p := newBrowser().get(t, endSession+"?"+hint); p.status != 302 || p.location != bye {
+			t.Fatalf("logout %d: %d %q %s", i+1, p.status, p.location, p.body)
+		}
+		if n := f.logoutEvents(t); n != want {
+			t.Errorf("after logout %d: %d logout AuditEvents, want %d", i+1, n, want)
+		}
+	}
+}
