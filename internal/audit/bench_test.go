@@ -143,3 +143,37 @@ func BenchmarkSearchPatient(b *testing.B) {
 	}
 	b.ReportMetric(float64(time.Since(start).Microseconds())/1000/float64(b.N), "ms/search")
 }
+
+// BenchmarkSummary: the facts of one stored compact record (patients,
+// requestor, …) as the admin views and searches take them — parsed from
+// the rendered AuditEvent JSON (before) or read from the compact form's
+// Event (now).
+func BenchmarkSummary(b *testing.B) {
+	ev := readEvent("Practitioner/drA", "pA")
+	enc, err := encode(&ev, Source{Observer: "http://fhir.test/fhir"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	rec := time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC)
+	r := &store.AuditRecord{Seq: 1, Recorded: rec, Body: enc.body(1, rec)}
+	b.Run("render+parse", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			body, err := EventJSON(r)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if s, err := summarize(body); err != nil || len(s.Patients) != 1 {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("compact", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if s, err := summarizeRecord(r); err != nil || len(s.Patients) != 1 {
+				b.Fatal(err)
+			}
+		}
+	})
+}

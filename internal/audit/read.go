@@ -39,21 +39,22 @@ func ReadEvent(ctx context.Context, st store.AuditStore, id string) ([]byte, tim
 	if err != nil {
 		return nil, time.Time{}, damaged(ctx, err)
 	}
-	body, err := eventJSON(rec)
+	body, _, err := readRecord(rec)
 	if err != nil {
 		return nil, time.Time{}, damaged(ctx, err)
 	}
 	return body, rec.Recorded, nil
 }
 
-// eventJSON is EventJSON for a record read back: a stored body that cannot
-// be rendered is damage (a store.AuditCorruptError naming the record).
-func eventJSON(r *store.AuditRecord) ([]byte, error) {
-	body, err := EventJSON(r)
+// readRecord is renderRecord for a record read back: a stored body that
+// cannot be rendered is damage (a store.AuditCorruptError naming the
+// record).
+func readRecord(r *store.AuditRecord) ([]byte, *Event, error) {
+	body, ev, err := renderRecord(r)
 	if err != nil {
-		return nil, &store.AuditCorruptError{From: r.Seq, Cause: err}
+		return nil, nil, &store.AuditCorruptError{From: r.Seq, Cause: err}
 	}
-	return body, nil
+	return body, ev, nil
 }
 
 // damaged turns a store.AuditCorruptError — stored audit records that
@@ -315,18 +316,22 @@ func renderBundle(page *store.AuditPage, base, self string, q url.Values, aq sto
 		b.WriteString(`{"fullUrl":`)
 		b.Write(jsonString(base + "/AuditEvent/" + strconv.FormatInt(r.Seq, 10)))
 		b.WriteString(`,"resource":`)
-		body, err := eventJSON(&page.Records[i])
+		body, ev, err := readRecord(&page.Records[i])
 		if err != nil {
 			return nil, err
 		}
 		b.Write(body)
 		b.WriteString(`,"search":{"mode":"match"}}`)
-		if s, err := summarize(body); err == nil {
-			for _, p := range s.patients() {
-				if id, ok := strings.CutPrefix(p, "Patient/"); ok && !seen[id] {
-					seen[id] = true
-					res.Patients = append(res.Patients, id)
-				}
+		var patients []string
+		if ev != nil {
+			patients = eventPatients(ev)
+		} else if s, err := summarize(body); err == nil {
+			patients = s.Patients
+		}
+		for _, p := range patients {
+			if id, ok := strings.CutPrefix(p, "Patient/"); ok && !seen[id] {
+				seen[id] = true
+				res.Patients = append(res.Patients, id)
 			}
 		}
 	}
