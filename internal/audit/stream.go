@@ -30,8 +30,9 @@ import (
 // seq identifies them). A collector can check the chain itself from prev
 // and hash.
 //
-// Stored records that cannot be decoded (store.AuditCorruptError: their
-// storage was altered) are not retried forever: the stream logs an error
+// Stored records that cannot be decoded (store.AuditCorruptError, or one
+// record whose body cannot be rendered: their storage was altered) are
+// not retried forever: the stream logs an error
 // and writes one marker line in their place, naming the range it skips,
 //
 //	{"damaged":{"from":6,"to":15},"note":"…"}
@@ -134,8 +135,10 @@ func (s *Stream) Pump(ctx context.Context) (int, error) {
 		}
 		var buf bytes.Buffer
 		for i := range recs {
+			// One record whose body cannot be rendered (its block could
+			// be read) is skipped the same way, with its own marker.
 			if err := appendLine(&buf, &recs[i]); err != nil {
-				return total, err
+				s.damaged(&buf, recs[i].Seq, recs[i].Seq, err)
 			}
 		}
 		last := recs[len(recs)-1].Seq
@@ -184,12 +187,21 @@ func (s *Stream) skipDamaged(ctx context.Context, pos int64, corrupt *store.Audi
 	if err != nil {
 		return pos, err
 	}
-	from := max(corrupt.From, pos+1)
+	var b bytes.Buffer
+	s.damaged(&b, max(corrupt.From, pos+1), to, corrupt)
+	if err := s.emit(ctx, b.Bytes(), to); err != nil {
+		return pos, err
+	}
+	return to, nil
+}
+
+// damaged logs an error for the stored records from..to that cannot be
+// decoded and writes their marker line to b.
+func (s *Stream) damaged(b *bytes.Buffer, from, to int64, cause error) {
 	rng := strconv.FormatInt(from, 10) + "-" + strconv.FormatInt(to, 10)
 	s.log.Error("audit stream: stored audit records cannot be decoded (their storage was altered); "+
 		"they are skipped in the stream — run `fhirguard audit verify`",
-		"damaged", rng, "from", from, "to", to, "error", corrupt)
-	var b bytes.Buffer
+		"damaged", rng, "from", from, "to", to, "error", cause)
 	b.WriteString(`{"damaged":{"from":`)
 	b.WriteString(strconv.FormatInt(from, 10))
 	b.WriteString(`,"to":`)
@@ -197,10 +209,6 @@ func (s *Stream) skipDamaged(ctx context.Context, pos int64, corrupt *store.Audi
 	b.WriteString(`},"note":"audit records `)
 	b.WriteString(rng)
 	b.WriteString(` cannot be decoded (their storage was altered) and are not forwarded"}` + "\n")
-	if err := s.emit(ctx, b.Bytes(), to); err != nil {
-		return pos, err
-	}
-	return to, nil
 }
 
 // damagedEnd returns the last record of the damaged storage that starts

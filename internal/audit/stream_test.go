@@ -16,6 +16,7 @@ import (
 
 	"github.com/fhirguard/fhirguard/internal/clock"
 	"github.com/fhirguard/fhirguard/internal/store"
+	"github.com/fhirguard/fhirguard/internal/store/sqlstore"
 )
 
 func TestStreamForwardsEveryRecordOnce(t *testing.T) {
@@ -245,5 +246,42 @@ func TestStreamSkipsDamagedBlock(t *testing.T) {
 				t.Fatalf("after the damage: %q, want %q", got, want)
 			}
 		})
+	}
+}
+
+// TestStreamSkipsUndecodableRecord: one record whose body cannot be
+// rendered, in a block that can be read, gets its own marker line; the
+// records around it are forwarded.
+func TestStreamSkipsUndecodableRecord(t *testing.T) {
+	t.Parallel()
+	clk := clock.NewFake(t0)
+	st, path := openStore(t, clk)
+	ctx := context.Background()
+	r := newRecorder(t, st, clk, nil)
+	appendBlocks(t, st, r, 5)
+	db := rawDB(t, path)
+	var data, keys []byte
+	if err := db.QueryRow(`SELECT data, keys FROM audit_blocks`).Scan(&data, &keys); err != nil {
+		t.Fatal(err)
+	}
+	recs, err := sqlstore.DecodeAuditBlock(data, keys)
+	if err != nil || len(recs) != 5 {
+		t.Fatalf("one block of 5 records expected: %d %v", len(recs), err)
+	}
+	recs[2].Body = []byte{compactV1, 0xff, 0xff}
+	data, keys = sqlstore.EncodeAuditBlock(recs)
+	if _, err := db.Exec(`UPDATE audit_blocks SET data = ?, keys = ?`, data, keys); err != nil {
+		t.Fatal(err)
+	}
+	var out, logs bytes.Buffer
+	s := NewStream(StreamOptions{Backend: st, Out: &out, Logger: slog.New(slog.NewJSONHandler(&logs, nil))})
+	if n, err := s.Pump(ctx); err != nil || n != 5 {
+		t.Fatalf("pump: %d lines, %v\n%s", n, err, out.String())
+	}
+	if got, want := strings.Join(streamLines(t, out.Bytes()), " "), "1 2 d3-3 4 5"; got != want {
+		t.Fatalf("lines %q, want %q", got, want)
+	}
+	if !strings.Contains(logs.String(), `"level":"ERROR"`) || !strings.Contains(logs.String(), `"damaged":"3-3"`) {
+		t.Errorf("no error logged naming record 3:\n%s", logs.String())
 	}
 }
