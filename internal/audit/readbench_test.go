@@ -24,6 +24,7 @@ import (
 	"github.com/fhirguard/fhirguard/internal/policy"
 	"github.com/fhirguard/fhirguard/internal/policy/scopes"
 	"github.com/fhirguard/fhirguard/internal/store/sqlite"
+	"github.com/fhirguard/fhirguard/internal/testutil/cputime"
 )
 
 const benchBase = "http://127.0.0.1:8080/fhir"
@@ -113,7 +114,7 @@ func BenchmarkReadAuditOnOff(b *testing.B) {
 				b.SetParallelism(256)
 				b.ReportAllocs()
 				b.ResetTimer()
-				start, cpu0 := time.Now(), audit.ProcessCPU()
+				start, cpu0 := time.Now(), cputime.Process()
 				b.RunParallel(func(pb *testing.PB) {
 					for pb.Next() {
 						i := next.Add(1) % n
@@ -126,7 +127,7 @@ func BenchmarkReadAuditOnOff(b *testing.B) {
 						}
 					}
 				})
-				el, cpu := time.Since(start), audit.ProcessCPU()-cpu0
+				el, cpu := time.Since(start), cputime.Process()-cpu0
 				b.ReportMetric(float64(b.N)/el.Seconds(), "reads/s")
 				// CPU per read is what the machine's load does not change:
 				// the on/off ratio of capacity on idle cores is off/on of it.
