@@ -33,10 +33,12 @@ const (
 // Group commit under load: a commit costs ≈ 200 µs of CPU whatever its
 // size (WAL frames, fsync), so when requests are arriving together (the
 // previous batch held at least groupBusy records) a batch smaller than
-// groupTarget waits up to GroupDelay for more before it commits.
+// groupTarget waits up to GroupDelay for more before it commits, as long
+// as records keep arriving (one at least every groupIdle).
 const (
 	groupBusy   = 8
 	groupTarget = 128
+	groupIdle   = 300 * time.Microsecond
 )
 
 // Options configure a Recorder.
@@ -351,14 +353,21 @@ func (r *Recorder) writeLoop() {
 	}
 }
 
-// gather adds queued records to batch until it holds groupTarget or the
-// group delay passed.
+// gather adds queued records to batch until it holds groupTarget, the
+// group delay passed, or no record arrived for groupIdle (the requests in
+// flight are all waiting for this commit: waiting longer only adds
+// latency).
 func (r *Recorder) gather(batch []*pending, wait *time.Timer) []*pending {
-	wait.Reset(r.groupDelay)
-	defer wait.Stop()
+	deadline := time.Now().Add(r.groupDelay)
 	for len(batch) < groupTarget {
+		d := min(groupIdle, time.Until(deadline))
+		if d <= 0 {
+			return batch
+		}
+		wait.Reset(d)
 		select {
 		case p, ok := <-r.queue:
+			wait.Stop()
 			if !ok {
 				return batch
 			}
