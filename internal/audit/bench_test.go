@@ -71,6 +71,29 @@ func BenchmarkRecord(b *testing.B) {
 	_ = r.Close()
 }
 
+// BenchmarkRecordSerial measures one caller recording one event at a time:
+// every event is a commit of its own, so this is the CPU cost of a commit
+// (what a lightly loaded server pays per audited request).
+func BenchmarkRecordSerial(b *testing.B) {
+	st := openDurable(b)
+	ctx := context.Background()
+	r, err := NewRecorder(ctx, Options{Backend: st, Clock: clock.System{}, Source: Source{Observer: "http://fhir.test/fhir"}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	ev := readEvent("Practitioner/drA", "pA")
+	b.ReportAllocs()
+	b.ResetTimer()
+	cpu0 := cputime.Process()
+	for b.Loop() {
+		if err := r.Record(ctx, ev); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64((cputime.Process()-cpu0).Microseconds())/float64(b.N), "cpu-µs/commit")
+	_ = r.Close()
+}
+
 // BenchmarkVerify measures audit verify over a chain of 100,000 records.
 func BenchmarkVerify(b *testing.B) {
 	st := openDurable(b)
