@@ -19,17 +19,23 @@ var t0 = time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC)
 // openStore opens a fresh SQLite store in a temp dir.
 func openStore(t testing.TB, clk clock.Clock) (*sqlite.Store, string) {
 	t.Helper()
+	path := filepath.Join(t.TempDir(), "fhirguard.db")
+	return reopenAt(t, path, clk), path
+}
+
+// reopenAt opens the SQLite store at path.
+func reopenAt(t testing.TB, path string, clk clock.Clock) *sqlite.Store {
+	t.Helper()
 	idx, err := index.New()
 	if err != nil {
 		t.Fatal(err)
 	}
-	path := filepath.Join(t.TempDir(), "fhirguard.db")
 	st, err := sqlite.Open(context.Background(), sqlite.Options{Path: path, Indexer: idx, Clock: clk, Synchronous: "NORMAL", Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = st.Close() })
-	return st, path
+	return st
 }
 
 func newRecorder(t testing.TB, be Backend, clk clock.Clock, mod func(*Options)) *Recorder {

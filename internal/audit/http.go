@@ -186,13 +186,20 @@ func (a *HTTP) Wrap(h httpx.HandlerFunc) httpx.HandlerFunc {
 		herr := h(bw, r)
 		info := httpx.Info(r.Context())
 		if info != nil {
-			if info.Facts.Audited && herr == nil {
+			if info.Facts.Audited {
 				// Recorded inside the write's own transaction (its
 				// outbox): wait until the chain holds it, so that an
 				// AuditEvent search right after the answer finds it. A
 				// failure leaves it in the outbox for the next try.
 				if d, ok := a.Sink.(Drainer); ok {
 					_ = d.Drain(r.Context())
+				}
+				if herr != nil {
+					// Failed after its committed events (a transaction's
+					// read answered after the commit): the error is
+					// rendered, not recorded a second time.
+					bw.drop()
+					return herr
 				}
 				return bw.flush(w)
 			}

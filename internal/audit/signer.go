@@ -73,10 +73,11 @@ const jwkKeyPrefix = "jwk:"
 // the audit log (store.AuditStore.AuditKey) a copy of the public key of
 // every key that signed one: the key service drops a retired key once
 // the tokens it signed have expired, but checkpoints must verify for the
-// whole retention of the log. A signature thus detects tampering by
-// anyone who cannot use the server's private keys; an external anchor
-// (`fhirguard audit anchor`) also detects someone who can rewrite the
-// database, keys included.
+// whole retention of the log. Verification trusts the public keys the
+// log holds, so a signature detects changes by anyone who cannot also
+// write the log's key table (someone who can write the whole audit
+// database can add a key of their own and re-sign); an external anchor
+// (`fhirguard audit anchor`, kept outside the server) detects that too.
 type KeySigner struct {
 	ks   KeyService
 	st   store.AuditStore

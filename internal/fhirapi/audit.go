@@ -268,6 +268,7 @@ func (a *API) noteFacts(ctx context.Context, q *Request, resp *Response, err err
 	}
 	f := a.facts(ctx, q, resp, err != nil, before)
 	f.Entries = info.Facts.Entries
+	f.Audited = info.Facts.Audited // a transaction's events committed with it
 	f.Interaction = ""
 	info.Facts = f
 }

@@ -86,7 +86,10 @@ func (a *API) transaction(ctx context.Context, q *Request) (*Response, error) {
 		return err
 	})
 	if info := httpx.Info(ctx); err == nil && audited != nil && info != nil {
+		// Its events committed with it: whatever happens after the
+		// commit (a deferred read failing), they are not recorded again.
 		info.Facts.Entries = append(info.Facts.Entries, audited...)
+		info.Facts.Audited = true
 	} else {
 		a.noteTransactionEntries(ctx, b, results, err, before)
 	}

@@ -5,6 +5,8 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -260,6 +262,40 @@ func TestLegacyAuditMoved(t *testing.T) {
 			_, err := sqlite.Open(ctx, sqlite.Options{Path: path, Indexer: storetest.Indexer()})
 			if err == nil || !strings.Contains(err.Error(), "both the resource database and the audit database hold an audit log") {
 				t.Fatalf("open with two logs: %v", err)
+			}
+		}
+	}
+}
+
+// TestLegacyAuditMovedByTwoAtOnce: two processes (a server and a CLI)
+// opening an old data directory at the same time both open it (one moves
+// the log, the other finds it moved).
+func TestLegacyAuditMovedByTwoAtOnce(t *testing.T) {
+	ctx := context.Background()
+	for round := range 8 {
+		path := filepath.Join(t.TempDir(), "fhirguard.db")
+		st := openAt(t, path, storetest.Indexer())
+		appendN(t, st, 2000, 0)
+		if err := st.Close(); err != nil {
+			t.Fatal(err)
+		}
+		toLegacy(t, path, false)
+		errs := make(chan error, 2)
+		for range 2 {
+			go func() {
+				s, err := sqlite.Open(ctx, sqlite.Options{Path: path, Indexer: storetest.Indexer(), Logger: slog.New(slog.DiscardHandler)})
+				if err == nil {
+					if h, herr := s.AuditHeadRow(ctx); herr != nil || h.Seq != 2000 {
+						err = fmt.Errorf("head %+v %v", h, herr)
+					}
+					s.Close()
+				}
+				errs <- err
+			}()
+		}
+		for range 2 {
+			if err := <-errs; err != nil {
+				t.Fatalf("round %d: %v", round, err)
 			}
 		}
 	}
