@@ -678,3 +678,35 @@ func TestProvenanceUnderConcurrentUpdates(t *testing.T) {
 		}
 	}
 }
+
+// TestAuditSearchWithAuditEventScope: a token granting AuditEvent searches
+// alone (an auditor's `…/AuditEvent.rs`) searches the audit log; one for
+// other types does not.
+func TestAuditSearchWithAuditEventScope(t *testing.T) {
+	ts := servertest.Start(t)
+	get := func(scope string) int {
+		t.Helper()
+		tok, err := ts.Backend.Token(scope)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req, _ := http.NewRequest("GET", ts.FHIRBase+"/AuditEvent?_count=5", nil)
+		req.Header.Set("Authorization", "Bearer "+tok)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode == 200 && !strings.Contains(string(body), `"searchset"`) {
+			t.Fatalf("scope %s: 200 without a searchset: %s", scope, body)
+		}
+		return resp.StatusCode
+	}
+	if got := get("system/AuditEvent.rs"); got != 200 {
+		t.Fatalf("system/AuditEvent.rs: %d, want 200", got)
+	}
+	if got := get("system/Observation.rs"); got != http.StatusForbidden {
+		t.Fatalf("system/Observation.rs: %d, want 403", got)
+	}
+}
