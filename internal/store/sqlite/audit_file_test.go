@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -297,6 +298,26 @@ func TestLegacyAuditMovedByTwoAtOnce(t *testing.T) {
 			if err := <-errs; err != nil {
 				t.Fatalf("round %d: %v", round, err)
 			}
+		}
+	}
+}
+
+// TestNewDatabaseFilesArePrivate: the database files a store creates are
+// readable by their owner only, whatever the umask.
+func TestNewDatabaseFilesArePrivate(t *testing.T) {
+	if runtime.GOOS == "windows" {
+		t.Skip("file modes are Unix permissions")
+	}
+	path := filepath.Join(t.TempDir(), "fhirguard.db")
+	st := openAt(t, path, storetest.Indexer())
+	appendN(t, st, 1, 0)
+	for _, p := range []string{path, path + "-wal", sqlite.AuditPath(path), sqlite.AuditPath(path) + "-wal"} {
+		fi, err := os.Stat(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fi.Mode().Perm() != 0o600 {
+			t.Errorf("%s: mode %v, want 0600", filepath.Base(p), fi.Mode().Perm())
 		}
 	}
 }
