@@ -13,7 +13,9 @@ import (
 	"github.com/fhirguard/fhirguard/internal/audit"
 	"github.com/fhirguard/fhirguard/internal/clock"
 	"github.com/fhirguard/fhirguard/internal/config"
+	"github.com/fhirguard/fhirguard/internal/keys"
 	"github.com/fhirguard/fhirguard/internal/server"
+	"github.com/fhirguard/fhirguard/internal/store"
 )
 
 // exitTampered is audit verify's exit code for a chain that is not intact
@@ -61,6 +63,7 @@ func runAudit(ctx context.Context, args []string, env environment) int {
 // the PostgreSQL database of --db).
 type auditEnv struct {
 	cfg    config.Config
+	st     store.Store // the resource store; nil on PostgreSQL (not there yet)
 	closer io.Closer
 	be     audit.Backend
 	clock  clock.Clock
@@ -93,22 +96,32 @@ func openAudit(ctx context.Context, name string, args []string, env environment,
 	}
 	logger := server.NewLogger(env.stderr, config.Log{Level: "warn", Format: cfg.Log.Format})
 	clk := clock.System{}
-	be, closer, err := server.OpenAuditLog(ctx, cfg, clk, logger)
+	be, st, closer, err := server.OpenAuditLog(ctx, cfg, clk, logger)
 	if err != nil {
 		fmt.Fprintf(env.stderr, "fhirguard %s: %v\n", name, err)
 		return nil, exitError
 	}
-	return &auditEnv{cfg: cfg, closer: closer, be: be, clock: clk}, exitOK
+	return &auditEnv{cfg: cfg, st: st, closer: closer, be: be, clock: clk}, exitOK
 }
 
 func (a *auditEnv) close() { _ = a.closer.Close() }
 
 // recorder records the CLI's own events (reviews, prunes) into the log.
 func (a *auditEnv) recorder(ctx context.Context) (*audit.Recorder, error) {
-	signer, err := audit.NewLocalSigner(ctx, a.be)
+	// Its checkpoints are signed by the server's key service, as the
+	// server's are; the keys live with the resources.
+	if a.st == nil {
+		return nil, errors.New("recording this command's own audit event needs the server's signing keys, kept with the resources, which are not on PostgreSQL yet; use it with --data")
+	}
+	as, err := server.AuthStore(a.st)
 	if err != nil {
 		return nil, err
 	}
+	ks, err := keys.New(ctx, keys.Options{Store: as, Clock: a.clock})
+	if err != nil {
+		return nil, fmt.Errorf("signing keys: %w", err)
+	}
+	signer := audit.NewKeySigner(ks, a.be)
 	observer := a.cfg.NormalizedBaseURL()
 	if observer == "" {
 		observer = "urn:fhirguard:admin-cli"
@@ -140,12 +153,7 @@ func runAuditVerify(ctx context.Context, args []string, env environment) int {
 			return exitUsage
 		}
 	}
-	v, err := audit.NewLocalSigner(ctx, a.be)
-	if err != nil {
-		fmt.Fprintf(env.stderr, "fhirguard audit verify: %v\n", err)
-		return exitError
-	}
-	rep, err := audit.Verify(ctx, a.be, v, a.clock)
+	rep, err := audit.Verify(ctx, a.be, audit.LogVerifier{St: a.be}, a.clock)
 	if err != nil {
 		fmt.Fprintf(env.stderr, "fhirguard audit verify: %v\n", err)
 		return exitError
@@ -173,12 +181,7 @@ func runAuditAnchor(ctx context.Context, args []string, env environment) int {
 		return code
 	}
 	defer a.close()
-	signer, err := audit.NewLocalSigner(ctx, a.be)
-	if err != nil {
-		fmt.Fprintf(env.stderr, "fhirguard audit anchor: %v\n", err)
-		return exitError
-	}
-	anchor, err := audit.LatestAnchor(ctx, a.be, signer)
+	anchor, err := audit.LatestAnchor(ctx, a.be)
 	if err != nil {
 		fmt.Fprintf(env.stderr, "fhirguard audit anchor: %v\n", err)
 		return exitError

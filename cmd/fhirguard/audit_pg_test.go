@@ -9,8 +9,12 @@ import (
 
 	"github.com/fhirguard/fhirguard/internal/audit"
 	"github.com/fhirguard/fhirguard/internal/clock"
+	"github.com/fhirguard/fhirguard/internal/config"
+	"github.com/fhirguard/fhirguard/internal/index"
+	"github.com/fhirguard/fhirguard/internal/keys"
 	"github.com/fhirguard/fhirguard/internal/store/postgres"
 	"github.com/fhirguard/fhirguard/internal/store/postgres/pgtest"
+	"github.com/fhirguard/fhirguard/internal/store/sqlite"
 	"github.com/fhirguard/fhirguard/internal/store/sqlstore"
 )
 
@@ -24,10 +28,23 @@ func seedAuditPostgres(t *testing.T, dsn string, n int) {
 		t.Fatal(err)
 	}
 	defer l.Close()
-	signer, err := audit.NewLocalSigner(ctx, l)
+	// The server's signing keys live with the resources, not on
+	// PostgreSQL yet: a SQLite store of the test's own holds them; the
+	// public keys go into the PostgreSQL log, where verify finds them.
+	idx, err := index.New()
 	if err != nil {
 		t.Fatal(err)
 	}
+	keyStore, err := sqlite.Open(ctx, sqlite.Options{Path: filepath.Join(t.TempDir(), config.SQLiteFile), Indexer: idx})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer keyStore.Close()
+	ks, err := keys.New(ctx, keys.Options{Store: keyStore.Auth()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	signer := audit.NewKeySigner(ks, l)
 	r, err := audit.NewRecorder(ctx, audit.Options{Backend: l, Clock: clock.System{}, Signer: signer,
 		Source: audit.Source{Observer: "http://127.0.0.1/fhir"}, CheckpointEvery: 5})
 	if err != nil {
@@ -76,6 +93,11 @@ func TestAuditCommandsPostgres(t *testing.T) {
 	}
 	if code, out, _ := runAuditCmd(t, "audit", "btg", "--db", dsn); code != exitOK || !strings.Contains(out, "AuditEvent/4 ") || !strings.Contains(out, "PENDING REVIEW") {
 		t.Fatalf("btg list: exit %d\n%s", code, out)
+	}
+	// Commands that record their own event need the signing keys, which
+	// are not on PostgreSQL yet: refused, saying so.
+	if code, _, errOut := runAuditCmd(t, "audit", "btg", "review", "--db", dsn, "--id", "4", "--reviewer", "po", "--note", "ok"); code != exitError || !strings.Contains(errOut, "signing keys") {
+		t.Fatalf("btg review on PostgreSQL: exit %d\n%s", code, errOut)
 	}
 
 	db := pgtest.DB(t, dsn)

@@ -13,6 +13,7 @@ import (
 	"github.com/fhirguard/fhirguard/internal/clock"
 	"github.com/fhirguard/fhirguard/internal/config"
 	"github.com/fhirguard/fhirguard/internal/index"
+	"github.com/fhirguard/fhirguard/internal/keys"
 	"github.com/fhirguard/fhirguard/internal/store/sqlite"
 	"github.com/fhirguard/fhirguard/internal/store/sqlstore"
 )
@@ -41,10 +42,11 @@ func seedAudit(t *testing.T, dir string, n int) {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	signer, err := audit.NewLocalSigner(ctx, st)
+	ks, err := keys.New(ctx, keys.Options{Store: st.Auth()})
 	if err != nil {
 		t.Fatal(err)
 	}
+	signer := audit.NewKeySigner(ks, st)
 	r, err := audit.NewRecorder(ctx, audit.Options{Backend: st, Clock: clock.System{}, Signer: signer,
 		Source: audit.Source{Observer: "http://127.0.0.1/fhir"}, CheckpointEvery: 5})
 	if err != nil {

@@ -70,7 +70,9 @@ func startProc(t *testing.T, args ...string) *proc {
 		t.Fatal(err)
 	}
 	urlc := make(chan string, 1)
+	scanned := make(chan struct{})
 	go func() {
+		defer close(scanned)
 		sc := bufio.NewScanner(pr)
 		sc.Buffer(make([]byte, 1<<20), 1<<20)
 		for sc.Scan() {
@@ -93,6 +95,7 @@ func startProc(t *testing.T, args ...string) *proc {
 	go func() {
 		err := cmd.Wait()
 		pw.Close()
+		<-scanned // every line is in p.stderr before done
 		p.done <- err
 	}()
 	t.Cleanup(func() {

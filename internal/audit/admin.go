@@ -8,17 +8,106 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/fhirguard/fhirguard/internal/store"
 )
 
-// summary is the part of a stored AuditEvent the admin views show.
+// summary is the part of a stored AuditEvent the admin views and the
+// searches' patient facts use.
 type summary struct {
+	Recorded string
+	// Requestor is the requesting agent's reference or identifier.
+	Requestor string
+	// Patients are the references of the patient entities; Data those of
+	// the domain-resource entities (role code 4), in entity order.
+	Patients, Data []string
+	// Subtype is the first subtype's code; Reason the last purposeOfEvent
+	// text.
+	Subtype, Reason string
+}
+
+// summarizeRecord returns the summary of a stored record: taken from the
+// compact form's Event directly, or parsed from a body stored as JSON.
+// Both give what parsing the record's AuditEvent JSON gives
+// (TestSummaryFromCompactMatchesJSON).
+func summarizeRecord(r *store.AuditRecord) (*summary, error) {
+	if storedAsJSON(r.Body) {
+		return summarize(r.Body)
+	}
+	ev, _, err := decodeCompact(r.Body)
+	if err != nil {
+		return nil, fmt.Errorf("AuditEvent/%d: %w", r.Seq, err)
+	}
+	return summaryOf(ev, r.Recorded), nil
+}
+
+// summaryOf is the summary of a compact record's Event, recorded at rec:
+// the values its AuditEvent JSON carries (strings as a JSON round trip
+// leaves them, see jsonText).
+func summaryOf(ev *Event, rec time.Time) *summary {
+	s := &summary{Recorded: rec.UTC().Format("2006-01-02T15:04:05.000Z07:00"), Reason: jsonText(ev.PurposeText)}
+	for i := range ev.Agents {
+		a := &ev.Agents[i]
+		if a.Requestor && (a.Who != "" || a.WhoID != "") {
+			if a.Who != "" {
+				s.Requestor = jsonText(a.Who)
+			} else {
+				s.Requestor = jsonText(a.WhoID)
+			}
+			break
+		}
+	}
+	s.Patients = eventPatients(ev)
+	for i := range ev.Entities {
+		if e := &ev.Entities[i]; e.Role.Code == RoleDomainRes.Code && (e.What != "" || e.WhatID != "") {
+			s.Data = append(s.Data, jsonText(e.What))
+		}
+	}
+	if len(ev.Subtypes) > 0 {
+		s.Subtype = jsonText(ev.Subtypes[0].Code)
+	}
+	return s
+}
+
+// eventPatients returns the references of ev's patient entities, as its
+// AuditEvent JSON carries them (an entity named by identifier only gives
+// "").
+func eventPatients(ev *Event) []string {
+	var out []string
+	for i := range ev.Entities {
+		e := &ev.Entities[i]
+		if e.Role.System == RolePatient.System && e.Role.Code == RolePatient.Code && (e.What != "" || e.WhatID != "") {
+			out = append(out, jsonText(e.What))
+		}
+	}
+	return out
+}
+
+// jsonText is s after a JSON round trip: each byte that is not valid
+// UTF-8 becomes U+FFFD (as appendString writes it).
+func jsonText(s string) string {
+	if utf8.ValidString(s) {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); {
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			b.WriteRune(utf8.RuneError)
+		} else {
+			b.WriteString(s[i : i+size])
+		}
+		i += size
+	}
+	return b.String()
+}
+
+// eventShape is the part of an AuditEvent's JSON a summary reads.
+type eventShape struct {
 	Recorded       string `json:"recorded"`
-	OutcomeDesc    string `json:"outcomeDesc"`
 	PurposeOfEvent []struct {
-		Coding []Coding `json:"coding"`
-		Text   string   `json:"text"`
+		Text string `json:"text"`
 	} `json:"purposeOfEvent"`
 	Agent []struct {
 		Who *struct {
@@ -28,60 +117,56 @@ type summary struct {
 			} `json:"identifier"`
 		} `json:"who"`
 		Requestor bool `json:"requestor"`
-		Purpose   []struct {
-			Text string `json:"text"`
-		} `json:"purposeOfUse"`
 	} `json:"agent"`
 	Entity []struct {
 		What *struct {
 			Reference string `json:"reference"`
 		} `json:"what"`
-		Role        *Coding `json:"role"`
-		Description string  `json:"description"`
+		Role *Coding `json:"role"`
 	} `json:"entity"`
 	Subtype []Coding `json:"subtype"`
 }
 
-// summarizeRecord is summarize of a stored record's AuditEvent JSON.
-func summarizeRecord(r *store.AuditRecord) (*summary, error) {
-	body, err := EventJSON(r)
-	if err != nil {
-		return nil, err
-	}
-	return summarize(body)
-}
-
+// summarize is the summary of AuditEvent JSON (a record stored as JSON:
+// an external event, or one from before the compact form).
 func summarize(body []byte) (*summary, error) {
-	var s summary
-	if err := json.Unmarshal(body, &s); err != nil {
+	var ev eventShape
+	if err := json.Unmarshal(body, &ev); err != nil {
 		return nil, fmt.Errorf("audit: stored record is not an AuditEvent: %w", err)
 	}
-	return &s, nil
-}
-
-// requestor returns the requesting agent's reference or identifier.
-func (s *summary) requestor() string {
-	for _, a := range s.Agent {
+	s := &summary{Recorded: ev.Recorded}
+	for _, a := range ev.Agent {
 		if a.Requestor && a.Who != nil {
 			if a.Who.Reference != "" {
-				return a.Who.Reference
+				s.Requestor = a.Who.Reference
+				break
 			}
 			if a.Who.Identifier != nil {
-				return a.Who.Identifier.Value
+				s.Requestor = a.Who.Identifier.Value
+				break
 			}
 		}
 	}
-	return ""
-}
-
-func (s *summary) patients() []string {
-	var out []string
-	for _, e := range s.Entity {
-		if e.Role != nil && e.Role.System == RolePatient.System && e.Role.Code == RolePatient.Code && e.What != nil {
-			out = append(out, e.What.Reference)
+	for _, e := range ev.Entity {
+		if e.Role == nil || e.What == nil {
+			continue
+		}
+		if e.Role.System == RolePatient.System && e.Role.Code == RolePatient.Code {
+			s.Patients = append(s.Patients, e.What.Reference)
+		}
+		if e.Role.Code == RoleDomainRes.Code {
+			s.Data = append(s.Data, e.What.Reference)
 		}
 	}
-	return out
+	if len(ev.Subtype) > 0 {
+		s.Subtype = ev.Subtype[0].Code
+	}
+	for _, p := range ev.PurposeOfEvent {
+		if p.Text != "" {
+			s.Reason = p.Text
+		}
+	}
+	return s, nil
 }
 
 // BTGItem is one break-the-glass access in the review queue.
@@ -125,15 +210,8 @@ func BTGQueue(ctx context.Context, st store.AuditStore, all bool) ([]BTGItem, er
 		if err != nil {
 			return nil, err
 		}
-		item.Recorded, item.User, item.Patients = s.Recorded, s.requestor(), s.patients()
-		if len(s.Subtype) > 0 {
-			item.Subtype = s.Subtype[0].Code
-		}
-		for _, p := range s.PurposeOfEvent {
-			if p.Text != "" {
-				item.Reason = p.Text
-			}
-		}
+		item.Recorded, item.User, item.Patients = s.Recorded, s.Requestor, s.Patients
+		item.Subtype, item.Reason = s.Subtype, s.Reason
 		out = append(out, item)
 	}
 	return out, nil
@@ -260,13 +338,8 @@ func Disclosures(ctx context.Context, st store.AuditStore, q DisclosureQuery) ([
 			if err != nil {
 				return nil, err
 			}
-			var data []string
-			for _, e := range s.Entity {
-				if e.Role != nil && e.Role.Code == RoleDomainRes.Code && e.What != nil {
-					data = append(data, e.What.Reference)
-				}
-			}
-			for _, p := range s.patients() {
+			data := s.Data
+			for _, p := range s.Patients {
 				d := byPatient[p]
 				if d == nil {
 					d = &Disclosure{Patient: p, First: s.Recorded}

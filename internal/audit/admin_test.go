@@ -66,7 +66,7 @@ func TestPruneKeepsChainVerifiable(t *testing.T) {
 	clk := clock.NewFake(t0)
 	st, _ := openStore(t, clk)
 	ctx := context.Background()
-	signer, err := NewLocalSigner(ctx, st)
+	signer, err := newTestSigner(ctx, st)
 	if err != nil {
 		t.Fatal(err)
 	}

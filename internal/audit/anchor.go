@@ -10,6 +10,8 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/go-jose/go-jose/v4"
+
 	"github.com/fhirguard/fhirguard/internal/store"
 )
 
@@ -26,18 +28,15 @@ type Anchor struct {
 	Hash      string `json:"hash"` // hex
 	Created   string `json:"created"`
 	Signature string `json:"signature"` // the checkpoint's JWS
-	// PublicKey is the Ed25519 public key of the signer (base64url), so
-	// the anchor verifies without the database's key.
-	PublicKey string `json:"publicKey"`
-}
-
-// PublicKey returns the signer's public key (base64url, unpadded).
-func (s *LocalSigner) PublicKey() string {
-	return base64.RawURLEncoding.EncodeToString(s.priv.Public().(ed25519.PublicKey))
+	// PublicKey is the signer's public key as a JWK, so the anchor
+	// verifies without the database (anchors taken before the key
+	// service signed checkpoints hold the Ed25519 key as a base64url
+	// string).
+	PublicKey json.RawMessage `json:"publicKey"`
 }
 
 // LatestAnchor returns the newest checkpoint as an anchor.
-func LatestAnchor(ctx context.Context, st store.AuditStore, s *LocalSigner) (*Anchor, error) {
+func LatestAnchor(ctx context.Context, st store.AuditStore) (*Anchor, error) {
 	cps, err := st.AuditCheckpoints(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("audit: read checkpoints: %w", err)
@@ -46,8 +45,41 @@ func LatestAnchor(ctx context.Context, st store.AuditStore, s *LocalSigner) (*An
 		return nil, errors.New("audit: no checkpoint yet (one is signed every 10,000 records, every minute and at shutdown)")
 	}
 	cp := cps[len(cps)-1]
+	kid, err := jwsKID(cp.Signature)
+	if err != nil {
+		return nil, err
+	}
+	pub, err := LogVerifier{St: st}.publicKey(ctx, kid)
+	if err != nil {
+		return nil, err
+	}
+	jwk, err := pub.Public().MarshalJSON()
+	if err != nil {
+		return nil, fmt.Errorf("audit: encode public key %s: %w", kid, err)
+	}
 	return &Anchor{Seq: cp.Seq, Hash: hex.EncodeToString(cp.Hash), Created: cp.Created.UTC().Format("2006-01-02T15:04:05.000Z07:00"),
-		Signature: cp.Signature, PublicKey: s.PublicKey()}, nil
+		Signature: cp.Signature, PublicKey: jwk}, nil
+}
+
+// anchorKey returns the anchor's public key.
+func (a *Anchor) anchorKey() (*jose.JSONWebKey, error) {
+	var legacy string
+	if json.Unmarshal(a.PublicKey, &legacy) == nil {
+		pub, err := base64.RawURLEncoding.DecodeString(legacy)
+		if err != nil || len(pub) != ed25519.PublicKeySize {
+			return nil, errors.New("anchor: publicKey is neither a JWK nor an Ed25519 key")
+		}
+		return &jose.JSONWebKey{Key: ed25519.PublicKey(pub), Algorithm: string(jose.EdDSA)}, nil
+	}
+	kid, err := jwsKID(a.Signature)
+	if err != nil {
+		return nil, fmt.Errorf("anchor: %w", err)
+	}
+	k, err := parseJWK(a.PublicKey, kid)
+	if err != nil {
+		return nil, fmt.Errorf("anchor: %w", err)
+	}
+	return k, nil
 }
 
 // CheckAnchor verifies an externally kept anchor against the log: its
@@ -55,13 +87,17 @@ func LatestAnchor(ctx context.Context, st store.AuditStore, s *LocalSigner) (*An
 // still have the anchored hash. A record pruned since is reported too
 // (the anchor can no longer be checked).
 func CheckAnchor(ctx context.Context, st store.AuditStore, a *Anchor) error {
-	pub, err := base64.RawURLEncoding.DecodeString(a.PublicKey)
-	if err != nil || len(pub) != ed25519.PublicKeySize {
-		return fmt.Errorf("anchor: publicKey is not an Ed25519 key")
-	}
-	payload, err := verifyEd25519(ed25519.PublicKey(pub), "", a.Signature)
+	pub, err := a.anchorKey()
 	if err != nil {
-		return fmt.Errorf("anchor: %w", err)
+		return err
+	}
+	jws, err := jose.ParseSigned(a.Signature, checkpointAlgs)
+	if err != nil || len(jws.Signatures) != 1 || jws.Signatures[0].Header.Algorithm != pub.Algorithm {
+		return fmt.Errorf("anchor: %w", ErrBadSignature)
+	}
+	payload, err := jws.Verify(pub)
+	if err != nil {
+		return fmt.Errorf("anchor: %w: %v", ErrBadSignature, err)
 	}
 	var p checkpointPayload
 	if err := json.Unmarshal(payload, &p); err != nil || p.Typ != checkpointTyp {

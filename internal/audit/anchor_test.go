@@ -7,15 +7,14 @@ import (
 	"testing"
 	"time"
 
-	"github.com/fhirguard/fhirguard/internal/store"
+	"github.com/fhirguard/fhirguard/internal/clock"
 )
 
 func TestAnchorCatchesAChainRewrittenWithANewKey(t *testing.T) {
 	t.Parallel()
-	st, path, v := chainFixture(t, 35)
+	st, path, _ := chainFixture(t, 35)
 	ctx := context.Background()
-	signer := v.(*LocalSigner)
-	anchor, err := LatestAnchor(ctx, st, signer)
+	anchor, err := LatestAnchor(ctx, st)
 	if err != nil || anchor.Seq != 35 {
 		t.Fatalf("anchor %+v, %v", anchor, err)
 	}
@@ -24,26 +23,18 @@ func TestAnchorCatchesAChainRewrittenWithANewKey(t *testing.T) {
 	}
 	// The attacker edits record 12, recomputes the chain and re-signs every
 	// checkpoint with a key of their own, stored where the old one was.
-	st = tamper(t, path, func(db *sql.DB) {
+	tampered := tamper(t, path, func(db *sql.DB) {
 		exec(t, db, `UPDATE audit_events SET body = CAST(replace(CAST(body AS TEXT), 'drA', 'drX') AS BLOB) WHERE seq = 12`)
 		recompute(t, db, 12)
 		exec(t, db, `DELETE FROM audit_keys`, `DELETE FROM audit_checkpoints`)
 	})
-	forger, err := NewLocalSigner(ctx, st)
+	st = tampered
+	attackers, _ := openStore(t, clock.NewFake(t0))
+	forger, err := newTestSignerWith(ctx, attackers, tampered)
 	if err != nil {
 		t.Fatal(err)
 	}
-	head, err := st.AuditHeadRow(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	payload, _ := makeCheckpointPayload(head.Seq, head.Hash, t0)
-	jws, _ := forger.Sign(ctx, payload)
-	if err := st.AuditTx(ctx, func(tx store.AuditTx) error {
-		return tx.AddAuditCheckpoint(ctx, store.AuditCheckpoint{Seq: head.Seq, Hash: head.Hash, Created: t0, Signature: jws})
-	}); err != nil {
-		t.Fatal(err)
-	}
+	checkpointHead(t, tampered, func(p []byte) (string, error) { return forger.Sign(ctx, p) })
 	rep, err := Verify(ctx, st, forger, clockNow{})
 	if err != nil || rep.Problem != nil {
 		t.Fatalf("the forged log passes the in-database checks (as expected): %+v %v", rep, err)

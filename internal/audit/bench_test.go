@@ -12,6 +12,7 @@ import (
 	"github.com/fhirguard/fhirguard/internal/index"
 	"github.com/fhirguard/fhirguard/internal/store"
 	"github.com/fhirguard/fhirguard/internal/store/sqlite"
+	"github.com/fhirguard/fhirguard/internal/testutil/cputime"
 )
 
 // openDurable opens a store with the production durability (synchronous
@@ -37,7 +38,7 @@ func BenchmarkRecord(b *testing.B) {
 	st := openDurable(b)
 	clk := clock.System{}
 	ctx := context.Background()
-	signer, err := NewLocalSigner(ctx, st)
+	signer, err := newTestSigner(ctx, st)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -50,7 +51,7 @@ func BenchmarkRecord(b *testing.B) {
 	b.SetParallelism(256)
 	b.ReportAllocs()
 	b.ResetTimer()
-	start, cpu0 := time.Now(), processCPU()
+	start, cpu0 := time.Now(), cputime.Process()
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
 			if err := r.Record(ctx, ev); err != nil {
@@ -59,7 +60,7 @@ func BenchmarkRecord(b *testing.B) {
 			}
 		}
 	})
-	el, cpu := time.Since(start), processCPU()-cpu0
+	el, cpu := time.Since(start), cputime.Process()-cpu0
 	b.StopTimer()
 	s := r.Stats()
 	// CPU per event does not depend on what else the machine runs; with
@@ -70,12 +71,35 @@ func BenchmarkRecord(b *testing.B) {
 	_ = r.Close()
 }
 
+// BenchmarkRecordSerial measures one caller recording one event at a time:
+// every event is a commit of its own, so this is the CPU cost of a commit
+// (what a lightly loaded server pays per audited request).
+func BenchmarkRecordSerial(b *testing.B) {
+	st := openDurable(b)
+	ctx := context.Background()
+	r, err := NewRecorder(ctx, Options{Backend: st, Clock: clock.System{}, Source: Source{Observer: "http://fhir.test/fhir"}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	ev := readEvent("Practitioner/drA", "pA")
+	b.ReportAllocs()
+	b.ResetTimer()
+	cpu0 := cputime.Process()
+	for b.Loop() {
+		if err := r.Record(ctx, ev); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64((cputime.Process()-cpu0).Microseconds())/float64(b.N), "cpu-µs/commit")
+	_ = r.Close()
+}
+
 // BenchmarkVerify measures audit verify over a chain of 100,000 records.
 func BenchmarkVerify(b *testing.B) {
 	st := openDurable(b)
 	clk := clock.System{}
 	ctx := context.Background()
-	signer, err := NewLocalSigner(ctx, st)
+	signer, err := newTestSigner(ctx, st)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -96,7 +120,7 @@ func BenchmarkVerify(b *testing.B) {
 	_ = r.Close()
 	b.ResetTimer()
 	var total time.Duration
-	cpu0 := processCPU()
+	cpu0 := cputime.Process()
 	for i := 0; i < b.N; i++ {
 		rep, err := Verify(ctx, st, signer, clk)
 		if err != nil || rep.Problem != nil || rep.Records != n {
@@ -104,7 +128,7 @@ func BenchmarkVerify(b *testing.B) {
 		}
 		total += rep.Duration
 	}
-	cpu := processCPU() - cpu0
+	cpu := cputime.Process() - cpu0
 	b.ReportMetric(float64(n)*float64(b.N)/total.Seconds(), "records/s")
 	b.ReportMetric(float64(cpu.Nanoseconds())/1000/float64(n*b.N), "cpu-µs/record")
 }
@@ -141,4 +165,38 @@ func BenchmarkSearchPatient(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(time.Since(start).Microseconds())/1000/float64(b.N), "ms/search")
+}
+
+// BenchmarkSummary: the facts of one stored compact record (patients,
+// requestor, …) as the admin views and searches take them — parsed from
+// the rendered AuditEvent JSON (before) or read from the compact form's
+// Event (now).
+func BenchmarkSummary(b *testing.B) {
+	ev := readEvent("Practitioner/drA", "pA")
+	enc, err := encode(&ev, Source{Observer: "http://fhir.test/fhir"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	rec := time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC)
+	r := &store.AuditRecord{Seq: 1, Recorded: rec, Body: enc.body(1, rec)}
+	b.Run("render+parse", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			body, err := EventJSON(r)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if s, err := summarize(body); err != nil || len(s.Patients) != 1 {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("compact", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if s, err := summarizeRecord(r); err != nil || len(s.Patients) != 1 {
+				b.Fatal(err)
+			}
+		}
+	})
 }

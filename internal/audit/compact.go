@@ -294,12 +294,20 @@ func decodeCompact(body []byte) (*Event, *Source, error) {
 // compact form (exactly the JSON this server stored before the compact
 // form).
 func EventJSON(r *store.AuditRecord) ([]byte, error) {
+	body, _, err := renderRecord(r)
+	return body, err
+}
+
+// renderRecord is EventJSON that also returns the Event a compact record
+// was rendered from (nil for a record stored as JSON), so that callers
+// needing its facts do not parse the JSON again.
+func renderRecord(r *store.AuditRecord) ([]byte, *Event, error) {
 	if storedAsJSON(r.Body) {
-		return r.Body, nil
+		return r.Body, nil, nil
 	}
 	ev, src, err := decodeCompact(r.Body)
 	if err != nil {
-		return nil, fmt.Errorf("AuditEvent/%d: %w", r.Seq, err)
+		return nil, nil, fmt.Errorf("AuditEvent/%d: %w", r.Seq, err)
 	}
 	enc := &encoded{}
 	if len(ev.Profiles) > 0 {
@@ -307,7 +315,7 @@ func EventJSON(r *store.AuditRecord) ([]byte, error) {
 	}
 	tail := appendEventTail(make([]byte, 0, 1280), ev, src)
 	enc.tail = tail[1:]
-	return enc.jsonBody(nil, r.Seq, r.Recorded), nil
+	return enc.jsonBody(nil, r.Seq, r.Recorded), ev, nil
 }
 
 // storedAsJSON reports whether a stored body is AuditEvent JSON (an

@@ -34,15 +34,27 @@ type encoded struct {
 	keys     store.AuditRecord
 	// external events keep their own "recorded" (in tail).
 	external bool
+	// at, when set, is when the event happened (an outbox entry: its
+	// write's commit); its record is recorded then, or at its
+	// predecessor's time if that is later. Zero: the commit's time.
+	at time.Time
+}
+
+// check reports why ev cannot be recorded (nil: it can).
+func (ev *Event) check() error {
+	if ev.Type.Code == "" {
+		return fmt.Errorf("audit: event without a type")
+	}
+	if len(ev.Agents) == 0 {
+		return fmt.Errorf("audit: event %s without an agent", ev.Type.Code)
+	}
+	return nil
 }
 
 // encode turns ev into its position-independent JSON parts and search keys.
 func encode(ev *Event, src Source) (*encoded, error) {
-	if ev.Type.Code == "" {
-		return nil, fmt.Errorf("audit: event without a type")
-	}
-	if len(ev.Agents) == 0 {
-		return nil, fmt.Errorf("audit: event %s without an agent", ev.Type.Code)
+	if err := ev.check(); err != nil {
+		return nil, err
 	}
 	outcome := ev.Outcome
 	if outcome == "" {

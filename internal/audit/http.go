@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"sync"
 
 	"github.com/fhirguard/fhirguard/internal/fhir"
@@ -87,19 +88,42 @@ type Drainer interface {
 	Drain(ctx context.Context) error
 }
 
-// TxAuditor appends the current request's AuditEvent inside the store
-// transaction of its write, from the facts known there. The REST layer
-// calls it (TxAuditorFrom) and then marks the request Audited, so the
-// wrapper does not record it again.
+// TxAuditor appends the current request's AuditEvents (its own and, for a
+// transaction, one per entry) inside the store transaction of its write,
+// from the facts known there. The REST layer calls it (TxAuditorFrom) and
+// then marks the request Audited, so the wrapper does not record it again.
 type TxAuditor func(ctx context.Context, tx store.Tx, facts httpx.Facts, status int) error
 
+// TxEntryAuditor appends the AuditEvent of one batch entry inside the
+// entry's own store transaction. The REST layer then marks the entry's
+// facts Audited, and the wrapper records the rest of the batch.
+type TxEntryAuditor func(ctx context.Context, tx store.Tx, entry httpx.Facts) error
+
 type txAuditorKey struct{}
+
+type txAuditors struct {
+	request TxAuditor
+	entry   TxEntryAuditor
+}
 
 // TxAuditorFrom returns the request's TxAuditor (nil outside an audited
 // request, or when the sink cannot append inside transactions).
 func TxAuditorFrom(ctx context.Context) TxAuditor {
-	f, _ := ctx.Value(txAuditorKey{}).(TxAuditor)
-	return f
+	a, _ := ctx.Value(txAuditorKey{}).(*txAuditors)
+	if a == nil {
+		return nil
+	}
+	return a.request
+}
+
+// TxEntryAuditorFrom returns the request's TxEntryAuditor (nil when
+// TxAuditorFrom is nil).
+func TxEntryAuditorFrom(ctx context.Context) TxEntryAuditor {
+	a, _ := ctx.Value(txAuditorKey{}).(*txAuditors)
+	if a == nil {
+		return nil
+	}
+	return a.entry
 }
 
 // HTTP audits FHIR HTTP requests: Wrap buffers a handler's response, records
@@ -137,15 +161,24 @@ func (a *HTTP) Wrap(h httpx.HandlerFunc) httpx.HandlerFunc {
 		// response).
 		if ta, ok := a.Sink.(TxAppender); ok && r.Method != http.MethodGet && r.Method != http.MethodHead {
 			base := req
-			var fn TxAuditor = func(ctx context.Context, tx store.Tx, facts httpx.Facts, status int) error {
+			current := func(ctx context.Context) RESTRequest {
 				rq := base
 				if info := httpx.Info(ctx); info != nil {
 					rq.RequestID, rq.Interaction = info.ID, info.Interaction
 				}
-				rq.Facts, rq.Status = facts, status
-				return ta.AppendInTx(ctx, tx, RESTEvents(a.Source, rq))
+				return rq
 			}
-			r = r.WithContext(context.WithValue(r.Context(), txAuditorKey{}, fn))
+			fns := &txAuditors{
+				request: func(ctx context.Context, tx store.Tx, facts httpx.Facts, status int) error {
+					rq := current(ctx)
+					rq.Facts, rq.Status = facts, status
+					return ta.AppendInTx(ctx, tx, RESTEvents(a.Source, rq))
+				},
+				entry: func(ctx context.Context, tx store.Tx, entry httpx.Facts) error {
+					return ta.AppendInTx(ctx, tx, []Event{EntryEvent(a.Source, current(ctx), entry)})
+				},
+			}
+			r = r.WithContext(context.WithValue(r.Context(), txAuditorKey{}, fns))
 		}
 		bw := bufferedWriters.Get().(*bufferedWriter)
 		defer bw.release()
@@ -153,13 +186,20 @@ func (a *HTTP) Wrap(h httpx.HandlerFunc) httpx.HandlerFunc {
 		herr := h(bw, r)
 		info := httpx.Info(r.Context())
 		if info != nil {
-			if info.Facts.Audited && herr == nil {
+			if info.Facts.Audited {
 				// Recorded inside the write's own transaction (its
 				// outbox): wait until the chain holds it, so that an
 				// AuditEvent search right after the answer finds it. A
 				// failure leaves it in the outbox for the next try.
 				if d, ok := a.Sink.(Drainer); ok {
 					_ = d.Drain(r.Context())
+				}
+				if herr != nil {
+					// Failed after its committed events (a transaction's
+					// read answered after the commit): the error is
+					// rendered, not recorded a second time.
+					bw.drop()
+					return herr
 				}
 				return bw.flush(w)
 			}
@@ -169,6 +209,11 @@ func (a *HTTP) Wrap(h httpx.HandlerFunc) httpx.HandlerFunc {
 			req.Status, req.Diag = errorStatus(herr)
 		} else {
 			req.Status = bw.statusOr200()
+		}
+		if d, ok := a.Sink.(Drainer); ok && slices.ContainsFunc(req.Facts.Entries, func(e httpx.Facts) bool { return e.Audited }) {
+			// Batch entries recorded in their own transactions go into
+			// the chain before the rest of the batch.
+			_ = d.Drain(r.Context())
 		}
 		var evs []Event
 		if len(req.Facts.Entries) == 0 {

@@ -2,6 +2,7 @@ package audit
 
 import (
 	"bytes"
+	"reflect"
 	"testing"
 	"time"
 
@@ -129,5 +130,65 @@ func FuzzCompactRoundTrip(f *testing.F) {
 			_, _, _ = decodeCompact(enc.compact[:i])
 		}
 		_, _, _ = decodeCompact(append([]byte{compactV1}, q...))
+	})
+}
+
+// checkSummary: the summary taken from a compact record's Event is the one
+// parsed from the AuditEvent JSON rendered from it (what the admin views
+// and the searches' patient facts used to parse).
+func checkSummary(t *testing.T, ev *Event, src Source, seq int64, rec time.Time) {
+	t.Helper()
+	enc, err := encode(ev, src)
+	if err != nil || enc.compact == nil {
+		return
+	}
+	r := &store.AuditRecord{Seq: seq, Recorded: rec, Body: enc.body(seq, rec)}
+	body, err := EventJSON(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := summarize(body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := summarizeRecord(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("summary from the compact form:\n got %#v\nwant %#v (from %s)", got, want, body)
+	}
+}
+
+func TestSummaryFromCompactMatchesJSON(t *testing.T) {
+	t.Parallel()
+	src := Source{Observer: "http://fhir.test/fhir"}
+	rec := time.Date(2026, 3, 1, 10, 0, 0, 123e6, time.UTC)
+	evs := sampleEvents()
+	edge := readEvent("Practitioner/dr\xffA", "p\xfeA")
+	edge.Agents = append([]Agent{{Requestor: true}}, edge.Agents...)
+	edge.Entities = append(edge.Entities, Entity{WhatID: "id-only", Role: RolePatient}, Entity{What: "Patient/pB", Role: RolePatient},
+		Entity{What: "Observation/o1/_history/1", Role: Coding{System: "other", Code: RoleDomainRes.Code}}, Entity{Role: RoleDomainRes})
+	edge.Subtypes = []Coding{{Code: "vr\xffead"}, {Code: "second"}}
+	edge.PurposeText = "because \xff"
+	byID := Event{Type: TypeLogin, PurposeText: "text only", Agents: []Agent{{Who: "Patient/pA"}, {Requestor: true, WhoID: "client-\xff1"}}}
+	evs = append(evs, edge, byID)
+	for i, ev := range evs {
+		checkSummary(t, &ev, src, int64(i+1), rec)
+	}
+}
+
+func FuzzSummaryFromCompact(f *testing.F) {
+	for _, s := range []string{"", "Patient/pA", "1", "4", "\xff\xfe", "é漢字😀", SystemObjectRole} {
+		f.Add(s, s+"x", true)
+	}
+	f.Fuzz(func(t *testing.T, a, b string, req bool) {
+		ev := Event{
+			Type: Coding{Code: "c"}, Subtypes: []Coding{{Code: a}}, Action: b, Purpose: []Coding{{Code: a}}, PurposeText: b,
+			Agents: []Agent{{Who: a, WhoID: b, Requestor: req}, {WhoID: a, Requestor: true}, {Who: b, Requestor: true}},
+			Entities: []Entity{{What: b, WhatID: a, Role: Coding{System: a, Code: b}}, {What: a, Role: RolePatient},
+				{WhatID: b, Role: RolePatient}, {What: b, Role: Coding{Code: a}}},
+		}
+		checkSummary(t, &ev, Source{Observer: a}, 7, time.UnixMilli(1_700_000_000_000).UTC())
 	})
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"os"
 	"testing"
 	"time"
 
@@ -102,7 +103,8 @@ func TestOutboxChainedAtStart(t *testing.T) {
 }
 
 // TestBadOutboxEntrySkipped: an entry that cannot be decoded (edited
-// outside fhirguard) is skipped, and the ones after it are chained.
+// outside fhirguard) is replaced in the chain by a security alert naming
+// it, and the ones after it are chained.
 func TestBadOutboxEntrySkipped(t *testing.T) {
 	t.Parallel()
 	clk := clock.NewFake(t0)
@@ -119,8 +121,105 @@ func TestBadOutboxEntrySkipped(t *testing.T) {
 	if err := r.Drain(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if h, _ := st.AuditHeadRow(ctx); h.Seq != 1 || h.Outbox != 2 {
-		t.Fatalf("head %+v, want the one good entry chained and the position past both", h)
+	if h, _ := st.AuditHeadRow(ctx); h.Seq != 2 || h.Outbox != 2 {
+		t.Fatalf("head %+v, want the damage record and the good entry chained, the position past both", h)
+	}
+	recs, err := st.AuditScan(ctx, 0, 10)
+	if err != nil || len(recs) != 2 || !bytes.Contains(mustJSON(t, &recs[0]), []byte(`"outbox-damaged"`)) ||
+		!bytes.Contains(mustJSON(t, &recs[0]), []byte(`audit outbox entry 1`)) || !bytes.Contains(mustJSON(t, &recs[1]), []byte(`"Patient/pA"`)) {
+		t.Fatalf("chain %+v %v", recs, err)
+	}
+}
+
+// TestDrainChainsALongOutbox: Drain returns once every committed entry is
+// chained, also when there are more than one commit takes.
+func TestDrainChainsALongOutbox(t *testing.T) {
+	t.Parallel()
+	clk := clock.NewFake(t0)
+	st, _ := openStore(t, clk)
+	r := newRecorder(t, st, clk, nil)
+	evs := make([]Event, 2*outboxChunk+10)
+	for i := range evs {
+		evs[i] = readEvent("Practitioner/drA", "pA")
+	}
+	appendInTx(t, st, r, false, evs...)
+	if err := r.Drain(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if h, _ := st.AuditHeadRow(context.Background()); h.Seq != int64(len(evs)) {
+		t.Fatalf("Drain returned with %d of %d entries chained", h.Seq, len(evs))
+	}
+}
+
+// TestOutboxKeepsTimeAndSource: an event chained later, by another process
+// (an admin CLI) or the next start, keeps the time of its write and the
+// server that wrote it.
+func TestOutboxKeepsTimeAndSource(t *testing.T) {
+	t.Parallel()
+	clk := clock.NewFake(t0)
+	st, _ := openStore(t, clk)
+	srv := newRecorder(t, st, clk, func(o *Options) { o.Source = Source{Observer: "https://srv.test/fhir", Name: "fhirguard"} })
+	if err := srv.Close(); err != nil { // it dies before chaining
+		t.Fatal(err)
+	}
+	appendInTx(t, st, srv, false, readEvent("Practitioner/drA", "pA"))
+	clk.Advance(3 * time.Hour)
+	cli := newRecorder(t, st, clk, func(o *Options) { o.Source = Source{Observer: "urn:fhirguard:admin-cli", Name: "fhirguard admin CLI"} })
+	if err := cli.Drain(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	recs, err := st.AuditScan(context.Background(), 0, 10)
+	if err != nil || len(recs) != 1 {
+		t.Fatalf("%d records %v", len(recs), err)
+	}
+	b := mustJSON(t, &recs[0])
+	if bytes.Contains(b, []byte("admin-cli")) || !bytes.Contains(b, []byte("https://srv.test/fhir")) || !recs[0].Recorded.Equal(t0) {
+		t.Fatalf("recorded %s, event %s: want the write's time and server", recs[0].Recorded, b)
+	}
+}
+
+// TestOutboxAfterTheResourceDatabaseIsRestored: a resource database
+// restored from a backup (its outbox ids behind the audit log's position)
+// still has every later write's events chained.
+func TestOutboxAfterTheResourceDatabaseIsRestored(t *testing.T) {
+	t.Parallel()
+	clk := clock.NewFake(t0)
+	ctx := context.Background()
+	st, path := openStore(t, clk)
+	if err := st.Close(); err != nil {
+		t.Fatal(err)
+	}
+	backup, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st = reopenAt(t, path, clk)
+	r := newRecorder(t, st, clk, nil)
+	appendInTx(t, st, r, false, readEvent("Practitioner/drA", "p1"), readEvent("Practitioner/drA", "p2"), readEvent("Practitioner/drA", "p3"))
+	if err := r.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Close(); err != nil {
+		t.Fatal(err)
+	}
+	for _, suffix := range []string{"-wal", "-shm"} {
+		if err := os.Remove(path + suffix); err != nil && !os.IsNotExist(err) {
+			t.Fatal(err)
+		}
+	}
+	if err := os.WriteFile(path, backup, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	st = reopenAt(t, path, clk)
+	r = newRecorder(t, st, clk, nil)
+	for _, p := range []string{"p4", "p5"} {
+		appendInTx(t, st, r, false, readEvent("Practitioner/drA", p))
+		if err := r.Drain(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if recs, err := st.AuditScan(ctx, 0, 100); err != nil || len(recs) != 5 {
+		t.Fatalf("%d records in the chain (%v), want 5", len(recs), err)
 	}
 }
 

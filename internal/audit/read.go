@@ -4,12 +4,14 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"net/http"
 	"net/url"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/fhirguard/fhirguard/internal/fhir"
+	"github.com/fhirguard/fhirguard/internal/httpx"
 	"github.com/fhirguard/fhirguard/internal/store"
 )
 
@@ -35,13 +37,43 @@ func ReadEvent(ctx context.Context, st store.AuditStore, id string) ([]byte, tim
 		return nil, time.Time{}, fhir.Errorf(fhir.IssueNotFound, "AuditEvent/%s is not known", id)
 	}
 	if err != nil {
-		return nil, time.Time{}, err
+		return nil, time.Time{}, damaged(ctx, err)
 	}
-	body, err := EventJSON(rec)
+	body, _, err := readRecord(rec)
 	if err != nil {
-		return nil, time.Time{}, err
+		return nil, time.Time{}, damaged(ctx, err)
 	}
 	return body, rec.Recorded, nil
+}
+
+// readRecord is renderRecord for a record read back: a stored body that
+// cannot be rendered is damage (a store.AuditCorruptError naming the
+// record).
+func readRecord(r *store.AuditRecord) ([]byte, *Event, error) {
+	body, ev, err := renderRecord(r)
+	if err != nil {
+		return nil, nil, &store.AuditCorruptError{From: r.Seq, Cause: err}
+	}
+	return body, ev, nil
+}
+
+// damaged turns a store.AuditCorruptError — stored audit records that
+// cannot be decoded because their storage was altered — into the 500
+// OperationOutcome the client sees: it says that the audit log is
+// damaged and from which AuditEvent, with the request id to quote; the
+// cause (the store's message) is only logged, as an error, by httpx.
+// Other errors pass unchanged.
+func damaged(ctx context.Context, err error) error {
+	var corrupt *store.AuditCorruptError
+	if !errors.As(err, &corrupt) {
+		return err
+	}
+	diag := "the audit log is damaged: the stored audit records from AuditEvent/" + strconv.FormatInt(corrupt.From, 10) +
+		" cannot be read; the incident is logged"
+	if info := httpx.Info(ctx); info != nil && info.ID != "" {
+		diag += " (reference " + info.ID + ")"
+	}
+	return &fhir.Error{Code: fhir.IssueException, Status: http.StatusInternalServerError, Diag: diag, Cause: err}
 }
 
 func clip(s string) string {
@@ -247,10 +279,11 @@ func Search(ctx context.Context, st store.AuditStore, src Source, base string, q
 	page := &store.AuditPage{}
 	if !empty {
 		if page, err = st.AuditSearch(ctx, aq); err != nil {
-			return nil, err
+			return nil, damaged(ctx, err)
 		}
 	}
-	return renderBundle(page, base, base+"/AuditEvent", q, aq, now)
+	res, err := renderBundle(page, base, base+"/AuditEvent", q, aq, now)
+	return res, damaged(ctx, err)
 }
 
 func renderBundle(page *store.AuditPage, base, self string, q url.Values, aq store.AuditQuery, now time.Time) (*SearchResult, error) {
@@ -283,18 +316,22 @@ func renderBundle(page *store.AuditPage, base, self string, q url.Values, aq sto
 		b.WriteString(`{"fullUrl":`)
 		b.Write(jsonString(base + "/AuditEvent/" + strconv.FormatInt(r.Seq, 10)))
 		b.WriteString(`,"resource":`)
-		body, err := EventJSON(&page.Records[i])
+		body, ev, err := readRecord(&page.Records[i])
 		if err != nil {
 			return nil, err
 		}
 		b.Write(body)
 		b.WriteString(`,"search":{"mode":"match"}}`)
-		if s, err := summarize(body); err == nil {
-			for _, p := range s.patients() {
-				if id, ok := strings.CutPrefix(p, "Patient/"); ok && !seen[id] {
-					seen[id] = true
-					res.Patients = append(res.Patients, id)
-				}
+		var patients []string
+		if ev != nil {
+			patients = eventPatients(ev)
+		} else if s, err := summarize(body); err == nil {
+			patients = s.Patients
+		}
+		for _, p := range patients {
+			if id, ok := strings.CutPrefix(p, "Patient/"); ok && !seen[id] {
+				seen[id] = true
+				res.Patients = append(res.Patients, id)
 			}
 		}
 	}
@@ -346,7 +383,8 @@ func AccessLog(ctx context.Context, st store.AuditStore, src Source, base, patie
 	aq.Refs = []store.AuditRef{{Param: KeyPatient, Value: "Patient/" + patientID}}
 	page, err := st.AuditSearch(ctx, aq)
 	if err != nil {
-		return nil, err
+		return nil, damaged(ctx, err)
 	}
-	return renderBundle(page, base, base+"/Patient/"+patientID+"/$access-log", q, aq, now)
+	res, err := renderBundle(page, base, base+"/Patient/"+patientID+"/$access-log", q, aq, now)
+	return res, damaged(ctx, err)
 }

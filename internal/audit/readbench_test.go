@@ -20,9 +20,11 @@ import (
 	"github.com/fhirguard/fhirguard/internal/fhirapi"
 	"github.com/fhirguard/fhirguard/internal/httpx"
 	"github.com/fhirguard/fhirguard/internal/index"
+	"github.com/fhirguard/fhirguard/internal/keys"
 	"github.com/fhirguard/fhirguard/internal/policy"
 	"github.com/fhirguard/fhirguard/internal/policy/scopes"
 	"github.com/fhirguard/fhirguard/internal/store/sqlite"
+	"github.com/fhirguard/fhirguard/internal/testutil/cputime"
 )
 
 const benchBase = "http://127.0.0.1:8080/fhir"
@@ -63,10 +65,11 @@ func BenchmarkReadAuditOnOff(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	signer, err := audit.NewLocalSigner(ctx, st)
+	ks, err := keys.New(ctx, keys.Options{Store: st.Auth()})
 	if err != nil {
 		b.Fatal(err)
 	}
+	signer := audit.NewKeySigner(ks, st)
 	src := audit.Source{Observer: benchBase}
 	rec, err := audit.NewRecorder(ctx, audit.Options{Backend: st, Clock: clock.System{}, Signer: signer, Source: src})
 	if err != nil {
@@ -111,7 +114,7 @@ func BenchmarkReadAuditOnOff(b *testing.B) {
 				b.SetParallelism(256)
 				b.ReportAllocs()
 				b.ResetTimer()
-				start, cpu0 := time.Now(), audit.ProcessCPU()
+				start, cpu0 := time.Now(), cputime.Process()
 				b.RunParallel(func(pb *testing.PB) {
 					for pb.Next() {
 						i := next.Add(1) % n
@@ -124,7 +127,7 @@ func BenchmarkReadAuditOnOff(b *testing.B) {
 						}
 					}
 				})
-				el, cpu := time.Since(start), audit.ProcessCPU()-cpu0
+				el, cpu := time.Since(start), cputime.Process()-cpu0
 				b.ReportMetric(float64(b.N)/el.Seconds(), "reads/s")
 				// CPU per read is what the machine's load does not change:
 				// the on/off ratio of capacity on idle cores is off/on of it.

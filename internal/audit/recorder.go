@@ -33,10 +33,12 @@ const (
 // Group commit under load: a commit costs ≈ 200 µs of CPU whatever its
 // size (WAL frames, fsync), so when requests are arriving together (the
 // previous batch held at least groupBusy records) a batch smaller than
-// groupTarget waits up to GroupDelay for more before it commits.
+// groupTarget waits up to GroupDelay for more before it commits, as long
+// as records keep arriving (one at least every groupIdle).
 const (
 	groupBusy   = 8
 	groupTarget = 128
+	groupIdle   = 300 * time.Microsecond
 )
 
 // Options configure a Recorder.
@@ -338,27 +340,36 @@ func (r *Recorder) writeLoop() {
 		}
 		last = len(batch)
 		err := r.commit(batch)
+		for err == nil && r.drain {
+			// The rest of a long outbox, before the batch's drain
+			// requests are answered.
+			err = r.commit(nil)
+		}
 		for _, p := range batch {
 			p.done <- err
 		}
 		clear(batch)
-		for err == nil && r.drain {
-			err = r.commit(nil) // the rest of a long outbox
-		}
 		if err == nil {
 			r.maybeCheckpoint(false)
 		}
 	}
 }
 
-// gather adds queued records to batch until it holds groupTarget or the
-// group delay passed.
+// gather adds queued records to batch until it holds groupTarget, the
+// group delay passed, or no record arrived for groupIdle (the requests in
+// flight are all waiting for this commit: waiting longer only adds
+// latency).
 func (r *Recorder) gather(batch []*pending, wait *time.Timer) []*pending {
-	wait.Reset(r.groupDelay)
-	defer wait.Stop()
+	deadline := time.Now().Add(r.groupDelay)
 	for len(batch) < groupTarget {
+		d := min(groupIdle, time.Until(deadline))
+		if d <= 0 {
+			return batch
+		}
+		wait.Reset(d)
 		select {
 		case p, ok := <-r.queue:
+			wait.Stop()
 			if !ok {
 				return batch
 			}
@@ -448,32 +459,48 @@ func (r *Recorder) pendingOutbox(ctx context.Context, tx store.AuditTx, after in
 	encs := make([]*encoded, 0, len(ents))
 	for _, e := range ents {
 		after = e.ID
-		enc, err := decodeOutbox(e.Data, r.src)
+		enc, err := decodeOutbox(e.Data)
 		if err != nil {
-			// Only an edit outside fhirguard damages an entry; it cannot
-			// be chained, and must not stop the ones after it.
-			r.log.Error("audit outbox entry cannot be decoded; skipped", "outbox_id", e.ID, "error", err)
-			continue
+			// Only an edit outside fhirguard (or a newer fhirguard's
+			// format) damages an entry; it cannot be chained, and must
+			// not stop the ones after it: a security alert naming it
+			// takes its place in the chain.
+			r.log.Error("audit outbox entry cannot be decoded; a damage record is chained instead", "outbox_id", e.ID, "error", err)
+			ev := damagedOutboxEvent(e.ID, e.Data, err)
+			if enc, err = encode(&ev, r.src); err != nil {
+				return nil, after, false, err
+			}
 		}
 		encs = append(encs, enc)
 	}
 	return encs, after, len(ents) == outboxChunk, nil
 }
 
+// laterOf returns the later of a and b.
+func laterOf(a, b time.Time) time.Time {
+	if a.Before(b) {
+		return b
+	}
+	return a
+}
+
 // chainAppend chains encs onto h (the head as tx sees it) and appends
 // them, with outbox as the new outbox position.
 func chainAppend(ctx context.Context, tx store.AuditTx, h store.AuditHead, encs []*encoded, outbox int64, recorded time.Time) (store.AuditHead, error) {
-	if recorded.Before(h.Recorded) {
-		recorded = h.Recorded // recorded grows with seq (date search relies on it)
-	}
 	recs := make([]store.AuditRecord, len(encs))
-	prev, seq := h.Hash, h.Seq
+	prev, seq, last := h.Hash, h.Seq, h.Recorded
 	for i, e := range encs {
 		seq++
-		body := e.body(seq, recorded)
-		hash := Hash(seq, recorded, prev, body)
+		at := recorded
+		if !e.at.IsZero() {
+			at = e.at // an outbox entry: when its write committed
+		}
+		at = laterOf(at, last) // recorded grows with seq
+		last = at
+		body := e.body(seq, at)
+		hash := Hash(seq, at, prev, body)
 		rec := e.keys
-		rec.Seq, rec.Recorded, rec.Body, rec.Prev, rec.Hash = seq, recorded, body, prev, hash
+		rec.Seq, rec.Recorded, rec.Body, rec.Prev, rec.Hash = seq, at, body, prev, hash
 		recs[i] = rec
 		prev = hash
 	}
@@ -494,13 +521,12 @@ func (r *Recorder) AppendInTx(ctx context.Context, tx store.Tx, evs []Event) err
 		return fmt.Errorf("audit: the store's transactions (%T) have no audit outbox", tx)
 	}
 	data := make([][]byte, len(evs))
+	at := r.clock.Now()
 	for i := range evs {
-		enc, err := encode(&evs[i], r.src)
-		if err != nil {
+		if err := evs[i].check(); err != nil {
 			return err // the event could never be chained: fail now
 		}
-		enc.release()
-		b, err := encodeOutbox(&evs[i])
+		b, err := encodeOutbox(&evs[i], at, r.src)
 		if err != nil {
 			return err
 		}

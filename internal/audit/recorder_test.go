@@ -186,7 +186,7 @@ func TestCheckpoints(t *testing.T) {
 	clk := clock.NewFake(t0)
 	st, _ := openStore(t, clk)
 	ctx := context.Background()
-	signer, err := NewLocalSigner(ctx, st)
+	signer, err := newTestSigner(ctx, st)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -206,7 +206,7 @@ func TestCheckpoints(t *testing.T) {
 	if len(cps) != 3 || cps[0].Seq != 10 || cps[1].Seq != 20 || cps[2].Seq != 25 {
 		t.Fatalf("checkpoints at %v, want 10, 20 and a final one at 25", cpSeqs(cps))
 	}
-	again, err := NewLocalSigner(ctx, st)
+	again, err := newTestSigner(ctx, st)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -79,13 +79,21 @@ func OutcomeOf(status int) Outcome {
 func RESTEvents(src Source, req RESTRequest) []Event {
 	var out []Event
 	for _, e := range req.Facts.Entries {
-		er := req
-		er.Interaction, er.Facts, er.Status, er.Diag = e.Interaction, e, e.Status, e.Diag
-		er.Facts.Entries = nil
-		er.Path, er.RawQuery = "", e.Query
-		out = append(out, restEvent(src, er))
+		if e.Audited {
+			continue // recorded inside the entry's own transaction
+		}
+		out = append(out, EntryEvent(src, req, e))
 	}
 	return append(out, restEvent(src, req))
+}
+
+// EntryEvent is the event of the batch/transaction entry e of req.
+func EntryEvent(src Source, req RESTRequest, e httpx.Facts) Event {
+	er := req
+	er.Interaction, er.Facts, er.Status, er.Diag = e.Interaction, e, e.Status, e.Diag
+	er.Facts.Entries = nil
+	er.Path, er.RawQuery = "", e.Query
+	return restEvent(src, er)
 }
 
 func restEvent(src Source, req RESTRequest) Event {

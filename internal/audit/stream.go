@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -28,6 +29,16 @@ import (
 // (a crash between writing and storing the position repeats those lines;
 // seq identifies them). A collector can check the chain itself from prev
 // and hash.
+//
+// Stored records that cannot be decoded (store.AuditCorruptError, or one
+// record whose body cannot be rendered: their storage was altered) are
+// not retried forever: the stream logs an error
+// and writes one marker line in their place, naming the range it skips,
+//
+//	{"damaged":{"from":6,"to":15},"note":"…"}
+//
+// then goes on with the records after it. `fhirguard audit verify` reports
+// the same damage.
 type Stream struct {
 	be    Backend
 	out   io.Writer
@@ -106,6 +117,16 @@ func (s *Stream) Pump(ctx context.Context) (int, error) {
 	total := 0
 	for {
 		recs, err := s.be.AuditScan(ctx, pos, s.batch)
+		var corrupt *store.AuditCorruptError
+		if errors.As(err, &corrupt) {
+			to, err := s.skipDamaged(ctx, pos, corrupt)
+			if err != nil {
+				return total, err
+			}
+			pos = to
+			total++
+			continue
+		}
 		if err != nil {
 			return total, fmt.Errorf("read records after %d: %w", pos, err)
 		}
@@ -114,27 +135,121 @@ func (s *Stream) Pump(ctx context.Context) (int, error) {
 		}
 		var buf bytes.Buffer
 		for i := range recs {
+			// One record whose body cannot be rendered (its block could
+			// be read) is skipped the same way, with its own marker.
 			if err := appendLine(&buf, &recs[i]); err != nil {
-				return total, err
+				s.damaged(&buf, recs[i].Seq, recs[i].Seq, err)
 			}
 		}
-		if _, err := s.out.Write(buf.Bytes()); err != nil {
-			return total, fmt.Errorf("write: %w", err)
+		last := recs[len(recs)-1].Seq
+		if err := s.emit(ctx, buf.Bytes(), last); err != nil {
+			return total, err
 		}
-		if sy, ok := s.out.(interface{ Sync() error }); ok {
-			if err := sy.Sync(); err != nil { // stdout on a pipe cannot sync
-				s.log.Debug("audit stream: sync", "error", err)
-			}
-		}
-		pos = recs[len(recs)-1].Seq
+		pos = last
 		total += len(recs)
-		last := pos
-		if err := s.be.AuditTx(ctx, func(at store.AuditTx) error {
-			return at.SetAuditCursor(ctx, s.name, last)
-		}); err != nil {
-			return total, fmt.Errorf("store stream position: %w", err)
+	}
+}
+
+// emit writes lines, syncs them when it can, and then stores last as the
+// stream's position.
+func (s *Stream) emit(ctx context.Context, lines []byte, last int64) error {
+	if _, err := s.out.Write(lines); err != nil {
+		return fmt.Errorf("write: %w", err)
+	}
+	if sy, ok := s.out.(interface{ Sync() error }); ok {
+		if err := sy.Sync(); err != nil { // stdout on a pipe cannot sync
+			s.log.Debug("audit stream: sync", "error", err)
 		}
 	}
+	if err := s.be.AuditTx(ctx, func(at store.AuditTx) error {
+		return at.SetAuditCursor(ctx, s.name, last)
+	}); err != nil {
+		return fmt.Errorf("store stream position: %w", err)
+	}
+	return nil
+}
+
+// skipDamaged handles stored records after pos that cannot be decoded
+// (corrupt names the damaged storage's first record): it finds the last
+// record that storage holds, logs an error, writes a marker line naming
+// the range instead of the records,
+//
+//	{"damaged":{"from":6,"to":15},"note":"…"}
+//
+// and moves the position past them, so that the records after the damage
+// are still forwarded. It returns the new position.
+func (s *Stream) skipDamaged(ctx context.Context, pos int64, corrupt *store.AuditCorruptError) (int64, error) {
+	to, err := damagedEnd(ctx, s.be, pos, corrupt.From)
+	if err != nil {
+		return pos, err
+	}
+	var b bytes.Buffer
+	s.damaged(&b, max(corrupt.From, pos+1), to, corrupt)
+	if err := s.emit(ctx, b.Bytes(), to); err != nil {
+		return pos, err
+	}
+	return to, nil
+}
+
+// damaged logs an error for the stored records from..to that cannot be
+// decoded and writes their marker line to b.
+func (s *Stream) damaged(b *bytes.Buffer, from, to int64, cause error) {
+	rng := strconv.FormatInt(from, 10) + "-" + strconv.FormatInt(to, 10)
+	s.log.Error("audit stream: stored audit records cannot be decoded (their storage was altered); "+
+		"they are skipped in the stream — run `fhirguard audit verify`",
+		"damaged", rng, "from", from, "to", to, "error", cause)
+	b.WriteString(`{"damaged":{"from":`)
+	b.WriteString(strconv.FormatInt(from, 10))
+	b.WriteString(`,"to":`)
+	b.WriteString(strconv.FormatInt(to, 10))
+	b.WriteString(`},"note":"audit records `)
+	b.WriteString(rng)
+	b.WriteString(` cannot be decoded (their storage was altered) and are not forwarded"}` + "\n")
+}
+
+// damagedEnd returns the last record of the damaged storage that starts
+// at from, which a scan after pos ran into. It relies on AuditScan's
+// contract: a scan after x fails with that storage's AuditCorruptError
+// exactly while x is before its last record. An exponential then a
+// binary search find that record in O(log n) scans.
+func damagedEnd(ctx context.Context, be Backend, pos, from int64) (int64, error) {
+	inside := func(x int64) (bool, error) {
+		_, err := be.AuditScan(ctx, x, 1)
+		var corrupt *store.AuditCorruptError
+		switch {
+		case errors.As(err, &corrupt):
+			return corrupt.From == from, nil // another damaged block starts later
+		case err != nil:
+			return false, fmt.Errorf("find the end of the damaged audit records from %d: %w", from, err)
+		}
+		return false, nil
+	}
+	lo, step := max(pos, from-1), int64(1) // a scan after lo fails
+	hi := lo + step
+	for {
+		in, err := inside(hi)
+		if err != nil {
+			return 0, err
+		}
+		if !in {
+			break
+		}
+		lo, step = hi, step*2
+		hi = lo + step
+	}
+	for hi-lo > 1 { // a scan after lo fails, after hi does not
+		mid := lo + (hi-lo)/2
+		in, err := inside(mid)
+		if err != nil {
+			return 0, err
+		}
+		if in {
+			lo = mid
+		} else {
+			hi = mid
+		}
+	}
+	return hi, nil
 }
 
 // appendLine writes one JSON line for r.

@@ -23,7 +23,7 @@ func chainFixture(t *testing.T, n int) (Backend, string, Verifier) {
 	clk := clock.NewFake(t0)
 	st, path := openStore(t, clk)
 	ctx := context.Background()
-	signer, err := NewLocalSigner(ctx, st)
+	signer, err := newTestSigner(ctx, st)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -241,7 +241,7 @@ func TestVerifyDetectsTamperingInsideABlock(t *testing.T) {
 			clk := clock.NewFake(t0)
 			st, path := openStore(t, clk)
 			ctx := context.Background()
-			signer, err := NewLocalSigner(ctx, st)
+			signer, err := newTestSigner(ctx, st)
 			if err != nil {
 				t.Fatal(err)
 			}

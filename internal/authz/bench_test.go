@@ -16,7 +16,6 @@ import (
 	"path/filepath"
 	"strings"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
@@ -27,6 +26,7 @@ import (
 	"github.com/fhirguard/fhirguard/internal/keys"
 	"github.com/fhirguard/fhirguard/internal/store/sqlite"
 	"github.com/fhirguard/fhirguard/internal/store/storetest"
+	"github.com/fhirguard/fhirguard/internal/testutil/cputime"
 )
 
 // BenchmarkClientCredentials measures SMART Backend Services token
@@ -59,7 +59,7 @@ func BenchmarkClientCredentials(b *testing.B) {
 			// (the SQLite writer group-commits their jti records).
 			b.SetParallelism(8)
 			b.ResetTimer()
-			start, cpu0 := time.Now(), processCPU()
+			start, cpu0 := time.Now(), cputime.Process()
 			b.RunParallel(func(pb *testing.PB) {
 				for pb.Next() {
 					i := next.Add(1) - 1
@@ -72,7 +72,7 @@ func BenchmarkClientCredentials(b *testing.B) {
 				}
 			})
 			b.StopTimer()
-			cpu := processCPU() - cpu0
+			cpu := cputime.Process() - cpu0
 			if f := failed.Load(); f > 0 {
 				b.Fatalf("%d token requests failed", f)
 			}
@@ -83,15 +83,6 @@ func BenchmarkClientCredentials(b *testing.B) {
 			b.ReportMetric(float64(cpu.Microseconds())/float64(n), "cpu-µs/token")
 		})
 	}
-}
-
-// processCPU is the user + system CPU time the process has used.
-func processCPU() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 func benchServer(b *testing.B, alg string) (*Server, string, jose.Signer) {

@@ -19,10 +19,21 @@ import (
 // sign-in cookie.
 //
 //   - With a valid id_token_hint (an id_token of this server, expired ones
-//     accepted), the session named by its sid ends at once.
-//   - Without one, the session of the browser's cookie ends after the user
-//     confirms on a page (a POST carrying the page's CSRF token), so a
-//     cross-site link cannot sign anyone out.
+//     accepted), the session named by its sid ends at once, and so does
+//     the browser's session when it is the hint's End-User's (same sid or
+//     same username).
+//   - Without one — or when the hint names another End-User than the one
+//     signed in in this browser (RP-Initiated Logout 1.0 §3: the OP MUST
+//     then ask) — the session of the browser's cookie ends only after the
+//     user confirms on a page (a POST carrying the page's CSRF token), so a
+//     cross-site link cannot sign anyone out. Until then the cookie stays.
+//   - A hint without sid identifies no session of its own: with no session
+//     of the hint's user in this browser nothing ends (the browser is
+//     already signed out; nothing is audited).
+//
+// Only a logout that ends a live session is audited (one Logout
+// AuditEvent per request); one whose sessions had already ended answers
+// the same but records nothing, so every Logout event is a real end.
 //
 // post_logout_redirect_uri is followed (with state) only when it is
 // registered in the client's post_logout_redirect_uris; the client is the
@@ -72,13 +83,20 @@ func (s *Server) logout(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	var ended []string
+	// ask: the browser's signed-in user has not been identified as the
+	// one to sign out, so they are asked (RP-Initiated Logout 1.0 §3).
+	ask := false
 	switch {
 	case hint != nil:
 		if hint.SID != "" {
 			ended = append(ended, hint.SID)
 		}
-		if haveCookie && (cookieSID == hint.SID || si.Username == hint.Subject) {
-			ended = append(ended, cookieSID)
+		if haveCookie {
+			if cookieSID == hint.SID || si.Username == hint.Subject {
+				ended = append(ended, cookieSID)
+			} else {
+				ask = true
+			}
 		}
 	case haveCookie && r.Method == http.MethodPost && form.Get("confirm") == "yes":
 		csrf := form.Get("csrf")
@@ -87,18 +105,24 @@ func (s *Server) logout(w http.ResponseWriter, r *http.Request) error {
 		}
 		ended = append(ended, cookieSID)
 	case haveCookie:
-		return s.pages.render(w, http.StatusOK, "logout.html", pageData{Title: "Sign out", Action: PathLogout, CSRF: si.CSRF,
-			Confirm: true, ClientID: clientID, PostLogoutRedirect: redirect, State: state}, formTarget(redirect))
+		ask = true
 	}
+	// live counts the live sessions this request ended: a session that
+	// had already ended is not audited again (its logout was).
+	live := 0
 	for _, sid := range dedupe(ended) {
-		if err := s.endSignIn(ctx, sid); err != nil {
+		ok, err := s.endSignIn(ctx, sid)
+		if err != nil {
 			return err
 		}
+		if ok {
+			live++
+		}
 	}
-	if haveCookie || hint != nil {
+	if !ask && (haveCookie || hint != nil) {
 		s.clearSignInCookie(w)
 	}
-	if len(ended) > 0 {
+	if live > 0 {
 		who := clientID
 		if who == "" {
 			who = "(user)"
@@ -106,6 +130,10 @@ func (s *Server) logout(w http.ResponseWriter, r *http.Request) error {
 		if err := s.record(ctx, logoutEvent(hint, si, clip(who))); err != nil {
 			return err
 		}
+	}
+	if ask {
+		return s.pages.render(w, http.StatusOK, "logout.html", pageData{Title: "Sign out", Action: PathLogout, CSRF: si.CSRF,
+			Confirm: true, ClientID: clientID, PostLogoutRedirect: redirect, State: state}, formTarget(redirect))
 	}
 	if redirect != "" {
 		q := url.Values{}

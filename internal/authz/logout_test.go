@@ -1,6 +1,7 @@
 package authz_test
 
 import (
+	"context"
 	"io"
 	"net/http"
 	"net/url"
@@ -276,5 +277,125 @@ func TestLogoutBeforeExchange(t *testing.T) {
 	}
 	if a := exchange(offlineCode, offlineVerifier); a.status != 200 || a.body["refresh_token"] == nil {
 		t.Errorf("ok/offline-code-after-logout: %d %v", a.status, a.body)
+	}
+}
+
+// signInTokensAs runs the code flow of app3 for user in browser b (its
+// sign-in cookie kept), through the pickers when they appear.
+func (f *fixture) signInTokensAs(t *testing.T, b *browser, user, pw, scope string) map[string]any {
+	t.Helper()
+	verifier, challenge := pkce()
+	p := f.login(t, b, b.get(t, f.authorizeURL("app3", scope, "st1", challenge, nil)), user, pw)
+	if strings.Contains(p.body, "data-patient-id") {
+		p = b.post(t, f.ts.URL+"/auth/pick", url.Values{"csrf": {csrf(t, p)}, "patient": {"pA"}})
+	}
+	if strings.Contains(p.body, "data-encounter-id") {
+		p = b.post(t, f.ts.URL+"/auth/pick-encounter", url.Values{"csrf": {csrf(t, p)}, "encounter": {"e1"}})
+	}
+	q := f.redirectParams(t, f.consent(t, b, p, "allow", nil))
+	ans := postForm(t, f.ts.Anonymous, f.ts.URL+"/auth/token", url.Values{"grant_type": {"authorization_code"}, "code": {q.Get("code")},
+		"code_verifier": {verifier}, "redirect_uri": {f.redirect}, "client_id": {"app3"}}, "", "")
+	if ans.status != 200 || ans.body["refresh_token"] == nil || ans.body["id_token"] == nil {
+		t.Fatalf("token for %s: %d %v", user, ans.status, ans.body)
+	}
+	return ans.body
+}
+
+// TestLogoutHintOfAnotherUser: an id_token_hint naming another user than
+// the browser's signed-in one does not end (or pretend to end) the
+// browser's session: the browser's user is asked to confirm (RP-Initiated
+// Logout 1.0 §3); a session the hint names by sid ends at once.
+func TestLogoutHintOfAnotherUser(t *testing.T) {
+	t.Parallel()
+	f, bye := logoutFixture(t)
+	endSession := f.ts.URL + "/auth/logout"
+	alice := newBrowser()
+	online := f.signInTokens(t, alice, "openid fhirUser launch/patient online_access patient/*.rs")
+	rt := online["refresh_token"].(string)
+	stillSignedIn := func(name string) {
+		t.Helper()
+		r := f.refresh(t, rt)
+		if r.status != 200 {
+			t.Fatalf("%s: alice's online grant ended: %d %v", name, r.status, r.body)
+		}
+		rt = r.body["refresh_token"].(string)
+	}
+	confirmPage := func(name string, p page) {
+		t.Helper()
+		if p.status != 200 || p.location != "" || !strings.Contains(p.body, `name="confirm"`) {
+			t.Fatalf("%s: want the confirmation page, got %d %q %s", name, p.status, p.location, p.body)
+		}
+		if sc := strings.Join(p.header.Values("Set-Cookie"), "\n"); strings.Contains(sc, "fhirguard_signin=;") {
+			t.Fatalf("%s: the sign-in cookie is cleared while its session lives: %s", name, sc)
+		}
+	}
+
+	// An id_token of drA without sid (as issued before sign-in sessions).
+	now := time.Now()
+	noSID, err := f.ts.Server.Keys().SignJWT(context.Background(), "RS256", "JWT", map[string]any{
+		"iss": f.ts.FHIRBase, "aud": "app3", "sub": "drA", "iat": now.Unix(), "exp": now.Add(5 * time.Minute).Unix()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := alice.get(t, endSession+"?"+url.Values{"id_token_hint": {noSID}, "post_logout_redirect_uri": {bye}, "state": {"s1"}}.Encode())
+	confirmPage("fail/other-user-hint-without-sid", p)
+	stillSignedIn("fail/other-user-hint-without-sid")
+
+	// drA's real id_token (with sid, signed in in another browser): his
+	// session ends at once; alice is still asked.
+	dr := newBrowser()
+	drTokens := f.signInTokensAs(t, dr, "drA", drPW, "openid fhirUser online_access user/*.rs")
+	p = alice.get(t, endSession+"?"+url.Values{"id_token_hint": {drTokens["id_token"].(string)},
+		"post_logout_redirect_uri": {bye}, "state": {"s2"}}.Encode())
+	confirmPage("ok/other-user-hint-with-sid", p)
+	stillSignedIn("ok/other-user-hint-with-sid")
+	if r := f.refresh(t, drTokens["refresh_token"].(string)); r.status != 400 || r.body["error"] != "invalid_grant" {
+		t.Fatalf("fail/hinted-session-not-ended: %d %v", r.status, r.body)
+	}
+
+	// Alice confirms: her session ends and the RP gets its redirect.
+	q := alice.post(t, endSession, url.Values{"confirm": {"yes"}, "csrf": {csrf(t, p)}, "client_id": {"app3"},
+		"post_logout_redirect_uri": {bye}, "state": {"s2"}})
+	if q.status != 303 || q.location != bye+"?state=s2" {
+		t.Fatalf("confirmed logout: %d %q %s", q.status, q.location, q.body)
+	}
+	if r := f.refresh(t, rt); r.status != 400 || r.body["error"] != "invalid_grant" {
+		t.Fatalf("fail/online-refresh-after-confirmed-logout: %d %v", r.status, r.body)
+	}
+}
+
+// logoutEvents counts the Logout (DICOM 110123) AuditEvents.
+func (f *fixture) logoutEvents(t *testing.T) int {
+	t.Helper()
+	resp, err := f.ts.Client.Get(f.ts.FHIRBase + "/AuditEvent?_count=500")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != 200 {
+		t.Fatalf("AuditEvent search: %d %s", resp.StatusCode, body)
+	}
+	return strings.Count(string(body), `"code":"110123"`)
+}
+
+// TestLogoutAuditsOnlyRealEnds: a logout that ends no live session (its
+// session already ended) is not audited again.
+func TestLogoutAuditsOnlyRealEnds(t *testing.T) {
+	t.Parallel()
+	f, bye := logoutFixture(t)
+	endSession := f.ts.URL + "/auth/logout"
+	online := f.signInTokens(t, newBrowser(), "openid fhirUser launch/patient online_access patient/*.rs")
+	hint := url.Values{"id_token_hint": {online["id_token"].(string)}, "post_logout_redirect_uri": {bye}}.Encode()
+	if n := f.logoutEvents(t); n != 0 {
+		t.Fatalf("logout events before any logout: %d", n)
+	}
+	for i, want := range []int{1, 1, 1} {
+		if p := newBrowser().get(t, endSession+"?"+hint); p.status != 302 || p.location != bye {
+			t.Fatalf("logout %d: %d %q %s", i+1, p.status, p.location, p.body)
+		}
+		if n := f.logoutEvents(t); n != want {
+			t.Errorf("after logout %d: %d logout AuditEvents, want %d", i+1, n, want)
+		}
 	}
 }

@@ -104,7 +104,7 @@ func (s *Server) startSignIn(ctx context.Context, w http.ResponseWriter, r *http
 		return sid, nil
 	}
 	if ok {
-		if err := s.endSignIn(ctx, sid); err != nil {
+		if _, err := s.endSignIn(ctx, sid); err != nil {
 			return "", err
 		}
 	}
@@ -159,24 +159,25 @@ func (s *Server) attachGrant(ctx context.Context, sid, grant string) (expires ti
 
 // endSignIn ends the sign-in session sid and revokes the grants of the
 // online_access refresh tokens issued under it (their refresh and access
-// tokens). Ending an ended session does nothing.
-func (s *Server) endSignIn(ctx context.Context, sid string) error {
+// tokens). ended reports whether a live session ended here: ending an
+// ended, expired or unknown session does nothing and reports false.
+func (s *Server) endSignIn(ctx context.Context, sid string) (ended bool, err error) {
 	now := s.clk.Now()
 	tok, err := s.o.Store.ConsumeToken(ctx, tokenSignIn, hashValue(sid), now, false, time.Time{})
 	switch {
 	case errors.Is(err, store.ErrUsed), errors.Is(err, store.ErrExpired), errors.Is(err, store.ErrNotFound):
-		return nil
+		return false, nil
 	case err != nil:
-		return fmt.Errorf("end sign-in session: %w", err)
+		return false, fmt.Errorf("end sign-in session: %w", err)
 	}
 	var si signIn
 	if err := json.Unmarshal(tok.Data, &si); err != nil {
-		return fmt.Errorf("decode sign-in session: %w", err)
+		return true, fmt.Errorf("decode sign-in session: %w", err)
 	}
 	for _, g := range si.Grants {
 		if err := s.revokeGrant(ctx, g, now); err != nil {
-			return fmt.Errorf("end sign-in session: %w", err)
+			return true, fmt.Errorf("end sign-in session: %w", err)
 		}
 	}
-	return nil
+	return true, nil
 }

@@ -268,6 +268,7 @@ func (a *API) noteFacts(ctx context.Context, q *Request, resp *Response, err err
 	}
 	f := a.facts(ctx, q, resp, err != nil, before)
 	f.Entries = info.Facts.Entries
+	f.Audited = info.Facts.Audited // a transaction's events committed with it
 	f.Interaction = ""
 	info.Facts = f
 }
@@ -346,15 +347,20 @@ func auditCapability(r *capResource) {
 	}
 }
 
-// The AuditEvent of a single write (not a batch/transaction entry) is
-// appended inside the write's own store transaction, so a committed write
-// always has its record and a 503 after a committed write cannot happen.
+// The AuditEvents of a write are appended inside the write's own store
+// transaction (into the audit outbox), so a committed write always has its
+// records and a 503 after a committed write cannot happen: a single write's
+// event, a transaction's events (the Bundle's and one per entry, written at
+// the end of the transaction), and each batch write entry's event (in the
+// entry's own transaction; the rest of the batch is recorded after it).
 
 type topKey struct{}
 
-// topRequest is the request ServeFHIR runs (entries of a Bundle are not).
+// topRequest is the request whose events the next write transaction
+// appends: the request ServeFHIR runs, or a batch entry (entry: true).
 type topRequest struct {
 	q      *Request
+	entry  bool
 	before []string // a delete's patients, read before it runs
 	inTx   bool     // its AuditEvent was appended inside its transaction
 	// body are the patients of a create's or update's body, computed
@@ -365,6 +371,13 @@ type topRequest struct {
 
 func markTop(ctx context.Context, q *Request, before []string) (context.Context, *topRequest) {
 	t := &topRequest{q: q, before: before}
+	return context.WithValue(ctx, topKey{}, t), t
+}
+
+// markEntry marks the batch entry q as the one whose event its write
+// transaction appends.
+func markEntry(ctx context.Context, q *Request, before []string) (context.Context, *topRequest) {
+	t := &topRequest{q: q, entry: true, before: before}
 	return context.WithValue(ctx, topKey{}, t), t
 }
 
@@ -393,36 +406,97 @@ func (t *topRequest) done(ctx context.Context, err error) {
 	}
 }
 
-// auditInTx appends the write's AuditEvent inside tx (when the request is
-// audited by a sink that can do so).
+// auditInTx appends the write's AuditEvent inside tx (when the request, or
+// the batch entry, is audited by a sink that can do so).
 func (a *API) auditInTx(ctx context.Context, tx store.Tx, q *Request, resp *Response) error {
 	t, _ := ctx.Value(topKey{}).(*topRequest)
 	if t == nil || t.q != q || resp == nil {
 		return nil
 	}
-	rec := audit.TxAuditorFrom(ctx)
-	if rec == nil {
-		return nil
+	var err error
+	if t.entry {
+		rec := audit.TxEntryAuditorFrom(ctx)
+		if rec == nil {
+			return nil
+		}
+		f := a.facts(ctx, q, resp, false, a.writePatientsInTx(ctx, tx, q, t))
+		f.Status = resp.Status
+		err = rec(ctx, tx, f)
+	} else {
+		rec := audit.TxAuditorFrom(ctx)
+		if rec == nil {
+			return nil
+		}
+		f := httpx.Facts{Type: q.Type, ID: q.ID, Version: resp.VersionID, Results: -1}
+		if q.Query != nil {
+			f.Query = q.Query.Encode()
+		}
+		f.Patients = a.writePatientsInTx(ctx, tx, q, t)
+		err = rec(ctx, tx, f, resp.Status)
 	}
-	f := httpx.Facts{Type: q.Type, ID: q.ID, Version: resp.VersionID, Results: -1}
-	if q.Query != nil {
-		f.Query = q.Query.Encode()
-	}
-	switch {
-	case q.Type == "Patient":
-		f.Patients = []string{q.ID}
-	case q.Interaction == Delete:
-		f.Patients = t.before
-	case t.body != nil:
-		f.Patients = t.body
-	default:
-		f.Patients = a.patientsInTx(ctx, tx, q)
-	}
-	if err := rec(ctx, tx, f, resp.Status); err != nil {
+	if err != nil {
 		return audit.Unavailable(err)
 	}
 	t.inTx = true
 	return nil
+}
+
+// writePatientsInTx returns the patients the event of the write q names,
+// as tx sees them (never nil: an empty list means none).
+func (a *API) writePatientsInTx(ctx context.Context, tx store.Tx, q *Request, t *topRequest) []string {
+	var ps []string
+	switch {
+	case q.Type == "Patient":
+		ps = []string{q.ID}
+	case q.Interaction == Delete:
+		ps = t.before
+	case t.body != nil:
+		ps = t.body
+	default:
+		ps = a.patientsInTx(ctx, tx, q)
+	}
+	if ps == nil {
+		ps = []string{}
+	}
+	return ps
+}
+
+// auditTransactionInTx appends, at the end of the transaction q inside
+// its tx, the events of the Bundle and of every entry (entries answered
+// after the commit are recorded with what is known before it: no result
+// count). It returns the entries' facts (nil when not audited here).
+func (a *API) auditTransactionInTx(ctx context.Context, tx store.Tx, q *Request, results []*Response, before [][]string) ([]httpx.Facts, error) {
+	t, _ := ctx.Value(topKey{}).(*topRequest)
+	if t == nil || t.q != q || t.entry {
+		return nil, nil
+	}
+	rec := audit.TxAuditorFrom(ctx)
+	if rec == nil {
+		return nil, nil
+	}
+	b := q.Bundle
+	entries := make([]httpx.Facts, len(b.Entries))
+	for i, e := range b.Entries {
+		resp := results[i]
+		ps := before[i]
+		if ps == nil && e.Req.ID != "" && e.Req.Interaction != Operation {
+			// As the transaction sees it (its own writes included).
+			ps = a.writePatientsInTx(ctx, tx, e.Req, &topRequest{})
+		}
+		f := a.facts(ctx, e.Req, resp, false, ps)
+		f.Status = http.StatusOK
+		if resp != nil {
+			f.Status = resp.Status
+		}
+		entries[i] = f
+	}
+	bf := a.facts(ctx, q, nil, false, nil)
+	bf.Entries = entries
+	if err := rec(ctx, tx, bf, http.StatusOK); err != nil {
+		return nil, audit.Unavailable(err)
+	}
+	t.inTx = true
+	return entries, nil
 }
 
 // patientsInTx returns the compartment patients of the version q just

@@ -63,6 +63,7 @@ func (a *API) transaction(ctx context.Context, q *Request) (*Response, error) {
 		}
 	}
 	before := a.entryPatientsBefore(ctx, b)
+	var audited []httpx.Facts // the entries' facts, when audited in the transaction
 	err := a.store.Tx(ctx, func(tx store.Tx) error {
 		clear(results)
 		later = later[:0]
@@ -80,9 +81,18 @@ func (a *API) transaction(ctx context.Context, q *Request) (*Response, error) {
 			}
 			results[i] = resp
 		}
-		return nil
+		var err error
+		audited, err = a.auditTransactionInTx(ctx, tx, q, results, before)
+		return err
 	})
-	a.noteTransactionEntries(ctx, b, results, err, before)
+	if info := httpx.Info(ctx); err == nil && audited != nil && info != nil {
+		// Its events committed with it: whatever happens after the
+		// commit (a deferred read failing), they are not recorded again.
+		info.Facts.Entries = append(info.Facts.Entries, audited...)
+		info.Facts.Audited = true
+	} else {
+		a.noteTransactionEntries(ctx, b, results, err, before)
+	}
 	if err != nil {
 		if _, ok := fhir.AsError(err); ok || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 			return nil, err
@@ -160,8 +170,15 @@ func (a *API) batch(ctx context.Context, q *Request) (*Response, error) {
 			continue
 		}
 		before := a.patientsBefore(ctx, e.Req)
-		resp, err := a.Execute(ctx, e.Req)
+		ectx, et := markEntry(ctx, e.Req, before)
+		resp, err := a.Execute(ectx, e.Req)
 		a.noteEntry(ctx, e.Req, resp, err, before)
+		if err == nil && et.inTx {
+			// Recorded in the entry's own transaction.
+			if info := httpx.Info(ctx); info != nil {
+				info.Facts.Entries[len(info.Facts.Entries)-1].Audited = true
+			}
+		}
 		if err != nil {
 			if ctx.Err() != nil {
 				return nil, fmt.Errorf("batch entry %d: %w", i, ctx.Err())

@@ -16,7 +16,6 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
@@ -29,6 +28,7 @@ import (
 	"github.com/fhirguard/fhirguard/internal/store"
 	"github.com/fhirguard/fhirguard/internal/store/sqlite"
 	"github.com/fhirguard/fhirguard/internal/synth"
+	"github.com/fhirguard/fhirguard/internal/testutil/cputime"
 )
 
 // The search load test and the import overhead measurement (results in
@@ -115,15 +115,6 @@ type result struct {
 	rt runtimeDelta
 }
 
-// cpuTime is the CPU time the process has used so far.
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
-
 // drive runs fn from clients goroutines for d and measures it. fn returns
 // a label of its request (to name the slowest ones).
 func drive(d time.Duration, clients int, fn func(r *rand.Rand) (string, error)) (result, error) {
@@ -142,7 +133,7 @@ func drive(d time.Duration, clients int, fn func(r *rand.Rand) (string, error)) 
 	// FHIRGUARD_SEARCH_BENCH_YIELD=0 measures without.
 	yield := os.Getenv("FHIRGUARD_SEARCH_BENCH_YIELD") != "0"
 	rt0 := readRuntime()
-	start, cpu0 := time.Now(), cpuTime()
+	start, cpu0 := time.Now(), cputime.Process()
 	deadline := start.Add(d)
 	for c := range clients {
 		wg.Add(1)
@@ -174,7 +165,7 @@ func drive(d time.Duration, clients int, fn func(r *rand.Rand) (string, error)) 
 		}()
 	}
 	wg.Wait()
-	el, cpu := time.Since(start), cpuTime()-cpu0
+	el, cpu := time.Since(start), cputime.Process()-cpu0
 	rt := readRuntime().since(rt0)
 	if e, ok := ferr.Load().(error); ok {
 		return result{}, e
@@ -330,10 +321,10 @@ func TestImportOverhead(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			cpu0 := cpuTime()
+			cpu0 := cputime.Process()
 			stats, err := importer.Run(context.Background(), importer.Options{Store: st, Validator: v,
 				BatchSize: envInt("FHIRGUARD_IMPORT_BENCH_BATCH", 0)}, []string{file})
-			cpu := cpuTime() - cpu0
+			cpu := cputime.Process() - cpu0
 			if cerr := st.Close(); err == nil {
 				err = cerr
 			}

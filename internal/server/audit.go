@@ -40,13 +40,9 @@ func (s *Server) buildAudit(ctx context.Context, wrapSink func(audit.MultiSink) 
 	if !ok {
 		return fmt.Errorf("audit: the %s store has no audit log", s.cfg.Store.Type)
 	}
-	// Interim checkpoint signer (a dedicated Ed25519 key in the audit log's
-	// key table): checkpoints must stay verifiable for the whole retention
-	// period, longer than the key service keeps retired token keys.
-	signer, err := audit.NewLocalSigner(ctx, be)
-	if err != nil {
-		return err
-	}
+	// Checkpoints are signed by the key service; the log keeps the public
+	// keys, so they verify for its whole retention.
+	signer := audit.NewKeySigner(s.keys, be)
 	src := audit.Source{Observer: s.FHIRBase(), Name: "fhirguard"}
 	parts := &auditParts{backend: be}
 	var stream *audit.Stream

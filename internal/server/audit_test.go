@@ -609,6 +609,38 @@ func TestWriteAuditedInItsTransaction(t *testing.T) {
 	if status, _, _ := do(t, ts, "PUT", "/Observation/o1", `{"resourceType":"Observation","id":"o1"}`); status != http.StatusBadRequest && status != http.StatusServiceUnavailable {
 		t.Fatalf("an invalid write: %d", status)
 	}
+	if status, body, _ := do(t, ts, "PUT", "/Patient/pA", `{"resourceType":"Patient","id":"pA"}`); status != 201 {
+		t.Fatalf("create Patient/pA: %d %s", status, body)
+	}
+	log.since(t)
+
+	// A transaction: the Bundle's event and every entry's (a read entry
+	// included) commit with its writes.
+	entry := func(id string) string {
+		return `{"resource":` + obsBody[:1] + `"id":"` + id + `",` + obsBody[1:] + `,"request":{"method":"PUT","url":"Observation/` + id + `"}}`
+	}
+	tx := `{"resourceType":"Bundle","type":"transaction","entry":[` + entry("t1") + `,` + entry("t2") +
+		`,{"request":{"method":"GET","url":"Patient/pA"}}]}`
+	if status, body, _ := do(t, ts, "POST", "", tx); status != 200 {
+		t.Fatalf("transaction with only in-transaction auditing: %d %s", status, body)
+	}
+	got = log.since(t)
+	if len(got) != 4 || got[0].Entities[0] != "Observation/t1/_history/1" || got[1].Entities[0] != "Observation/t2/_history/1" ||
+		got[2].Subtype != "read" || got[3].Subtype != "transaction" || got[0].Patients[0] != "Patient/pA" {
+		t.Fatalf("transaction events %+v, want both writes, the read and the Bundle", got)
+	}
+
+	// A batch: each write entry's event commits with its write; the rest
+	// (the Bundle's event) cannot be recorded, so the answer is 503, but
+	// the writes that happened are in the log.
+	batch := `{"resourceType":"Bundle","type":"batch","entry":[` + entry("b1") + `,` + entry("b2") + `]}`
+	if status, _, _ := do(t, ts, "POST", "", batch); status != http.StatusServiceUnavailable {
+		t.Fatalf("batch with failing post-hoc recording: %d, want 503", status)
+	}
+	got = log.since(t)
+	if len(got) != 2 || got[0].Entities[0] != "Observation/b1/_history/1" || got[1].Entities[0] != "Observation/b2/_history/1" {
+		t.Fatalf("batch events %+v, want both writes", got)
+	}
 }
 
 // TestProvenanceUnderConcurrentUpdates: concurrent updates of one resource
@@ -644,5 +676,37 @@ func TestProvenanceUnderConcurrentUpdates(t *testing.T) {
 		if status != 200 || json.Unmarshal(body, &b) != nil || len(b.Entry) != 1 {
 			t.Fatalf("version %d: %d Provenance (status %d), want 1", v, len(b.Entry), status)
 		}
+	}
+}
+
+// TestAuditSearchWithAuditEventScope: a token granting AuditEvent searches
+// alone (an auditor's `…/AuditEvent.rs`) searches the audit log; one for
+// other types does not.
+func TestAuditSearchWithAuditEventScope(t *testing.T) {
+	ts := servertest.Start(t)
+	get := func(scope string) int {
+		t.Helper()
+		tok, err := ts.Backend.Token(scope)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req, _ := http.NewRequest("GET", ts.FHIRBase+"/AuditEvent?_count=5", nil)
+		req.Header.Set("Authorization", "Bearer "+tok)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode == 200 && !strings.Contains(string(body), `"searchset"`) {
+			t.Fatalf("scope %s: 200 without a searchset: %s", scope, body)
+		}
+		return resp.StatusCode
+	}
+	if got := get("system/AuditEvent.rs"); got != 200 {
+		t.Fatalf("system/AuditEvent.rs: %d, want 200", got)
+	}
+	if got := get("system/Observation.rs"); got != http.StatusForbidden {
+		t.Fatalf("system/Observation.rs: %d, want 403", got)
 	}
 }

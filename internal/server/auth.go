@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"strings"
 
@@ -12,6 +13,7 @@ import (
 	"github.com/fhirguard/fhirguard/internal/fhirapi"
 	"github.com/fhirguard/fhirguard/internal/httpx"
 	"github.com/fhirguard/fhirguard/internal/keys"
+	"github.com/fhirguard/fhirguard/internal/store"
 )
 
 // authParts are the authorization server, the key service and bearer
@@ -31,10 +33,7 @@ func (s *Server) buildAuth(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	ks, err := keys.New(ctx, keys.Options{Store: st, Clock: s.clock, Logger: s.log})
-	if err != nil {
-		return fmt.Errorf("signing keys: %w", err)
-	}
+	ks := s.keys
 	revs := authn.NewRevocations(st, s.clock, s.log, 0)
 	v, err := authn.NewValidator(authn.Options{Keys: ks, Issuer: s.FHIRBase(), Audience: s.FHIRBase(),
 		Clock: s.clock, Revocations: revs})
@@ -52,6 +51,19 @@ func (s *Server) buildAuth(ctx context.Context) error {
 	}
 	s.auth = &authParts{keys: ks, revs: revs, validator: v, az: az}
 	return nil
+}
+
+// openKeys opens the key service on st's key table.
+func openKeys(ctx context.Context, st store.Store, clk clock.Clock, log *slog.Logger) (*keys.Service, error) {
+	as, err := AuthStore(st)
+	if err != nil {
+		return nil, err
+	}
+	ks, err := keys.New(ctx, keys.Options{Store: as, Clock: clk, Logger: log})
+	if err != nil {
+		return nil, fmt.Errorf("signing keys: %w", err)
+	}
+	return ks, nil
 }
 
 // Authz is the authorization server (tests register clients through its

@@ -14,7 +14,6 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
@@ -22,6 +21,7 @@ import (
 	"github.com/fhirguard/fhirguard/internal/config"
 	"github.com/fhirguard/fhirguard/internal/server"
 	"github.com/fhirguard/fhirguard/internal/server/servertest"
+	"github.com/fhirguard/fhirguard/internal/testutil/cputime"
 )
 
 // switchSink records through the server's real audit sink while on is set;
@@ -87,7 +87,7 @@ func TestHTTPReadAuditLoad(t *testing.T) {
 			}
 			defer func() { pprof.StopCPUProfile(); f.Close() }()
 		}
-		cpu0 := cpuTime()
+		cpu0 := cputime.Process()
 		start := time.Now()
 		for c := range clients {
 			wg.Add(1)
@@ -124,7 +124,7 @@ func TestHTTPReadAuditLoad(t *testing.T) {
 		close(stop)
 		wg.Wait()
 		el := time.Since(start)
-		cpu := cpuTime() - cpu0
+		cpu := cputime.Process() - cpu0
 		if f := fails.Load(); f > 0 {
 			t.Fatalf("%s audit=%v: %d failed reads", typ, on, f)
 		}
@@ -160,15 +160,6 @@ func put(t *testing.T, ts *servertest.TestServer, typ, id, body string) {
 	if resp.StatusCode != 201 && resp.StatusCode != 200 {
 		t.Fatalf("PUT %s/%s: %d %s", typ, id, resp.StatusCode, b)
 	}
-}
-
-// cpuTime is the process's user + system CPU time so far.
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 func pair(v []float64, f string) string {

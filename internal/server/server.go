@@ -23,6 +23,7 @@ import (
 	"github.com/fhirguard/fhirguard/internal/clock"
 	"github.com/fhirguard/fhirguard/internal/config"
 	"github.com/fhirguard/fhirguard/internal/httpx"
+	"github.com/fhirguard/fhirguard/internal/keys"
 	"github.com/fhirguard/fhirguard/internal/store"
 )
 
@@ -67,6 +68,7 @@ type Server struct {
 	log     *slog.Logger
 	clock   clock.Clock
 	store   store.Store
+	keys    *keys.Service
 	metrics *httpx.Metrics
 	audit   *auditParts // audit.go
 	ln      net.Listener
@@ -127,6 +129,10 @@ func New(ctx context.Context, cfg config.Config, logger *slog.Logger, opts ...Op
 	s.root = cfg.NormalizedBaseURL()
 	if s.root == "" {
 		s.root = deriveRoot(cfg.Addr, s.ln.Addr(), s.tls != nil)
+	}
+	// The key service signs tokens and the audit log's checkpoints.
+	if s.keys, err = openKeys(ctx, s.store, s.clock, s.log); err != nil {
+		return nil, err
 	}
 	if err := s.buildAudit(ctx, o.auditSink); err != nil {
 		return nil, err

@@ -19,26 +19,27 @@ import (
 // OpenAuditLog opens the audit log of the store the config selects, for
 // the admin CLI's audit commands: the SQLite store itself, or for
 // store.type postgres the PostgreSQL audit log (the part of that backend
-// that exists ahead of its resources). Closing the returned Closer
-// releases it.
-func OpenAuditLog(ctx context.Context, cfg config.Config, clk clock.Clock, logger *slog.Logger) (store.AuditLog, io.Closer, error) {
+// that exists ahead of its resources). st is the resource store when
+// there is one (SQLite; nil on PostgreSQL so far), and closing closer
+// releases everything.
+func OpenAuditLog(ctx context.Context, cfg config.Config, clk clock.Clock, logger *slog.Logger) (log store.AuditLog, st store.Store, closer io.Closer, err error) {
 	if cfg.Store.Type == config.StorePostgres && cfg.Store.Postgres != nil {
 		l, err := postgres.OpenAudit(ctx, cfg.Store.Postgres.DSN, postgres.Options{Clock: clk, Logger: logger, MaxConns: 2})
 		if err != nil {
-			return nil, nil, fmt.Errorf("open the PostgreSQL audit log: %w", err)
+			return nil, nil, nil, fmt.Errorf("open the PostgreSQL audit log: %w", err)
 		}
-		return l, l, nil
+		return l, nil, l, nil
 	}
-	st, err := openStore(ctx, cfg, clk, logger)
+	st, err = openStore(ctx, cfg, clk, logger)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	l, ok := st.(store.AuditLog)
 	if !ok {
 		_ = st.Close()
-		return nil, nil, fmt.Errorf("the %s store has no audit log", cfg.Store.Type)
+		return nil, nil, nil, fmt.Errorf("the %s store has no audit log", cfg.Store.Type)
 	}
-	return l, st, nil
+	return l, st, st, nil
 }
 
 // OpenStore opens the store the config selects (the embedded SQLite store

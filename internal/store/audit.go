@@ -215,7 +215,8 @@ type AuditStore interface {
 	AuditBTG(ctx context.Context, all bool) ([]BTGReview, error)
 	// AuditCursor returns a consumer's stored position (0 when unset).
 	AuditCursor(ctx context.Context, name string) (int64, error)
-	// AuditKey returns the named secret of the audit log (e.g. the
-	// interim checkpoint signing key), creating it with gen when absent.
+	// AuditKey returns the named key of the audit log (e.g. the public key
+	// that signed checkpoints), creating it with gen when absent (gen's
+	// error is returned when it refuses to create one).
 	AuditKey(ctx context.Context, name string, gen func() ([]byte, error)) ([]byte, error)
 }

@@ -9,6 +9,7 @@ import (
 	"github.com/fhirguard/fhirguard/internal/audit"
 	"github.com/fhirguard/fhirguard/internal/clock"
 	"github.com/fhirguard/fhirguard/internal/store"
+	"github.com/fhirguard/fhirguard/internal/testutil/cputime"
 )
 
 // BenchmarkRecord measures chained, durable appends to the audit log on
@@ -21,11 +22,7 @@ func BenchmarkRecord(b *testing.B) {
 	st, _ := fresh(b)
 	ctx := context.Background()
 	clk := clock.System{}
-	signer, err := audit.NewLocalSigner(ctx, st)
-	if err != nil {
-		b.Fatal(err)
-	}
-	r, err := audit.NewRecorder(ctx, audit.Options{Backend: st, Clock: clk, Signer: signer, Source: audit.Source{Observer: "http://fhir.test/fhir"}})
+	r, err := audit.NewRecorder(ctx, audit.Options{Backend: st, Clock: clk, Signer: newSigner(b, st), Source: audit.Source{Observer: "http://fhir.test/fhir"}})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -34,7 +31,7 @@ func BenchmarkRecord(b *testing.B) {
 	b.SetParallelism(256)
 	b.ReportAllocs()
 	b.ResetTimer()
-	start, cpu0, db0 := time.Now(), processCPU(), dbServerCPU()
+	start, cpu0, db0 := time.Now(), cputime.Process(), dbServerCPU()
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
 			if err := r.Record(ctx, ev); err != nil {
@@ -43,7 +40,7 @@ func BenchmarkRecord(b *testing.B) {
 			}
 		}
 	})
-	el, cpu, db1 := time.Since(start), processCPU()-cpu0, dbServerCPU()
+	el, cpu, db1 := time.Since(start), cputime.Process()-cpu0, dbServerCPU()
 	b.StopTimer()
 	s := r.Stats()
 	b.ReportMetric(float64(cpu.Microseconds())/float64(b.N), "cpu-µs/event")

@@ -82,10 +82,7 @@ func TestRecorderChainsOnPostgres(t *testing.T) {
 	st, dsn := fresh(t)
 	ctx := context.Background()
 	clk := clock.NewFake(t0)
-	signer, err := audit.NewLocalSigner(ctx, st)
-	if err != nil {
-		t.Fatal(err)
-	}
+	signer := newSigner(t, st)
 	r := newRecorder(t, st, clk, func(o *audit.Options) { o.Signer, o.CheckpointEvery = signer, 25 })
 	var wg sync.WaitGroup
 	errs := make(chan error, 100)

@@ -22,11 +22,7 @@ func chainFixture(t *testing.T, n int) string {
 	st, dsn := fresh(t)
 	clk := clock.NewFake(t0)
 	ctx := context.Background()
-	signer, err := audit.NewLocalSigner(ctx, st)
-	if err != nil {
-		t.Fatal(err)
-	}
-	r := newRecorder(t, st, clk, func(o *audit.Options) { o.Signer, o.CheckpointEvery = signer, 10 })
+	r := newRecorder(t, st, clk, func(o *audit.Options) { o.Signer, o.CheckpointEvery = newSigner(t, st), 10 })
 	for i := range n {
 		if err := r.Record(ctx, readEvent("Practitioner/drA", fmt.Sprintf("p%d", i))); err != nil {
 			t.Fatal(err)
@@ -178,11 +174,8 @@ func TestVerifyDetectsTampering(t *testing.T) {
 			dsn := chainFixture(t, 35)
 			st := tamper(t, dsn, func(db *sql.DB) { tc.tamper(t, db) })
 			ctx := context.Background()
-			v, err := audit.NewLocalSigner(ctx, st)
-			if err != nil {
-				t.Fatal(err)
-			}
-			rep, err := audit.Verify(ctx, st, v, clock.System{})
+			// The public keys of the signatures are in the log itself.
+			rep, err := audit.Verify(ctx, st, audit.LogVerifier{St: st}, clock.System{})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -232,10 +225,7 @@ func TestVerifyDetectsTamperingInsideABlock(t *testing.T) {
 			st, dsn := fresh(t)
 			clk := clock.NewFake(t0)
 			ctx := context.Background()
-			signer, err := audit.NewLocalSigner(ctx, st)
-			if err != nil {
-				t.Fatal(err)
-			}
+			signer := newSigner(t, st)
 			r := newRecorder(t, st, clk, func(o *audit.Options) { o.Signer = signer })
 			evs := make([]audit.Event, 35)
 			for i := range evs {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 
 	"github.com/fhirguard/fhirguard/internal/store"
 	"github.com/fhirguard/fhirguard/internal/store/sqlstore"
@@ -35,8 +36,13 @@ func (dialect) JSONPairs() string {
 // an older resource database into it, and prepares the audit statements
 // on its writer and readers.
 func (s *Store) openAudit(ctx context.Context, f files, opts Options) error {
+	// Always FULL: a write's outbox entries are removed once the audit
+	// commit that chained them returned, so that commit must be on disk
+	// by then, whatever the resource database's durability.
+	af := f
+	af.sync = "FULL"
 	var err error
-	if s.adb, s.aconn, err = f.openWriter(ctx, opts.AuditPath, 8<<10); err != nil {
+	if s.adb, s.aconn, err = af.openWriter(ctx, opts.AuditPath, 8<<10); err != nil {
 		return err
 	}
 	if _, err := migrate(ctx, s.aconn, sqlstore.AuditMigrations(dialect{}), s.core.Clock, nil); err != nil {
@@ -62,6 +68,35 @@ func (s *Store) openAudit(ctx context.Context, f files, opts Options) error {
 		return fmt.Errorf("sqlite: audit head: %w", err)
 	}
 	s.chained.Store(h.Outbox)
+	return s.raiseOutboxIDs(ctx, h.Outbox)
+}
+
+// raiseOutboxIDs makes new outbox ids start after chained, the last one
+// the audit log chained. They only fall below it when the resource
+// database was restored from a backup while the audit database was kept:
+// new entries would then be taken for chained ones and never chained.
+func (s *Store) raiseOutboxIDs(ctx context.Context, chained int64) error {
+	var next int64
+	err := s.wconn.QueryRowContext(ctx, `SELECT max(
+	coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'audit_outbox'), 0),
+	coalesce((SELECT max(id) FROM audit_outbox), 0))`).Scan(&next)
+	if err != nil || next >= chained {
+		return err
+	}
+	s.log.Warn("the resource database is behind the audit log (restored from a backup?): outbox ids raised past the chained ones",
+		"outbox_seq", next, "chained", chained)
+	stmts := []string{
+		"BEGIN IMMEDIATE",
+		`DELETE FROM sqlite_sequence WHERE name = 'audit_outbox'`,
+		`INSERT INTO sqlite_sequence (name, seq) VALUES ('audit_outbox', ` + strconv.FormatInt(chained, 10) + `)`,
+		"COMMIT",
+	}
+	for _, q := range stmts {
+		if _, err := s.wconn.ExecContext(ctx, q); err != nil {
+			_, _ = s.wconn.ExecContext(context.WithoutCancel(ctx), "ROLLBACK")
+			return fmt.Errorf("sqlite: raise the audit outbox ids: %w", err)
+		}
+	}
 	return nil
 }
 

@@ -5,8 +5,11 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -261,6 +264,60 @@ func TestLegacyAuditMoved(t *testing.T) {
 			if err == nil || !strings.Contains(err.Error(), "both the resource database and the audit database hold an audit log") {
 				t.Fatalf("open with two logs: %v", err)
 			}
+		}
+	}
+}
+
+// TestLegacyAuditMovedByTwoAtOnce: two processes (a server and a CLI)
+// opening an old data directory at the same time both open it (one moves
+// the log, the other finds it moved).
+func TestLegacyAuditMovedByTwoAtOnce(t *testing.T) {
+	ctx := context.Background()
+	for round := range 8 {
+		path := filepath.Join(t.TempDir(), "fhirguard.db")
+		st := openAt(t, path, storetest.Indexer())
+		appendN(t, st, 2000, 0)
+		if err := st.Close(); err != nil {
+			t.Fatal(err)
+		}
+		toLegacy(t, path, false)
+		errs := make(chan error, 2)
+		for range 2 {
+			go func() {
+				s, err := sqlite.Open(ctx, sqlite.Options{Path: path, Indexer: storetest.Indexer(), Logger: slog.New(slog.DiscardHandler)})
+				if err == nil {
+					if h, herr := s.AuditHeadRow(ctx); herr != nil || h.Seq != 2000 {
+						err = fmt.Errorf("head %+v %v", h, herr)
+					}
+					s.Close()
+				}
+				errs <- err
+			}()
+		}
+		for range 2 {
+			if err := <-errs; err != nil {
+				t.Fatalf("round %d: %v", round, err)
+			}
+		}
+	}
+}
+
+// TestNewDatabaseFilesArePrivate: the database files a store creates are
+// readable by their owner only, whatever the umask.
+func TestNewDatabaseFilesArePrivate(t *testing.T) {
+	if runtime.GOOS == "windows" {
+		t.Skip("file modes are Unix permissions")
+	}
+	path := filepath.Join(t.TempDir(), "fhirguard.db")
+	st := openAt(t, path, storetest.Indexer())
+	appendN(t, st, 1, 0)
+	for _, p := range []string{path, path + "-wal", sqlite.AuditPath(path), sqlite.AuditPath(path) + "-wal"} {
+		fi, err := os.Stat(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fi.Mode().Perm() != 0o600 {
+			t.Errorf("%s: mode %v, want 0600", filepath.Base(p), fi.Mode().Perm())
 		}
 	}
 }

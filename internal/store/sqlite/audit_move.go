@@ -21,8 +21,10 @@ var legacyAuditTables = []string{
 // in one of its own. A move interrupted between the two is finished the
 // next time: the copy is recognized by its head. Both writers are idle
 // (Open runs it before they start); another process opening the same
-// files waits on the audit database's write lock and then finds the
-// audit database no longer empty.
+// files at once waits on the write locks, then finds the old tables
+// empty, or the same log in both (and finishes the removal). An older
+// fhirguard still writing its log into the resource database during the
+// upgrade is not supported: stop every process of the old version first.
 func (s *Store) moveLegacyAudit(ctx context.Context, dataPath string) (err error) {
 	old, err := auditRows(ctx, s.wconn, "main")
 	if err != nil || old == 0 {
@@ -71,6 +73,14 @@ func (s *Store) moveLegacyAudit(ctx context.Context, dataPath string) (err error
 // the audit database already holds the same chain (a move interrupted
 // after its copy) it copies nothing.
 func (s *Store) copyLegacyAudit(ctx context.Context) (int64, error) {
+	// This transaction holds the write lock of both files (BEGIN
+	// IMMEDIATE with the resource database attached): what it sees of the
+	// old tables cannot change under it. A process that opened the files
+	// at the same time may have moved the log meanwhile.
+	old, err := auditRows(ctx, s.aconn, "legacy")
+	if err != nil || old == 0 {
+		return 0, err
+	}
 	have, err := auditRows(ctx, s.aconn, "main")
 	if err != nil {
 		return 0, err

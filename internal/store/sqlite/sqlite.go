@@ -28,6 +28,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"net/url"
 	"os"
@@ -231,6 +232,15 @@ type files struct {
 // openWriter opens path's single writer connection (WAL, the durability
 // of f.sync, a cacheKiB page cache).
 func (f files) openWriter(ctx context.Context, path string, cacheKiB int) (*sql.DB, *sql.Conn, error) {
+	// A new database file is readable by its owner only (SQLite would
+	// create it, and its -wal and -shm files, with the umask's mode).
+	if nf, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600); err == nil {
+		if err := nf.Close(); err != nil {
+			return nil, nil, fmt.Errorf("sqlite: create %s: %w", path, err)
+		}
+	} else if !errors.Is(err, fs.ErrExist) {
+		return nil, nil, fmt.Errorf("sqlite: create %s: %w", path, err)
+	}
 	q := url.Values{"_pragma": {
 		"busy_timeout(" + f.busy + ")",
 		"journal_mode(WAL)",

@@ -226,6 +226,23 @@ func (w *writer) attempt(jobs []*job) ([]result, error) {
 	if err := w.exec("BEGIN IMMEDIATE"); err != nil {
 		return results, busyErr(fmt.Errorf("store: begin %s write transaction: %w", w.name, err))
 	}
+	if len(jobs) == 1 {
+		// Alone in its transaction: no savepoint needed (a failure rolls
+		// back the whole, which is only this job's).
+		j := jobs[0]
+		if results[0].err = j.ctx.Err(); results[0].err == nil {
+			results[0] = runFn(j)
+		}
+		if results[0].err != nil || results[0].panicked != nil {
+			w.rollback()
+			return results, nil
+		}
+		if err := w.exec("COMMIT"); err != nil {
+			w.rollback()
+			return results, busyErr(fmt.Errorf("store: commit %s: %w", w.name, err))
+		}
+		return results, nil
+	}
 	for i, j := range jobs {
 		if err := j.ctx.Err(); err != nil {
 			results[i].err = err

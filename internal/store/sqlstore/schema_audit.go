@@ -21,7 +21,8 @@ import "strings"
 //   - audit_checkpoints: signed statements of the head.
 //   - audit_btg: review marks of break-the-glass records.
 //   - audit_cursors: positions of consumers such as the SIEM stream.
-//   - audit_keys: secrets of the audit log (the interim checkpoint key).
+//   - audit_keys: keys of the audit log (the public JWKs of the keys that
+//     signed checkpoints; the Ed25519 seed older logs signed them with).
 //
 // Version 2 packs records into blocks (see audit_block.go):
 //

@@ -19,8 +19,6 @@ type builder struct {
 	args   []any
 	alias  int
 	narrow *search.Narrowing
-	// ridSet is the key set of the driver compiled last (driveRIDs).
-	ridSet string
 	// depth counts nested resource filters (chains, _has, narrowing
 	// restrictions inside them), bounding the statement's size.
 	depth int

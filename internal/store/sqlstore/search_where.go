@@ -191,21 +191,17 @@ func (b *builder) filterParts(a string, types []string, clauses []search.Clause,
 	}
 	var f filter
 	if best >= 0 {
-		b.ridSet = ""
-		s, err := b.clause(a, types, &clauses[best], true)
+		s, set, err := b.clause(a, types, &clauses[best], true)
 		if err != nil {
 			return filter{}, err
 		}
-		f.driver, f.driverCond = &clauses[best], s
-		if b.ridSet != "" && s == ridIn(a, b.ridSet) {
-			f.driverSet = b.ridSet
-		}
+		f.driver, f.driverCond, f.driverSet = &clauses[best], s, set
 	}
 	for i := range clauses {
 		if i == best {
 			continue
 		}
-		s, err := b.clause(a, types, &clauses[i], false)
+		s, _, err := b.clause(a, types, &clauses[i], false)
 		if err != nil {
 			return filter{}, err
 		}
@@ -221,13 +217,6 @@ func (b *builder) filterParts(a string, types []string, clauses []search.Clause,
 
 // ridIn is the condition "alias a is one of the resources set selects".
 func ridIn(a, set string) string { return a + ".rid IN (" + set + ")" }
-
-// driveRIDs returns ridIn(a, set) and remembers set as the last driver's
-// key set (filterParts reads it back).
-func (b *builder) driveRIDs(a, set string) string {
-	b.ridSet = set
-	return ridIn(a, set)
-}
 
 // typeCond restricts alias a to types. When another condition drives,
 // the type test is written so that the engine cannot use the (type, id)
@@ -247,11 +236,14 @@ func (b *builder) typeCond(a string, types []string, driven bool) string {
 	return col + " IN " + list(b, types)
 }
 
-// clause compiles one clause on resource alias a.
-func (b *builder) clause(a string, types []string, c *search.Clause, driver bool) (string, error) {
+// clause compiles one clause on resource alias a into its condition.
+// When the clause drives by selecting resource keys, set is that
+// selection and cond is ridIn(a, set); otherwise set is "".
+func (b *builder) clause(a string, types []string, c *search.Clause, driver bool) (cond, set string, err error) {
 	switch c.Kind() {
 	case search.KindHas:
-		return b.has(a, types, c.Has, driver)
+		s, err := b.has(a, types, c.Has, driver)
+		return s, "", err
 	case search.KindChain:
 		return b.chain(a, types, c, driver)
 	case search.KindMissing:
@@ -267,7 +259,7 @@ func (b *builder) clause(a string, types []string, c *search.Clause, driver bool
 		}
 		s := in(b, a+".id", ids)
 		if c.Modifier == search.ModNot {
-			return "NOT (" + s + ")", nil
+			return "NOT (" + s + ")", "", nil
 		}
 		if driver {
 			// The (type, id) index drives: name the type(s) here, as the
@@ -278,53 +270,54 @@ func (b *builder) clause(a string, types []string, c *search.Clause, driver bool
 			}
 			s = "(" + in(b, a+".type", all) + " AND " + s + ")"
 		}
-		return s, nil
+		return s, "", nil
 	case "_lastUpdated":
 		var ors []string
 		for _, v := range c.Values {
 			dv, ok := v.(search.DateValue)
 			if !ok {
-				return "", errNotSupported("search parameter %q: expected a date", c.Name)
+				return "", "", errNotSupported("search parameter %q: expected a date", c.Name)
 			}
 			ors = append(ors, "("+b.dateCond(a+".last_updated", "("+a+".last_updated + 1)", dv)+")")
 		}
-		return "(" + strings.Join(ors, " OR ") + ")", nil
+		return "(" + strings.Join(ors, " OR ") + ")", "", nil
 	}
 	if c.Type == searchparam.TypeComposite {
 		return b.composite(a, types, c, driver)
 	}
 	tab, ok := tableFor(c.Type)
 	if !ok {
-		return "", errNotSupported("search parameter %q of type %s is not supported", c.Name, c.Type)
+		return "", "", errNotSupported("search parameter %q of type %s is not supported", c.Name, c.Type)
 	}
 	refs := b.d.storage(types, c.Code)
 	if len(refs) == 0 {
-		return "", errNotSupported("search parameter %q is not indexed", c.Name)
+		return "", "", errNotSupported("search parameter %q is not indexed", c.Name)
 	}
 	x := b.newAlias("x")
 	from := spTables[tab].name + " " + x
 	probe := !driver || c.Modifier == search.ModNot
 	var conds []string
 	for _, v := range c.Values {
-		cond, err := b.valueCond(x, c.Type, c, v)
+		vc, err := b.valueCond(x, c.Type, c, v)
 		if err != nil {
-			return "", err
+			return "", "", err
 		}
-		conds = append(conds, b.pidCond(x, refs, probe)+" AND "+cond)
+		conds = append(conds, b.pidCond(x, refs, probe)+" AND "+vc)
 	}
 	if len(conds) == 0 {
-		return "1 = 1", nil
+		return "1 = 1", "", nil
 	}
 	switch {
 	case c.Modifier == search.ModNot:
-		return "NOT EXISTS (SELECT 1 FROM " + from + " WHERE " + x + ".rid = " + a + ".rid AND (" + orJoin(conds) + "))", nil
+		return "NOT EXISTS (SELECT 1 FROM " + from + " WHERE " + x + ".rid = " + a + ".rid AND (" + orJoin(conds) + "))", "", nil
 	case driver:
 		for i := range conds {
 			conds[i] += indexedRows(tab, x)
 		}
-		return b.driveRIDs(a, unionRIDs(x+".rid", from, conds)), nil
+		set := unionRIDs(x+".rid", from, conds)
+		return ridIn(a, set), set, nil
 	}
-	return "EXISTS (SELECT 1 FROM " + from + " WHERE " + x + ".rid = " + a + ".rid AND (" + orJoin(conds) + "))", nil
+	return "EXISTS (SELECT 1 FROM " + from + " WHERE " + x + ".rid = " + a + ".rid AND (" + orJoin(conds) + "))", "", nil
 }
 
 func orJoin(conds []string) string {
@@ -350,36 +343,37 @@ type branch struct{ from, where, rid string }
 
 // composite compiles a composite clause: all components of one value must
 // match the same element (see paramPlan for how composites are kept).
-func (b *builder) composite(a string, types []string, c *search.Clause, driver bool) (string, error) {
+func (b *builder) composite(a string, types []string, c *search.Clause, driver bool) (cond, set string, err error) {
 	var branches []branch
 	for _, v := range c.Values {
 		cv, ok := v.(search.CompositeValue)
 		if !ok {
-			return "", errNotSupported("search parameter %q: expected a composite value", c.Name)
+			return "", "", errNotSupported("search parameter %q: expected a composite value", c.Name)
 		}
 		for _, t := range typesOrFirst(types) {
 			bs, err := b.compositeBranches(t, c.Code, c.Name, cv, driver, 0)
 			if err != nil {
-				return "", err
+				return "", "", err
 			}
 			branches = append(branches, bs...)
 		}
 	}
 	if len(branches) == 0 {
-		return "1 = 0", nil
+		return "1 = 0", "", nil
 	}
 	if driver {
 		parts := make([]string, len(branches))
 		for i, br := range branches {
 			parts[i] = "SELECT " + br.rid + " FROM " + br.from + " WHERE " + br.where
 		}
-		return b.driveRIDs(a, strings.Join(parts, " UNION ALL ")), nil
+		set := strings.Join(parts, " UNION ALL ")
+		return ridIn(a, set), set, nil
 	}
 	ors := make([]string, len(branches))
 	for i, br := range branches {
 		ors[i] = "EXISTS (SELECT 1 FROM " + br.from + " WHERE " + br.rid + " = " + a + ".rid AND " + br.where + ")"
 	}
-	return "(" + strings.Join(ors, " OR ") + ")", nil
+	return "(" + strings.Join(ors, " OR ") + ")", "", nil
 }
 
 func typesOrFirst(types []string) []string {
@@ -523,20 +517,20 @@ func (b *builder) compositePresent(a, typ, code string, depth int) (string, erro
 }
 
 // missing compiles :missing.
-func (b *builder) missing(a string, types []string, c *search.Clause, driver bool) (string, error) {
+func (b *builder) missing(a string, types []string, c *search.Clause, driver bool) (cond, set string, err error) {
 	switch c.Code {
 	case "_id", "_lastUpdated":
 		if c.Missing {
-			return "1 = 0", nil
+			return "1 = 0", "", nil
 		}
-		return "1 = 1", nil
+		return "1 = 1", "", nil
 	}
 	if c.Type == searchparam.TypeComposite {
 		var ors []string
 		for _, t := range typesOrFirst(types) {
 			s, err := b.compositePresent(a, t, c.Code, 0)
 			if err != nil {
-				return "", err
+				return "", "", err
 			}
 			ors = append(ors, s)
 		}
@@ -544,29 +538,30 @@ func (b *builder) missing(a string, types []string, c *search.Clause, driver boo
 		if c.Missing {
 			s = "NOT " + s
 		}
-		return s, nil
+		return s, "", nil
 	}
 	tab, ok := tableFor(c.Type)
 	if !ok {
-		return "", errNotSupported("search parameter %q of type %s is not supported", c.Name, c.Type)
+		return "", "", errNotSupported("search parameter %q of type %s is not supported", c.Name, c.Type)
 	}
 	refs := b.d.storage(types, c.Code)
 	if len(refs) == 0 {
 		if c.Missing {
-			return "1 = 1", nil
+			return "1 = 1", "", nil
 		}
-		return "1 = 0", nil
+		return "1 = 0", "", nil
 	}
 	x := b.newAlias("x")
 	from := spTables[tab].name + " " + x
 	if !c.Missing && driver {
-		return b.driveRIDs(a, "SELECT "+x+".rid FROM "+from+" WHERE "+b.pidCond(x, refs, false)+indexedRows(tab, x)), nil
+		set := "SELECT " + x + ".rid FROM " + from + " WHERE " + b.pidCond(x, refs, false) + indexedRows(tab, x)
+		return ridIn(a, set), set, nil
 	}
 	s := "EXISTS (SELECT 1 FROM " + from + " WHERE " + x + ".rid = " + a + ".rid AND " + b.pidCond(x, refs, true) + ")"
 	if c.Missing {
 		s = "NOT " + s
 	}
-	return s, nil
+	return s, "", nil
 }
 
 func firstType(types []string) string {
@@ -579,10 +574,10 @@ func firstType(types []string) string {
 // chain compiles a chained parameter: the reference points to a resource
 // of one of the links' types that matches the link's clause (and is
 // visible under the narrowing).
-func (b *builder) chain(a string, types []string, c *search.Clause, driver bool) (string, error) {
+func (b *builder) chain(a string, types []string, c *search.Clause, driver bool) (cond, set string, err error) {
 	refs := b.d.storage(types, c.Code)
 	if len(refs) == 0 {
-		return "", errNotSupported("search parameter %q is not indexed", c.Name)
+		return "", "", errNotSupported("search parameter %q is not indexed", c.Name)
 	}
 	if driver {
 		var branches []string
@@ -591,7 +586,7 @@ func (b *builder) chain(a string, types []string, c *search.Clause, driver bool)
 			x, t := b.newAlias("x"), b.newAlias("t")
 			inner, drove, err := b.resourceFilter(t, []string{l.Type}, []search.Clause{l.Where}, true)
 			if err != nil {
-				return "", err
+				return "", "", err
 			}
 			// With a driver on the target, walk from the targets it finds
 			// to the references to them (CROSS JOIN keeps that order;
@@ -605,7 +600,8 @@ func (b *builder) chain(a string, types []string, c *search.Clause, driver bool)
 				" WHERE "+x+".target_type = "+t+".type AND "+x+".target_id = "+t+".id AND "+b.pidCond(x, refs, false)+
 				" AND "+b.typeCond(t, []string{l.Type}, drove)+" AND "+t+".deleted = 0"+andAll(inner))
 		}
-		return b.driveRIDs(a, strings.Join(branches, " UNION ALL ")), nil
+		set := strings.Join(branches, " UNION ALL ")
+		return ridIn(a, set), set, nil
 	}
 	x, t := b.newAlias("x"), b.newAlias("t")
 	var linkTypes []string
@@ -614,19 +610,19 @@ func (b *builder) chain(a string, types []string, c *search.Clause, driver bool)
 		l := &c.Chain[i]
 		linkTypes = append(linkTypes, l.Type)
 		b.depth++
-		inner, err := b.clause(t, []string{l.Type}, &l.Where, false)
+		inner, _, err := b.clause(t, []string{l.Type}, &l.Where, false)
 		b.depth--
 		if err != nil {
-			return "", err
+			return "", "", err
 		}
 		ors = append(ors, t+".type = "+b.arg(l.Type)+" AND "+inner)
 	}
 	narrow, err := b.narrowing(t, linkTypes)
 	if err != nil {
-		return "", err
+		return "", "", err
 	}
 	return "EXISTS (SELECT 1 FROM sp_ref " + x + " JOIN resources " + t + " ON " + t + ".type = " + x + ".target_type AND " + t + ".id = " + x + ".target_id" +
-		" WHERE " + x + ".rid = " + a + ".rid AND " + b.pidCond(x, refs, true) + " AND " + t + ".deleted = 0 AND (" + orJoin(ors) + ")" + andAll(narrow) + ")", nil
+		" WHERE " + x + ".rid = " + a + ".rid AND " + b.pidCond(x, refs, true) + " AND " + t + ".deleted = 0 AND (" + orJoin(ors) + ")" + andAll(narrow) + ")", "", nil
 }
 
 // has compiles a reverse chain: some visible resource of h.Type refers to
@@ -782,7 +778,7 @@ func (b *builder) restrictionClauses(a, typ string, cs []search.Clause) ([]strin
 	}
 	out := make([]string, 0, len(cs))
 	for i := range cs {
-		s, err := b.clause(a, []string{typ}, &cs[i], false)
+		s, _, err := b.clause(a, []string{typ}, &cs[i], false)
 		if err != nil {
 			return nil, err
 		}

@@ -1,14 +1,15 @@
 //go:build unix
 
-package audit
+package cputime
 
 import (
 	"syscall"
 	"time"
 )
 
-// processCPU is the CPU time (user + system) this process used so far.
-func processCPU() time.Duration {
+const available = true
+
+func process() time.Duration {
 	var ru syscall.Rusage
 	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
 		return 0
