@@ -140,6 +140,14 @@ func (l *AuditLog) AuditTx(ctx context.Context, fn func(tx store.AuditTx) error)
 		l.dropWriter()
 		return fmt.Errorf("postgres: audit transaction: begin: %w", err)
 	}
+	defer func() {
+		if p := recover(); p != nil {
+			// The transaction is still open on the writer: drop the
+			// connection (the server rolls back), never BEGIN on it again.
+			l.dropWriter()
+			panic(p)
+		}
+	}()
 	t := &auditTx{w: w}
 	if err := fn(t); err != nil {
 		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), rollbackTimeout)

@@ -208,6 +208,24 @@ func TestAuditTxRollsBack(t *testing.T) {
 	if h, err := st.AuditHeadRow(ctx); err != nil || h.Seq != 1 {
 		t.Fatalf("head %+v %v", h, err)
 	}
+	// A panicking function: nothing of it commits, not even with the
+	// next transaction on the same log.
+	h1, _ := st.AuditHeadRow(ctx)
+	func() {
+		defer func() { _ = recover() }()
+		_ = st.AuditTx(ctx, func(tx store.AuditTx) error {
+			if err := tx.AppendAudit(ctx, h1, []store.AuditRecord{rec(2, h1.Hash)}, 0); err != nil {
+				return err
+			}
+			panic("boom")
+		})
+	}()
+	if err := st.AuditTx(ctx, func(tx store.AuditTx) error { return tx.SetAuditCursor(ctx, "c", 1) }); err != nil {
+		t.Fatal(err)
+	}
+	if h, err := st.AuditHeadRow(ctx); err != nil || h.Seq != 1 {
+		t.Fatalf("head after a panic %+v %v", h, err)
+	}
 }
 
 // TestConcurrentAppendersOneChain: two audit logs (as two processes) on
