@@ -254,6 +254,12 @@ func (l *AuditLog) OutboxTx(ctx context.Context, fn func(tx store.AuditOutboxTx)
 	if err != nil {
 		return fmt.Errorf("postgres: begin: %w", err)
 	}
+	defer func() {
+		if p := recover(); p != nil {
+			_ = tx.Rollback()
+			panic(p)
+		}
+	}()
 	if err := fn(&outboxTx{tx: tx, o: l.outbox}); err != nil {
 		_ = tx.Rollback()
 		return err
