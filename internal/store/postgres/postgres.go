@@ -115,7 +115,7 @@ const migrateLockClass = "fhirguard.migrate."
 
 // migrate applies the audit schema (and the outbox) in one transaction
 // that holds an advisory lock on the current schema, so that processes
-// starting together migrate once; versions 1 records left by
+// starting together migrate once; version 1 records left by
 // sqlstore.UnpackAuditBlocks are packed back and missing postings
 // written in the same transaction.
 func (l *AuditLog) migrate(ctx context.Context) error {
