@@ -3,10 +3,16 @@ package main
 import (
 	"bytes"
 	"context"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/fhirguard/fhirguard/internal/audit"
+	"github.com/fhirguard/fhirguard/internal/config"
+	"github.com/fhirguard/fhirguard/internal/index"
+	"github.com/fhirguard/fhirguard/internal/store/sqlite"
 )
 
 // runCmd runs the fhirguard command line in-process.
@@ -26,6 +32,9 @@ func TestKeysRotate(t *testing.T) {
 	code, out, errs := runAdmin(t, "", "keys", "rotate", "--data", dir)
 	if code != exitOK || !strings.Contains(out, "new signing keys:") {
 		t.Fatalf("ok/rotate: code %d\n%s\n%s", code, out, errs)
+	}
+	if got := adminEvents(t, dir, "key-rotation"); len(got) != 1 || !strings.Contains(got[0], strings.TrimSuffix(strings.Fields(strings.TrimPrefix(out, "new signing keys: "))[0], ",")) {
+		t.Fatalf("key-rotation events %v, want one naming the new keys (%s)", got, out)
 	}
 	if code, _, _ := runAdmin(t, "", "keys", "spin", "--data", dir); code != exitUsage {
 		t.Fatalf("fail/unknown-subcommand: code %d", code)
@@ -83,10 +92,45 @@ func TestAuthAdminCommands(t *testing.T) {
 		if code != tc.code || !strings.Contains(out, tc.out) {
 			t.Errorf("%s: code %d (want %d)\nstdout: %s\nstderr: %s", tc.name, code, tc.code, out, errs)
 		}
+		if tc.name == "ok/user-practitioner-roles" {
+			if got := adminEvents(t, data, "user-added"); len(got) != 2 || !strings.Contains(got[1], `"Practitioner/drA"`) || !strings.Contains(got[1], "clinician, break-glass") {
+				t.Errorf("user-added events %v, want alice's and drA's with the roles", got)
+			}
+		}
 		if tc.name == "ok/client-token" || tc.name == "ok/launch" {
 			if v := strings.TrimSpace(out); len(v) < 30 || strings.ContainsAny(v, " \n") {
 				t.Errorf("%s: want one opaque value, got %q", tc.name, out)
 			}
 		}
 	}
+}
+
+// adminEvents returns the AuditEvent JSON of the records in dir's audit log
+// whose subtype is code.
+func adminEvents(t *testing.T, dir, code string) []string {
+	t.Helper()
+	ix, err := index.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := sqlite.Open(context.Background(), sqlite.Options{Path: filepath.Join(dir, config.SQLiteFile), Indexer: ix, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	recs, err := st.AuditScan(context.Background(), 0, 1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for i := range recs {
+		b, err := audit.EventJSON(&recs[i])
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.Contains(string(b), `"code":"`+code+`"`) {
+			out = append(out, string(b))
+		}
+	}
+	return out
 }

@@ -130,7 +130,7 @@ func runUser(ctx context.Context, args []string, env environment) int {
 	var username, fhirUser *string
 	var pwStdin *bool
 	var roles stringsFlag
-	a, st, _, closeFn, code := adminStores(ctx, "user add", args[1:], env, func(fs *flag.FlagSet) {
+	a, st, cfg, closeFn, code := adminStores(ctx, "user add", args[1:], env, func(fs *flag.FlagSet) {
 		username = fs.String("username", "", "login name")
 		pwStdin = fs.Bool("password-stdin", false, "read the password from the first line of standard input")
 		fhirUser = fs.String("fhir-user", "", "the FHIR resource the user is: Patient/ID, Practitioner/ID, RelatedPerson/ID or Person/ID (must exist)")
@@ -160,6 +160,10 @@ func runUser(ctx context.Context, args []string, env environment) int {
 		return exitError
 	}
 	fmt.Fprintf(env.stdout, "user %s added (%s)\n", *username, *fhirUser)
+	if err := recordAdmin(ctx, st, cfg, "user add", userAddedEvent(*username, *fhirUser, roles)); err != nil {
+		fmt.Fprintf(env.stderr, "fhirguard user add: the user was added, but %v\n", err)
+		return exitError
+	}
 	return exitOK
 }
 

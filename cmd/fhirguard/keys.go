@@ -70,7 +70,7 @@ func runKeys(ctx context.Context, args []string, env environment) int {
 		return exitUsage
 	}
 	var retain *durationFlag
-	a, closeFn, code := adminStore(ctx, "keys rotate", args[1:], env, func(fs *flag.FlagSet) {
+	a, st, cfg, closeFn, code := adminStores(ctx, "keys rotate", args[1:], env, func(fs *flag.FlagSet) {
 		retain = &durationFlag{d: keys.DefaultRetain}
 		fs.Var(retain, "retain", "how long the retired keys stay published (longer than any token they signed)")
 	})
@@ -84,5 +84,9 @@ func runKeys(ctx context.Context, args []string, env environment) int {
 		return exitError
 	}
 	fmt.Fprintf(env.stdout, "new signing keys: %s (old keys stay published for %s)\n", strings.Join(kids, ", "), retain.d)
+	if err := recordAdmin(ctx, st, cfg, "keys rotate", keyRotationEvent(kids)); err != nil {
+		fmt.Fprintf(env.stderr, "fhirguard keys rotate: the keys were rotated, but %v\n", err)
+		return exitError
+	}
 	return exitOK
 }
