@@ -38,7 +38,7 @@ const (
 const (
 	groupBusy   = 8
 	groupTarget = 128
-	groupIdle   = 300 * time.Microsecond
+	groupIdle   = time.Millisecond
 )
 
 // Options configure a Recorder.

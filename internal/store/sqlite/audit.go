@@ -195,17 +195,44 @@ func (s *Store) dropChained() {
 	}
 }
 
-// AuditTx runs fn in a write transaction of the audit database.
-func (s *Store) AuditTx(ctx context.Context, fn func(tx store.AuditTx) error) error {
+// AuditTx runs fn in a write transaction of the audit database, on the
+// caller's goroutine. Audit transactions are few and already grouped (the
+// recorder chains a whole batch in one), so they take turns on the audit
+// connection instead of going through a group-commit writer: under load
+// each hop to another goroutine waits behind every runnable request, and
+// every audited request waits for this commit.
+func (s *Store) AuditTx(ctx context.Context, fn func(tx store.AuditTx) error) (err error) {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	s.amu.Lock()
+	defer s.amu.Unlock()
 	if s.closed.Load() {
 		return store.ErrClosed
 	}
+	if _, err := s.aconn.ExecContext(context.Background(), "BEGIN IMMEDIATE"); err != nil {
+		return busyErr(fmt.Errorf("store: begin audit transaction: %w", err))
+	}
+	done := false
+	defer func() {
+		if !done { // fn failed or panicked: nothing of it stays
+			if _, rerr := s.aconn.ExecContext(context.Background(), "ROLLBACK"); rerr != nil {
+				s.log.Debug("audit rollback", "err", rerr)
+			}
+		}
+	}()
 	t := &auditTx{a: s.waudit, s: s}
-	err := s.aw.do(ctx, func() error { return fn(t) })
-	if err == nil && t.outbox > s.chained.Load() {
+	if err := fn(t); err != nil {
+		return err
+	}
+	if _, err := s.aconn.ExecContext(context.Background(), "COMMIT"); err != nil {
+		return busyErr(fmt.Errorf("store: commit audit transaction: %w", err))
+	}
+	done = true
+	if t.outbox > s.chained.Load() {
 		s.chained.Store(t.outbox) // committed: the outbox entries may go
 	}
-	return err
+	return nil
 }
 
 // auditTx is a write transaction of the audit database. Its statements

@@ -5,7 +5,8 @@
 // reads commit there, so the resource readers keep their page caches).
 //
 // Concurrency, for each file: one writer connection and a pool of reader
-// connections, each a separate *sql.DB, on a WAL database. Readers never block the writer or
+// connections, each a separate *sql.DB, on a WAL database (the audit
+// file's writes take turns on its connection: Store.AuditTx). Readers never block the writer or
 // each other. Store.Tx calls from many goroutines are funnelled to a single
 // writer goroutine that GROUP-COMMITS them: it takes every queued
 // transaction, runs them in one SQLite transaction, each inside its own
@@ -36,6 +37,7 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -97,7 +99,7 @@ type Store struct {
 	auditPath string
 	adb       *sql.DB
 	aconn     *sql.Conn
-	aw        *writer
+	amu       sync.Mutex // one audit transaction at a time (AuditTx)
 	ardb      *sql.DB
 	waudit    *sqlstore.AuditDB
 	raudit    *sqlstore.AuditDB
@@ -212,8 +214,6 @@ func Open(ctx context.Context, opts Options) (_ *Store, err error) {
 
 	s.w = newWriter("resources", s.wconn, s.log, opts.MaxBatch)
 	go s.w.loop()
-	s.aw = newWriter("audit", s.aconn, s.log, opts.MaxBatch)
-	go s.aw.loop()
 	s.log.Info("store opened", "path", opts.Path, "audit_path", opts.AuditPath, "schema_version", version,
 		"synchronous", syncMode, "read_conns", opts.ReadConns)
 	return s, nil
@@ -407,7 +407,8 @@ func (s *Store) Close() error {
 		return nil
 	}
 	s.w.stop()
-	s.aw.stop()
+	s.amu.Lock() // no audit transaction in flight from here on
+	s.amu.Unlock()
 	s.dropChained()
 	if err := s.closeHandles(); err != nil {
 		return fmt.Errorf("sqlite: close: %w", err)

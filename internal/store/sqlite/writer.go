@@ -24,8 +24,9 @@ const (
 	jobAbandoned
 )
 
-// writer is the group-commit writer of one database file: a single
+// writer is the group-commit writer of the resource database: a single
 // connection and the goroutine that runs every write transaction on it.
+// (The audit database needs none: see Store.AuditTx.)
 type writer struct {
 	name     string // "resources" or "audit", for logs and errors
 	conn     *sql.Conn
