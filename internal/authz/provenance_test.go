@@ -61,3 +61,79 @@ func TestProvenanceNamesUserAndApp(t *testing.T) {
 		t.Fatalf("want author Patient/pA and performer app1 on behalf of Patient/pA: %s", body)
 	}
 }
+
+// TestProvenanceFollowsItsTarget: a patient's token finds the Provenance
+// of its own data and none of another patient's, by search or read (issue
+// 5: Provenance follows the same policy as its target).
+func TestProvenanceFollowsItsTarget(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	seedObservations(t, f) // o1 of pA, o2 of pB
+	sys := mustSystemToken(t, f.ts)
+	provOf := func(target string) string {
+		t.Helper()
+		code, _, body := call(t, f.ts, sys, http.MethodGet, "/Provenance?target="+target, "")
+		var b struct {
+			Entry []struct {
+				Resource struct{ ID string } `json:"resource"`
+			} `json:"entry"`
+		}
+		if code != 200 || json.Unmarshal([]byte(body), &b) != nil || len(b.Entry) != 1 {
+			t.Fatalf("Provenance of %s: %d %s", target, code, body)
+		}
+		return b.Entry[0].Resource.ID
+	}
+	own, other := provOf("Observation/o1"), provOf("Observation/o2")
+	tok := f.userToken(t, "launch/patient patient/*.rs", "alice", alicePW)
+	count := func(path string) (int, int) {
+		t.Helper()
+		code, _, body := call(t, f.ts, tok, http.MethodGet, path, "")
+		var b struct {
+			Entry []json.RawMessage `json:"entry"`
+		}
+		_ = json.Unmarshal([]byte(body), &b)
+		return code, len(b.Entry)
+	}
+	if code, n := count("/Provenance?target=Observation/o1"); code != 200 || n != 1 {
+		t.Fatalf("own Provenance by target: %d, %d entries", code, n)
+	}
+	if code, n := count("/Provenance?target=Observation/o2"); code == 200 && n != 0 {
+		t.Fatalf("another patient's Provenance by target: %d entries", n)
+	}
+	// Every Provenance the patient finds is about the patient's own data
+	// (the fixture's Patient/pA, Encounter/e1 and Observation/o1).
+	code, _, body := call(t, f.ts, tok, http.MethodGet, "/Provenance?_count=100", "")
+	var all struct {
+		Entry []struct {
+			Resource struct {
+				Target []struct{ Reference string } `json:"target"`
+			} `json:"resource"`
+		} `json:"entry"`
+	}
+	if code != 200 || json.Unmarshal([]byte(body), &all) != nil || len(all.Entry) == 0 {
+		t.Fatalf("all Provenance a patient may see: %d %s", code, body)
+	}
+	for _, e := range all.Entry {
+		ref := e.Resource.Target[0].Reference
+		if strings.Contains(ref, "pB") || strings.HasPrefix(ref, "Observation/o2") {
+			t.Fatalf("the patient sees the Provenance of %s", ref)
+		}
+	}
+	if code, _, _ := call(t, f.ts, tok, http.MethodGet, "/Provenance/"+own, ""); code != 200 {
+		t.Fatalf("read own Provenance: %d", code)
+	}
+	if code, _, _ := call(t, f.ts, tok, http.MethodGet, "/Provenance/"+other, ""); code != http.StatusForbidden && code != http.StatusNotFound {
+		t.Fatalf("read another patient's Provenance: %d, want 403/404", code)
+	}
+	// A patch's and a delete's Provenance (written inside the transaction,
+	// the delete's from the deleted version) follow the target too.
+	if code, _, b := call(t, f.ts, sys, http.MethodPatch, "/Observation/o1", `[{"op":"replace","path":"/status","value":"amended"}]`); code != 200 {
+		t.Fatalf("patch: %d %s", code, b)
+	}
+	if code, _, b := call(t, f.ts, sys, http.MethodDelete, "/Observation/o1", ""); code != 200 && code != 204 {
+		t.Fatalf("delete: %d %s", code, b)
+	}
+	if code, n := count("/Provenance?target=Observation/o1"); code != 200 || n != 3 {
+		t.Fatalf("Provenance of create, patch and delete by the patient: %d, %d entries, want 3", code, n)
+	}
+}

@@ -101,7 +101,7 @@ func (a *API) authorize(ctx context.Context, q *Request) (context.Context, error
 		if err != nil {
 			return ctx, nil // absent or deleted: Execute answers 404/410 as for anyone
 		}
-		if facts.ResourcePatients, err = a.compartmentOf(cur); err != nil {
+		if facts.ResourcePatients, err = a.compartmentOf(ctx, cur); err != nil {
 			return ctx, err
 		}
 		addPatients(ctx, facts.ResourcePatients...) // the audit record's patients (audit.go)
@@ -172,9 +172,18 @@ func (a *API) readForDecision(ctx context.Context, q *Request) (*fhir.Resource, 
 }
 
 // compartmentOf computes the patient compartment of a stored version.
-func (a *API) compartmentOf(res *fhir.Resource) ([]string, error) {
+func (a *API) compartmentOf(ctx context.Context, res *fhir.Resource) ([]string, error) {
 	if res == nil || res.Deleted || len(res.Body) == 0 {
 		return nil, nil
+	}
+	if res.Type == "Provenance" {
+		// In its target's compartment, which its content does not say:
+		// the store kept it when the Provenance was written.
+		facts, err := a.store.IndexFacts(ctx, res.Type, res.ID)
+		if err != nil || facts == nil {
+			return nil, err
+		}
+		return facts.Patients, nil
 	}
 	data, err := fhir.ParseResource(res.Body)
 	if err != nil {
@@ -209,7 +218,7 @@ func (a *API) checkWrite(ctx context.Context, tx store.Tx, q *Request) error {
 		switch {
 		case err == nil:
 			facts.Exists = true
-			if facts.ResourcePatients, err = a.compartmentOf(cur); err != nil {
+			if facts.ResourcePatients, err = a.compartmentOf(ctx, cur); err != nil {
 				return err
 			}
 		case errors.Is(err, store.ErrNotFound), errors.Is(err, store.ErrGone):
@@ -243,7 +252,7 @@ func (a *API) checkPatched(ctx context.Context, q *Request, cur *fhir.Resource, 
 		return err
 	}
 	facts := policy.Facts{Now: a.clock.Now(), Exists: true}
-	if facts.ResourcePatients, err = a.compartmentOf(cur); err != nil {
+	if facts.ResourcePatients, err = a.compartmentOf(ctx, cur); err != nil {
 		return err
 	}
 	if facts.NewPatients, err = a.patientsOfData(q.Type, patched); err != nil {
@@ -267,7 +276,7 @@ func (a *API) authorizeRead(ctx context.Context, q *Request, cur *fhir.Resource)
 		return err
 	}
 	facts := policy.Facts{Now: a.clock.Now()}
-	if facts.ResourcePatients, err = a.compartmentOf(cur); err != nil {
+	if facts.ResourcePatients, err = a.compartmentOf(ctx, cur); err != nil {
 		return err
 	}
 	if dec := policy.Decide(*p, policyRequest(q), facts); !dec.Allow {

@@ -155,8 +155,12 @@ func (a *API) prepareProvenance(ctx context.Context, q *Request) {
 			return
 		}
 	}
+	patients, ok := a.targetPatientsBefore(ctx, q)
+	if !ok {
+		return // known only inside the transaction
+	}
 	prov := a.provenanceDoc(ctx, q, version, a.clock.Now())
-	w := store.Write{Type: "Provenance", ID: a.newID(), Data: prov, CreateOnly: true}
+	w := store.Write{Type: "Provenance", ID: a.newID(), Data: prov, CreateOnly: true, Compartment: patients}
 	if err := a.store.Prepare(&w); err != nil {
 		return // built inside the transaction instead
 	}
@@ -195,7 +199,7 @@ func (a *API) writeProvenance(ctx context.Context, tx store.Tx, q *Request, resp
 		w = p.w
 	} else {
 		w = store.Write{Type: "Provenance", ID: a.newID(), CreateOnly: true,
-			Data: a.provenanceDoc(ctx, q, resp.VersionID, resp.LastModified)}
+			Data: a.provenanceDoc(ctx, q, resp.VersionID, resp.LastModified), Compartment: a.targetPatientsInTx(ctx, tx, q)}
 	}
 	if _, err := tx.Put(ctx, w); err != nil {
 		return fmt.Errorf("write Provenance of %s/%s/_history/%d: %w", q.Type, q.ID, resp.VersionID, err)
@@ -240,4 +244,34 @@ func cloneMap(m map[string]any) map[string]any {
 		out[k] = v
 	}
 	return out
+}
+
+// targetPatientsBefore returns, before the write q runs, the patients
+// whose compartments its Provenance joins (its target's: what the write's
+// body names, or for a delete what the deleted version named); ok is false
+// when only the transaction can tell (a patch).
+func (a *API) targetPatientsBefore(ctx context.Context, q *Request) ([]string, bool) {
+	switch {
+	case q.Type == "Patient":
+		return []string{q.ID}, true
+	case q.Interaction == Delete:
+		return a.patientsBefore(ctx, q), true
+	case q.Resource != nil && (q.Interaction == Create || q.Interaction == Update) && a.indexer != nil:
+		ps, err := a.patientsOfData(q.Type, q.Resource)
+		return ps, err == nil
+	}
+	return nil, false
+}
+
+// targetPatientsInTx returns the patients of the target of the write q as
+// tx sees it after the write (a delete: as the last committed version
+// named them).
+func (a *API) targetPatientsInTx(ctx context.Context, tx store.Tx, q *Request) []string {
+	switch {
+	case q.Type == "Patient":
+		return []string{q.ID}
+	case q.Interaction == Delete:
+		return a.patientsBefore(ctx, q)
+	}
+	return a.patientsInTx(ctx, tx, q)
 }

@@ -90,6 +90,11 @@ type Write struct {
 	// CreateOnly requires that the resource does not currently exist
 	// (a tombstone counts as not existing): else ErrConflict.
 	CreateOnly bool
+	// Compartment adds patients to the compartments the indexer finds in
+	// Data: a Provenance is in its target's (it follows its target's
+	// policy, and FHIR's compartment definition would only place it in a
+	// Patient target's).
+	Compartment []string
 	// Prepared is set by Store.Prepare (backend-specific, opaque).
 	Prepared any
 	// LastUpdated, when non-zero, is used instead of the clock (import

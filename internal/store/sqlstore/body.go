@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"slices"
 	"strconv"
 	"time"
 
@@ -64,7 +65,7 @@ func (c *Core) Prepare(w *store.Write) error {
 		if err != nil {
 			return fmt.Errorf("store: prepare %s/%s: index: %w", w.Type, w.ID, err)
 		}
-		p.entries = e
+		p.entries = withCompartment(e, w.Compartment)
 		if p.search, err = c.searchRows(w.Type, w.Data); err != nil {
 			return fmt.Errorf("store: prepare %s/%s: %w", w.Type, w.ID, err)
 		}
@@ -120,4 +121,23 @@ func stampRaw(data map[string]any, typ, id, version, lastUpdated string) {
 	}
 	meta["versionId"] = version
 	meta["lastUpdated"] = lastUpdated
+}
+
+// withCompartment returns e with the extra compartment patients (a copy
+// when there are any: the indexer's entries are not changed).
+func withCompartment(e *store.IndexEntries, patients []string) *store.IndexEntries {
+	if len(patients) == 0 {
+		return e
+	}
+	out := &store.IndexEntries{}
+	if e != nil {
+		out.Patients = append(out.Patients, e.Patients...)
+		out.Labels = e.Labels
+	}
+	for _, p := range patients {
+		if p != "" && !slices.Contains(out.Patients, p) {
+			out.Patients = append(out.Patients, p)
+		}
+	}
+	return out
 }

@@ -133,6 +133,7 @@ func (t *Tx) Put(ctx context.Context, w store.Write) (*store.WriteResult, error)
 			if entries, err = t.c.Indexer.Index(w.Type, w.Data); err != nil {
 				return nil, fmt.Errorf("store: put %s/%s: index: %w", w.Type, w.ID, err)
 			}
+			entries = withCompartment(entries, w.Compartment)
 			if srows, err = t.c.searchRows(w.Type, w.Data); err != nil {
 				return nil, fmt.Errorf("store: put %s/%s: %w", w.Type, w.ID, err)
 			}
