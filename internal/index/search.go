@@ -50,6 +50,13 @@ func hintsFor(params map[string][]compiledParam) map[string]capHint {
 	return out
 }
 
+// capped bounds every capacity of h by n: most parameters yield no row on
+// a given resource, so a capacity per parameter mostly goes unused.
+func (h capHint) capped(n int) capHint {
+	return capHint{min(h.strings, n), min(h.tokens, n), min(h.refs, n), min(h.dates, n),
+		min(h.numbers, n), min(h.quantities, n), min(h.uris, n)}
+}
+
 // hintsOf is the capHint of the parameters ps[i] for which use(i) holds.
 func hintsOf(ps []compiledParam, use func(i int) bool) capHint {
 	var h capHint
@@ -177,7 +184,7 @@ func (ix *Indexer) RowsOnly(typ string, data map[string]any, keep func(code stri
 		// Size the rows for the kept parameters only: sized for all of
 		// them, the empty slices were most of what an import allocated.
 		kept = keptParams(params, keep)
-		rows = hintsOf(params, kept.has).newRows()
+		rows = hintsOf(params, kept.has).capped(4).newRows()
 	}
 	var cc compCache
 	for i := range params {

@@ -91,9 +91,17 @@ func (s *searchRows) grow(t spTable, n int) {
 	}
 }
 
+// add appends a row. An empty string is stored as nil, which the INSERT
+// turns back into the empty string (see insertSQL): binding nil costs the driver no
+// C string to allocate, copy, unbind and free.
 func (s *searchRows) add(t spTable, pid, grp int64, vals ...any) {
 	s.vals[t] = append(s.vals[t], int64(s.n[t]), pid, grp)
-	s.vals[t] = append(s.vals[t], vals...)
+	for _, v := range vals {
+		if v == "" {
+			v = nil
+		}
+		s.vals[t] = append(s.vals[t], v)
+	}
 	s.n[t]++
 }
 
@@ -268,6 +276,11 @@ func addQuantity(out *searchRows, id, grp int64, q *index.QuantityRow) {
 	out.add(tQuantity, id, grp, lo, hi, q.Value, q.System, q.Code, q.Unit)
 }
 
+// numericCols are the value columns that are not text: every other value
+// column is NOT NULL text, bound as nil when empty (see searchRows.add)
+// and inserted as COALESCE(value, the empty string).
+var numericCols = map[string]bool{"lo": true, "hi": true, "val": true}
+
 // insertSQL returns the INSERT of n rows into table t, each row's values
 // in column order (rid, n, pid, grp, the value columns). positional
 // writes "?" placeholders instead of "$1, $2, ...": SQLite finds the name
@@ -293,10 +306,17 @@ func insertSQL(t spTable, n int, positional bool) string {
 			if j > 0 {
 				b.WriteString(", ")
 			}
+			text := j >= 4 && !numericCols[tab.cols[j-4]]
+			if text {
+				b.WriteString("COALESCE(")
+			}
 			if positional {
 				b.WriteString("?")
 			} else {
 				b.WriteString("$" + strconv.Itoa(arg))
+			}
+			if text {
+				b.WriteString(", '')")
 			}
 			arg++
 		}
