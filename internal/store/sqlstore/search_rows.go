@@ -580,7 +580,9 @@ func rawValue(v any) bool {
 // every argument is a plain driver value; ok is false otherwise (the
 // caller goes through database/sql). database/sql converts the arguments
 // of every call into a new []driver.NamedValue: for the 64-row search-row
-// INSERTs of an import that was an eighth of everything allocated.
+// INSERTs of an import that was an eighth of everything allocated. The
+// cache's lock is held while the statement runs: a cache for one
+// connection has one user at a time anyway.
 func (c *StmtCache) execRaw(ctx context.Context, conn *sql.Conn, query string, args []any) (res sql.Result, ok bool, err error) {
 	if c.p != Preparer(conn) {
 		return nil, false, nil
