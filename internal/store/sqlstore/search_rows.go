@@ -337,15 +337,36 @@ type PositionalParams interface {
 type insertSQLs struct {
 	once sync.Once
 	sql  [numTables][rowsPerInsert + 1]string
-	pool sync.Pool // of *pendingRows, empty
+	// spare are empty buffers of search rows. Not a sync.Pool: an import
+	// collects garbage every few milliseconds, and every collection
+	// empties a pool.
+	mu    sync.Mutex
+	spare []*pendingRows
 }
+
+// maxSpare bounds the buffers kept for reuse (one per concurrent writer).
+const maxSpare = 4
 
 // pending returns an empty buffer of search rows.
 func (s *insertSQLs) pending() *pendingRows {
-	if p, ok := s.pool.Get().(*pendingRows); ok {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if n := len(s.spare); n > 0 {
+		p := s.spare[n-1]
+		s.spare[n-1] = nil
+		s.spare = s.spare[:n-1]
 		return p
 	}
 	return &pendingRows{}
+}
+
+// release keeps the empty buffer p for reuse.
+func (s *insertSQLs) release(p *pendingRows) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.spare) < maxSpare {
+		s.spare = append(s.spare, p)
+	}
 }
 
 func (s *insertSQLs) get(d Dialect, t spTable, n int) string {
@@ -449,7 +470,7 @@ func (t *Tx) FlushSearch(ctx context.Context) error {
 		t.pending.vals[tab] = t.pending.vals[tab][:0]
 	}
 	t.pending.n = 0
-	t.c.inserts.pool.Put(t.pending)
+	t.c.inserts.release(t.pending)
 	t.pending = nil
 	return nil
 }
