@@ -8,7 +8,11 @@ import (
 	"github.com/fhirguard/fhirguard/internal/store"
 )
 
-// committer restores input order and writes batches.
+// committer restores input order and writes batches. One batch is written
+// in the background while the next one fills: the workers keep parsing,
+// validating and preparing during the store's transaction instead of
+// waiting for it (the store's single writer and the preparation run on
+// different cores). Batches are written one at a time, in input order.
 type committer struct {
 	opts  Options
 	ctx   context.Context
@@ -19,6 +23,25 @@ type committer struct {
 	pending  map[int]*item
 	batch    []*item
 	lastTick time.Time
+	// held are the rejected items read since the batch in flight was
+	// handed off: reported after its outcome, so the error lines keep
+	// input order.
+	held []failure
+	// inflight delivers the outcome of the batch being written (nil: none).
+	inflight chan batchResult
+}
+
+// failure is one rejected item and why.
+type failure struct {
+	it  *item
+	err error
+}
+
+// batchResult is the outcome of writing one batch.
+type batchResult struct {
+	imported int
+	failed   []failure
+	err      error // stops the import
 }
 
 func (c *committer) run(in <-chan *item) error {
@@ -41,6 +64,9 @@ func (c *committer) run(in <-chan *item) error {
 	if err := c.flush(); err != nil {
 		return err
 	}
+	if err := c.wait(); err != nil {
+		return err
+	}
 	c.progress(true)
 	return nil
 }
@@ -48,7 +74,11 @@ func (c *committer) run(in <-chan *item) error {
 func (c *committer) accept(it *item) error {
 	c.stats.Read++
 	if it.err != nil {
-		c.fail(it, it.err)
+		if c.inflight == nil {
+			c.fail(it, it.err)
+		} else {
+			c.held = append(c.held, failure{it, it.err})
+		}
 		return nil
 	}
 	c.batch = append(c.batch, it)
@@ -63,15 +93,51 @@ func (c *committer) fail(it *item, err error) {
 	fmt.Fprintf(c.opts.Errors, "%s: %s\n", it.where(), message(err))
 }
 
-// flush writes the batch in one transaction. If that fails for a reason
-// other than the context, the batch is retried one resource per transaction
-// so that only the offending resources are rejected.
+// flush waits for the batch in flight, then starts writing the current
+// one in the background.
 func (c *committer) flush() error {
 	if len(c.batch) == 0 {
 		return nil
 	}
+	if err := c.wait(); err != nil {
+		return err
+	}
 	batch := c.batch
 	c.batch = c.batch[:0:0]
+	done := make(chan batchResult, 1)
+	c.inflight = done
+	go func() { done <- c.write(batch) }()
+	return nil
+}
+
+// wait applies the outcome of the batch in flight (if any) and reports the
+// rejections held meanwhile.
+func (c *committer) wait() error {
+	if c.inflight != nil {
+		r := <-c.inflight
+		c.inflight = nil
+		c.stats.Imported += r.imported
+		for _, f := range r.failed {
+			c.fail(f.it, f.err)
+		}
+		if r.err != nil {
+			return r.err
+		}
+	}
+	for _, f := range c.held {
+		c.fail(f.it, f.err)
+	}
+	clear(c.held)
+	c.held = c.held[:0]
+	c.progress(false)
+	return nil
+}
+
+// write stores the batch in one transaction. If that fails for a reason
+// other than the context, the batch is retried one resource per transaction
+// so that only the offending resources are rejected. It runs on its own
+// goroutine and touches no committer state but the options.
+func (c *committer) write(batch []*item) batchResult {
 	err := c.opts.Store.Tx(c.ctx, func(tx store.Tx) error {
 		for _, it := range batch {
 			if _, err := tx.Put(c.ctx, it.w); err != nil {
@@ -81,14 +147,13 @@ func (c *committer) flush() error {
 		return nil
 	})
 	if err == nil {
-		c.stats.Imported += len(batch)
-		c.progress(false)
-		return nil
+		return batchResult{imported: len(batch)}
 	}
 	if c.ctx.Err() != nil {
-		return fmt.Errorf("importer: %w", c.ctx.Err())
+		return batchResult{err: fmt.Errorf("importer: %w", c.ctx.Err())}
 	}
 	c.opts.Logger.Warn("import batch failed; retrying one by one", "err", err)
+	var r batchResult
 	for _, it := range batch {
 		err := c.opts.Store.Tx(c.ctx, func(tx store.Tx) error {
 			_, err := tx.Put(c.ctx, it.w)
@@ -96,15 +161,15 @@ func (c *committer) flush() error {
 		})
 		if err != nil {
 			if c.ctx.Err() != nil {
-				return fmt.Errorf("importer: %w", c.ctx.Err())
+				r.err = fmt.Errorf("importer: %w", c.ctx.Err())
+				return r
 			}
-			c.fail(it, fmt.Errorf("not stored: %w", err))
+			r.failed = append(r.failed, failure{it, fmt.Errorf("not stored: %w", err)})
 			continue
 		}
-		c.stats.Imported++
+		r.imported++
 	}
-	c.progress(false)
-	return nil
+	return r
 }
 
 func (c *committer) progress(final bool) {

@@ -4,7 +4,8 @@
 // Files are streamed (memory stays flat however large the file): one reader
 // goroutine splits the input into raw resources, a pool of workers parses and
 // validates them with the same strict parser and structural validator as the
-// REST API, and one committer writes them in order, in batched transactions.
+// REST API, and one committer writes them in order, in batched transactions;
+// while one batch is written the next one is prepared.
 // A resource that fails is reported with its file and line number and does
 // not stop the import; Run reports how many failed.
 package importer

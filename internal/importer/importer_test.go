@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -158,5 +159,65 @@ func TestSyntheticSetImportsCleanly(t *testing.T) {
 	page, err := st.History(context.Background(), store.HistoryQuery{Type: "Observation", Count: 1})
 	if err != nil || page.Total != 5*60 {
 		t.Fatalf("Observation history total = %v, %v", page, err)
+	}
+}
+
+// failingStore fails every Put of one id, as a store rejecting a resource
+// would.
+type failingStore struct {
+	store.Store
+	badID string
+}
+
+func (s failingStore) Tx(ctx context.Context, fn func(tx store.Tx) error) error {
+	return s.Store.Tx(ctx, func(tx store.Tx) error { return fn(failingTx{tx, s.badID}) })
+}
+
+type failingTx struct {
+	store.Tx
+	badID string
+}
+
+func (t failingTx) Put(ctx context.Context, w store.Write) (*store.WriteResult, error) {
+	if w.ID == t.badID {
+		return nil, errors.New("rejected by the store")
+	}
+	return t.Tx.Put(ctx, w)
+}
+
+// TestStoreRejectionKeepsOrder: a batch the store rejects is retried one
+// resource at a time while later batches keep coming; only the rejected
+// resource fails, every later resource is stored, and the error lines stay
+// in input order.
+func TestStoreRejectionKeepsOrder(t *testing.T) {
+	st := failingStore{Store: openStore(t), badID: "p3"}
+	var lines []string
+	for i := range 30 {
+		if i == 10 {
+			lines = append(lines, `{not json`)
+			continue
+		}
+		lines = append(lines, fmt.Sprintf(`{"resourceType":"Patient","id":"p%d","active":true}`, i))
+	}
+	var errs bytes.Buffer
+	opts := newOpts(t, st, &errs)
+	opts.BatchSize = 4
+	stats, err := importer.Run(context.Background(), opts, []string{write(t, "d.ndjson", strings.Join(lines, "\n"))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if stats.Read != 30 || stats.Imported != 28 || stats.Failed != 2 {
+		t.Fatalf("stats = %+v; errors:\n%s", stats, errs.String())
+	}
+	if got := errs.String(); !strings.HasPrefix(got, "d.ndjson:4: not stored: ") || !strings.Contains(got, "\nd.ndjson:11: ") {
+		t.Fatalf("errors = %q, want line 4 (store) then line 11 (parse)", got)
+	}
+	for _, id := range []string{"p2", "p4", "p29"} {
+		if _, err := st.Read(context.Background(), "Patient", id); err != nil {
+			t.Errorf("%s: %v", id, err)
+		}
+	}
+	if _, err := st.Read(context.Background(), "Patient", "p3"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("p3: err = %v, want not found", err)
 	}
 }

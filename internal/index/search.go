@@ -45,28 +45,75 @@ func (h capHint) newRows() *Rows {
 func hintsFor(params map[string][]compiledParam) map[string]capHint {
 	out := make(map[string]capHint, len(params))
 	for typ, ps := range params {
-		var h capHint
-		for _, p := range ps {
-			switch p.typ {
-			case searchparam.TypeString:
-				h.strings += 2
-			case searchparam.TypeToken:
-				h.tokens += 2
-			case searchparam.TypeReference:
-				h.refs++
-			case searchparam.TypeDate:
-				h.dates++
-			case searchparam.TypeNumber:
-				h.numbers++
-			case searchparam.TypeQuantity:
-				h.quantities++
-			case searchparam.TypeURI:
-				h.uris++
-			}
-		}
-		out[typ] = h
+		out[typ] = hintsOf(ps, func(int) bool { return true })
 	}
 	return out
+}
+
+// capped bounds every capacity of h by n: most parameters yield no row on
+// a given resource, so a capacity per parameter mostly goes unused.
+func (h capHint) capped(n int) capHint {
+	return capHint{min(h.strings, n), min(h.tokens, n), min(h.refs, n), min(h.dates, n),
+		min(h.numbers, n), min(h.quantities, n), min(h.uris, n)}
+}
+
+// hintsOf is the capHint of the parameters ps[i] for which use(i) holds.
+func hintsOf(ps []compiledParam, use func(i int) bool) capHint {
+	var h capHint
+	for i, p := range ps {
+		if !use(i) {
+			continue
+		}
+		switch p.typ {
+		case searchparam.TypeString:
+			h.strings += 2
+		case searchparam.TypeToken:
+			h.tokens += 2
+		case searchparam.TypeReference:
+			h.refs++
+		case searchparam.TypeDate:
+			h.dates++
+		case searchparam.TypeNumber:
+			h.numbers++
+		case searchparam.TypeQuantity:
+			h.quantities++
+		case searchparam.TypeURI:
+			h.uris++
+		}
+	}
+	return h
+}
+
+// keptSet is the set of parameter positions a keep function accepted:
+// a bit set on the stack for the first 256, a slice beyond.
+type keptSet struct {
+	bits [4]uint64
+	more []bool
+}
+
+func keptParams(ps []compiledParam, keep func(code string) bool) keptSet {
+	var k keptSet
+	if len(ps) > 256 {
+		k.more = make([]bool, len(ps)-256)
+	}
+	for i := range ps {
+		if !keep(ps[i].code) {
+			continue
+		}
+		if i < 256 {
+			k.bits[i/64] |= 1 << (i % 64)
+		} else {
+			k.more[i-256] = true
+		}
+	}
+	return k
+}
+
+func (k *keptSet) has(i int) bool {
+	if i < 256 {
+		return k.bits[i/64]&(1<<(i%64)) != 0
+	}
+	return k.more[i-256]
 }
 
 // compileParams compiles every indexable parameter of every resource type.
@@ -128,11 +175,21 @@ func (ix *Indexer) RowsOnly(typ string, data map[string]any, keep func(code stri
 	}
 	root := fhirpath.Node{Value: data, Type: typ}
 	env := fhirpath.NewEnv(root)
-	rows := ix.hints[typ].newRows()
+	params := ix.params[typ]
+	var rows *Rows
+	var kept keptSet
+	if keep == nil {
+		rows = ix.hints[typ].newRows()
+	} else {
+		// Size the rows for the kept parameters only: sized for all of
+		// them, the empty slices were most of what an import allocated.
+		kept = keptParams(params, keep)
+		rows = hintsOf(params, kept.has).capped(4).newRows()
+	}
 	var cc compCache
-	for i := range ix.params[typ] {
-		p := &ix.params[typ][i]
-		if keep != nil && !keep(p.code) {
+	for i := range params {
+		p := &params[i]
+		if keep != nil && !kept.has(i) {
 			continue
 		}
 		nodes, err := p.expr.EvalIn(env, root)

@@ -3,9 +3,12 @@ package sqlstore
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
+	"errors"
 	"fmt"
 	"math"
 	"math/bits"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -81,9 +84,24 @@ type searchRows struct {
 	n    [numTables]int
 }
 
+// grow makes room for n more rows in table t.
+func (s *searchRows) grow(t spTable, n int) {
+	if n > 0 {
+		s.vals[t] = slices.Grow(s.vals[t], n*(3+len(spTables[t].cols)))
+	}
+}
+
+// add appends a row. An empty string is stored as nil, which the INSERT
+// turns back into the empty string (see insertSQL): binding nil costs the driver no
+// C string to allocate, copy, unbind and free.
 func (s *searchRows) add(t spTable, pid, grp int64, vals ...any) {
 	s.vals[t] = append(s.vals[t], int64(s.n[t]), pid, grp)
-	s.vals[t] = append(s.vals[t], vals...)
+	for _, v := range vals {
+		if v == "" {
+			v = nil
+		}
+		s.vals[t] = append(s.vals[t], v)
+	}
 	s.n[t]++
 }
 
@@ -132,15 +150,24 @@ func (c *Core) searchRows(typ string, data map[string]any) (*searchRows, error) 
 		return nil, fmt.Errorf("search rows: %w", err)
 	}
 	out := &searchRows{}
+	out.grow(tString, len(rows.Strings))
+	out.grow(tToken, len(rows.Tokens))
+	out.grow(tRef, len(rows.References))
+	out.grow(tDate, len(rows.Dates))
+	out.grow(tNumber, len(rows.Numbers))
+	out.grow(tQuantity, len(rows.Quantities))
+	out.grow(tURI, len(rows.URIs))
 	d := c.params
-	cache := map[string]int64{}
+	// The rows of one parameter are adjacent: remembering the last code
+	// looked up saves most lookups, without a map per resource.
+	var lastCode string
+	var lastID int64
 	pid := func(code string) (int64, bool) { // only parameters kept as rows of their own
-		if id, ok := cache[code]; ok {
-			return id, id != 0
+		if code != lastCode || lastCode == "" {
+			lastID, _ = d.storedPID(typ, code)
+			lastCode = code
 		}
-		id, _ := d.storedPID(typ, code)
-		cache[code] = id
-		return id, id != 0
+		return lastID, lastID != 0
 	}
 	for _, r := range rows.Strings {
 		if id, ok := pid(r.Param); ok {
@@ -249,6 +276,11 @@ func addQuantity(out *searchRows, id, grp int64, q *index.QuantityRow) {
 	out.add(tQuantity, id, grp, lo, hi, q.Value, q.System, q.Code, q.Unit)
 }
 
+// numericCols are the value columns that are not text: every other value
+// column is NOT NULL text, bound as nil when empty (see searchRows.add)
+// and inserted as COALESCE(value, the empty string).
+var numericCols = map[string]bool{"lo": true, "hi": true, "val": true}
+
 // insertSQL returns the INSERT of n rows into table t, each row's values
 // in column order (rid, n, pid, grp, the value columns). positional
 // writes "?" placeholders instead of "$1, $2, ...": SQLite finds the name
@@ -274,10 +306,17 @@ func insertSQL(t spTable, n int, positional bool) string {
 			if j > 0 {
 				b.WriteString(", ")
 			}
+			text := j >= 4 && !numericCols[tab.cols[j-4]]
+			if text {
+				b.WriteString("COALESCE(")
+			}
 			if positional {
 				b.WriteString("?")
 			} else {
 				b.WriteString("$" + strconv.Itoa(arg))
+			}
+			if text {
+				b.WriteString(", '')")
 			}
 			arg++
 		}
@@ -293,10 +332,41 @@ type PositionalParams interface {
 }
 
 // insertSQLs holds insertSQL for every table and row count up to
-// rowsPerInsert, built once.
+// rowsPerInsert, built once, and the buffers of search rows waiting for
+// them (reused from one transaction to the next instead of regrown).
 type insertSQLs struct {
 	once sync.Once
 	sql  [numTables][rowsPerInsert + 1]string
+	// spare are empty buffers of search rows. Not a sync.Pool: an import
+	// collects garbage every few milliseconds, and every collection
+	// empties a pool.
+	mu    sync.Mutex
+	spare []*pendingRows
+}
+
+// maxSpare bounds the buffers kept for reuse (one per concurrent writer).
+const maxSpare = 4
+
+// pending returns an empty buffer of search rows.
+func (s *insertSQLs) pending() *pendingRows {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if n := len(s.spare); n > 0 {
+		p := s.spare[n-1]
+		s.spare[n-1] = nil
+		s.spare = s.spare[:n-1]
+		return p
+	}
+	return &pendingRows{}
+}
+
+// release keeps the empty buffer p for reuse.
+func (s *insertSQLs) release(p *pendingRows) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.spare) < maxSpare {
+		s.spare = append(s.spare, p)
+	}
 }
 
 func (s *insertSQLs) get(d Dialect, t spTable, n int) string {
@@ -353,10 +423,14 @@ func (t *Tx) replaceSearch(ctx context.Context, rid int64, hadRows bool, rows *s
 	if rows == nil {
 		return nil
 	}
+	if t.pending == nil {
+		t.pending = t.c.inserts.pending()
+	}
+	ridv := any(rid)
 	for tab := range numTables {
 		width := 3 + len(spTables[tab].cols)
 		for vals := rows.vals[tab]; len(vals) > 0; vals = vals[width:] {
-			t.pending.vals[tab] = append(append(t.pending.vals[tab], rid), vals[:width]...)
+			t.pending.vals[tab] = append(append(t.pending.vals[tab], ridv), vals[:width]...)
 			t.pending.n++
 		}
 	}
@@ -370,7 +444,7 @@ func (t *Tx) replaceSearch(ctx context.Context, rid int64, hadRows bool, rows *s
 // it after the caller's transaction function returned without error, in
 // the same transaction (savepoint).
 func (t *Tx) FlushSearch(ctx context.Context) error {
-	if t.pending.n == 0 {
+	if t.pending == nil || t.pending.n == 0 {
 		return nil
 	}
 	if t.broken != nil {
@@ -396,6 +470,8 @@ func (t *Tx) FlushSearch(ctx context.Context) error {
 		t.pending.vals[tab] = t.pending.vals[tab][:0]
 	}
 	t.pending.n = 0
+	t.c.inserts.release(t.pending)
+	t.pending = nil
 	return nil
 }
 
@@ -414,6 +490,10 @@ type StmtCache struct {
 	pending map[string]bool
 	closed  bool
 	wg      sync.WaitGroup
+	// raw are statements prepared on the driver connection under p when
+	// p is a *sql.Conn (see execRaw); nv is execRaw's argument buffer.
+	raw map[string]driver.Stmt
+	nv  []driver.NamedValue
 }
 
 // NewStmtCache returns a cache preparing on p (the connection its single
@@ -488,8 +568,96 @@ func (c *StmtCache) Close() error {
 		}
 		delete(c.m, k)
 	}
+	if conn, ok := c.p.(*sql.Conn); ok && len(c.raw) > 0 {
+		err := conn.Raw(func(any) error {
+			var first error
+			for k, st := range c.raw {
+				if err := st.Close(); err != nil && first == nil {
+					first = err
+				}
+				delete(c.raw, k)
+			}
+			return first
+		})
+		if err != nil && first == nil {
+			first = err
+		}
+	}
 	return first
 }
+
+// rawValue reports whether v goes to the driver unconverted (what
+// database/sql would pass on as it is).
+func rawValue(v any) bool {
+	switch v.(type) {
+	case nil, int64, float64, string, []byte, bool, time.Time:
+		return true
+	}
+	return false
+}
+
+// execRaw runs query on the driver connection under conn, with a
+// statement prepared there once, when c caches statements for conn and
+// every argument is a plain driver value; ok is false otherwise (the
+// caller goes through database/sql). database/sql converts the arguments
+// of every call into a new []driver.NamedValue: for the 64-row search-row
+// INSERTs of an import that was an eighth of everything allocated. The
+// cache's lock is held while the statement runs: a cache for one
+// connection has one user at a time anyway.
+func (c *StmtCache) execRaw(ctx context.Context, conn *sql.Conn, query string, args []any) (res sql.Result, ok bool, err error) {
+	if c.p != Preparer(conn) {
+		return nil, false, nil
+	}
+	for _, a := range args {
+		if !rawValue(a) {
+			return nil, false, nil
+		}
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	st := c.raw[query]
+	if st == nil && (c.closed || len(c.m)+len(c.raw) >= c.max) {
+		return nil, false, nil
+	}
+	c.nv = slices.Grow(c.nv[:0], len(args))[:len(args)]
+	for i, a := range args {
+		c.nv[i] = driver.NamedValue{Ordinal: i + 1, Value: a}
+	}
+	defer clear(c.nv)
+	err = conn.Raw(func(dc any) error {
+		if st == nil {
+			pc, ok := dc.(driver.ConnPrepareContext)
+			if !ok {
+				return errNoRaw
+			}
+			var err error
+			if st, err = pc.PrepareContext(ctx, query); err != nil {
+				return err
+			}
+			if c.raw == nil {
+				c.raw = map[string]driver.Stmt{}
+			}
+			c.raw[query] = st
+		}
+		if n := st.NumInput(); n >= 0 && n != len(args) {
+			return fmt.Errorf("sql: expected %d arguments, got %d", n, len(args))
+		}
+		se, ok := st.(driver.StmtExecContext)
+		if !ok {
+			return errNoRaw
+		}
+		r, err := se.ExecContext(ctx, c.nv)
+		res = r
+		return err
+	})
+	if errors.Is(err, errNoRaw) {
+		return nil, false, nil
+	}
+	return res, true, err
+}
+
+// errNoRaw: the driver lacks what execRaw needs.
+var errNoRaw = errors.New("sqlstore: driver cannot run raw statements")
 
 // DynTx is a DynRunner inside a *sql.Tx, with statements prepared through
 // Cache (a cache on the transaction's database).
@@ -531,6 +699,12 @@ type DynConn struct {
 
 // ExecSQL runs query on the connection.
 func (d DynConn) ExecSQL(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if res, ok, err := d.Cache.execRaw(ctx, d.Conn, query, args); ok {
+		return res, err
+	}
 	st, err := d.Cache.Get(ctx, query)
 	if err != nil {
 		return nil, err

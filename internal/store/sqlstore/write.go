@@ -29,8 +29,9 @@ type Tx struct {
 	c      *Core
 	r      Runner
 	broken error
-	// pending are search rows not written yet (see FlushSearch).
-	pending pendingRows
+	// pending are search rows not written yet (see FlushSearch); nil
+	// when there are none.
+	pending *pendingRows
 }
 
 // NewTx returns the write view running on r; use one per store.Tx call.
