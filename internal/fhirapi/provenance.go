@@ -252,13 +252,15 @@ func cloneMap(m map[string]any) map[string]any {
 // when only the transaction can tell (a patch).
 func (a *API) targetPatientsBefore(ctx context.Context, q *Request) ([]string, bool) {
 	switch {
-	case q.Type == "Patient":
-		return []string{q.ID}, true
 	case q.Interaction == Delete:
 		return a.patientsBefore(ctx, q), true
 	case q.Resource != nil && (q.Interaction == Create || q.Interaction == Update) && a.indexer != nil:
+		// The indexer's answer (a Patient: itself and the patients it
+		// links to).
 		ps, err := a.patientsOfData(q.Type, q.Resource)
 		return ps, err == nil
+	case q.Type == "Patient":
+		return []string{q.ID}, true
 	}
 	return nil, false
 }
@@ -267,11 +269,11 @@ func (a *API) targetPatientsBefore(ctx context.Context, q *Request) ([]string, b
 // tx sees it after the write (a delete: as the last committed version
 // named them).
 func (a *API) targetPatientsInTx(ctx context.Context, tx store.Tx, q *Request) []string {
-	switch {
-	case q.Type == "Patient":
-		return []string{q.ID}
-	case q.Interaction == Delete:
+	if q.Interaction == Delete {
 		return a.patientsBefore(ctx, q)
 	}
-	return a.patientsInTx(ctx, tx, q)
+	if ps := a.patientsInTx(ctx, tx, q); ps != nil || q.Type != "Patient" {
+		return ps
+	}
+	return []string{q.ID}
 }
