@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -83,6 +84,12 @@ func clip(s string) string {
 	return s
 }
 
+// unsupported is the 400 answer to a search the audit log cannot run
+// (not-supported defaults to 405, which is about methods).
+func unsupported(format string, args ...any) *fhir.Error {
+	return &fhir.Error{Code: fhir.IssueNotSupported, Status: http.StatusBadRequest, Diag: fmt.Sprintf(format, args...)}
+}
+
 // SearchParams are the AuditEvent search parameters supported (R4 names).
 var SearchParams = []string{"date", "agent", "entity", "patient", "type", "subtype", "outcome", "source", "action", "address", "policy", "purpose"}
 
@@ -160,7 +167,7 @@ func ParseSearch(q url.Values, src Source) (store.AuditQuery, bool, error) {
 				case "date", "_lastUpdated":
 					aq.Ascending = true
 				default:
-					return aq, false, fhir.Errorf(fhir.IssueNotSupported, "AuditEvent search sorts by date or -date only")
+					return aq, false, unsupported("AuditEvent search sorts by date or -date only")
 				}
 			case "_before", "_after":
 				n, err := strconv.ParseInt(raw, 10, 64)
@@ -174,7 +181,7 @@ func ParseSearch(q url.Values, src Source) (store.AuditQuery, bool, error) {
 				}
 			case "_format", "_pretty", "_total":
 			default:
-				return aq, false, fhir.Errorf(fhir.IssueNotSupported,
+				return aq, false, unsupported(
 					"AuditEvent search parameter %q is not supported (supported: %s)", clip(name), strings.Join(SearchParams, ", "))
 			}
 		}
@@ -203,13 +210,13 @@ func codeOf(v string) string {
 // dateBound applies one date parameter (prefix eq/ge/gt/le/lt/sa/eb and a
 // date, dateTime or instant) to aq's recorded range.
 func dateBound(aq *store.AuditQuery, raw string) error {
-	prefix := "eq"
+	prefix, value := "eq", raw
 	if len(raw) > 2 && raw[0] >= 'a' && raw[0] <= 'z' {
-		prefix, raw = raw[:2], raw[2:]
+		prefix, value = raw[:2], raw[2:]
 	}
-	lo, hi, err := dateRange(raw)
+	lo, hi, err := dateRange(value)
 	if err != nil {
-		return fhir.Errorf(fhir.IssueInvalid, "date: %q is not a FHIR date or dateTime", clip(raw))
+		return fhir.Errorf(fhir.IssueInvalid, "date: %q is not a FHIR date or dateTime (with an optional prefix eq, gt, lt, ge, le, sa or eb)", clip(raw))
 	}
 	narrowFrom := func(t time.Time) {
 		if aq.From.IsZero() || t.After(aq.From) {
@@ -234,7 +241,7 @@ func dateBound(aq *store.AuditQuery, raw string) error {
 	case "lt", "eb":
 		narrowTo(lo)
 	default:
-		return fhir.Errorf(fhir.IssueNotSupported, "date: prefix %q is not supported", prefix)
+		return unsupported("date: prefix %q is not supported on AuditEvent (eq, gt, lt, ge, le, sa, eb)", prefix)
 	}
 	return nil
 }
@@ -373,7 +380,7 @@ func AccessLog(ctx context.Context, st store.AuditStore, src Source, base, patie
 		switch k {
 		case "date", "_count", "_before", "_after", "_sort", "_format", "_pretty":
 		default:
-			return nil, fhir.Errorf(fhir.IssueNotSupported, "$access-log parameter %q is not supported (date, _count)", clip(k))
+			return nil, unsupported("$access-log parameter %q is not supported (date, _count)", clip(k))
 		}
 	}
 	aq, _, err := ParseSearch(q, src)

@@ -3,6 +3,7 @@ package audit
 import (
 	"context"
 	"encoding/json"
+	"github.com/fhirguard/fhirguard/internal/fhir"
 	"net/url"
 	"strings"
 	"testing"
@@ -65,6 +66,8 @@ func TestParseSearch(t *testing.T) {
 		{name: "fail/unknown-parameter", query: "pateint=pA", fail: "not supported"},
 		{name: "fail/bad-date", query: "date=yesterday", fail: "not a FHIR date"},
 		{name: "fail/bad-prefix", query: "date=ap2026-01-01", fail: "prefix"},
+		{name: "fail/ne-prefix", query: "date=ne2026-01-01", fail: "prefix"},
+		{name: "fail/word-as-date", query: "date=notadate", fail: `"notadate" is not a FHIR date`},
 		{name: "fail/bad-count", query: "_count=x", fail: "_count"},
 		{name: "fail/bad-sort", query: "_sort=agent", fail: "sorts by date"},
 		{name: "fail/bad-cursor", query: "_before=-3", fail: "paging"},
@@ -79,6 +82,9 @@ func TestParseSearch(t *testing.T) {
 			if tc.fail != "" {
 				if err == nil || !strings.Contains(err.Error(), tc.fail) {
 					t.Fatalf("err %v, want %q", err, tc.fail)
+				}
+				if fe, ok := fhir.AsError(err); !ok || fe.HTTPStatus() != 400 {
+					t.Fatalf("err %v: want a 400 OperationOutcome", err)
 				}
 				return
 			}
