@@ -82,6 +82,9 @@ type Store struct {
 	log    *slog.Logger
 	closed atomic.Bool
 
+	// ckpt copies the resource database's WAL into the database file off
+	// the writer (checkpoint.go).
+	ckpt *checkpointer
 	// The resource database: its writer and its reader pool.
 	wdb    *sql.DB
 	wconn  *sql.Conn
@@ -175,7 +178,7 @@ func Open(ctx context.Context, opts Options) (_ *Store, err error) {
 	// A group of hundreds of writes fits in the writer's page cache
 	// without spilling into the WAL mid-transaction (32 MiB).
 	f := files{sync: syncMode, busy: strconv.FormatInt(opts.BusyTimeout.Milliseconds(), 10)}
-	if s.wdb, s.wconn, err = f.openWriter(ctx, opts.Path, 32<<10); err != nil {
+	if s.wdb, s.wconn, err = f.openWriter(ctx, opts.Path, 32<<10, "wal_autocheckpoint("+strconv.Itoa(writerCheckpoint)+")"); err != nil {
 		return nil, err
 	}
 	version, err := migrate(ctx, s.wconn, sqlstore.Migrations(dialect{}), s.core.Clock, func(ctx context.Context) error {
@@ -211,6 +214,9 @@ func Open(ctx context.Context, opts Options) (_ *Store, err error) {
 	if err := s.openAudit(ctx, f, opts); err != nil {
 		return nil, err
 	}
+	if s.ckpt, err = newCheckpointer(opts.Path, f, s.log); err != nil {
+		return nil, err
+	}
 
 	s.w = newWriter("resources", s.wconn, s.log, opts.MaxBatch)
 	go s.w.loop()
@@ -231,7 +237,7 @@ type files struct {
 
 // openWriter opens path's single writer connection (WAL, the durability
 // of f.sync, a cacheKiB page cache).
-func (f files) openWriter(ctx context.Context, path string, cacheKiB int) (*sql.DB, *sql.Conn, error) {
+func (f files) openWriter(ctx context.Context, path string, cacheKiB int, pragmas ...string) (*sql.DB, *sql.Conn, error) {
 	// A new database file is readable by its owner only (SQLite would
 	// create it, and its -wal and -shm files, with the umask's mode).
 	if nf, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600); err == nil {
@@ -252,6 +258,7 @@ func (f files) openWriter(ctx context.Context, path string, cacheKiB int) (*sql.
 		// Truncate the WAL file back to 64 MiB after a checkpoint.
 		"journal_size_limit(67108864)",
 	}}
+	q["_pragma"] = append(q["_pragma"], pragmas...)
 	db, err := sql.Open("sqlite", path+"?"+q.Encode())
 	if err != nil {
 		return nil, nil, fmt.Errorf("sqlite: open writer of %s: %w", path, err)
@@ -407,6 +414,7 @@ func (s *Store) Close() error {
 		return nil
 	}
 	s.w.stop()
+	s.ckpt.stop()
 	s.amu.Lock() // no audit transaction in flight from here on
 	s.amu.Unlock()
 	s.dropChained()

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -277,3 +278,36 @@ func TestGroupCommit(t *testing.T) {
 }
 
 var errTest = errors.New("test failure")
+
+// TestWALStaysBounded: a steady stream of writes with the checkpointer off
+// the writer does not let the WAL file grow without bound.
+func TestWALStaysBounded(t *testing.T) {
+	if testing.Short() {
+		t.Skip("writes about 150 MB")
+	}
+	path := filepath.Join(t.TempDir(), "fhirguard.db")
+	s, err := Open(t.Context(), Options{Path: path, Indexer: storetest.Indexer(), Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ctx := t.Context()
+	big := strings.Repeat("x", 4000)
+	for i := range 10000 {
+		err := s.Tx(ctx, func(tx store.Tx) error {
+			_, err := tx.Put(ctx, store.Write{Type: "Patient", ID: fmt.Sprintf("p%d", i%5000),
+				Data: map[string]any{"resourceType": "Patient", "name": []any{map[string]any{"family": big}}}})
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	fi, err := os.Stat(path + "-wal")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi.Size() > 100<<20 {
+		t.Fatalf("WAL is %d MiB after steady writes", fi.Size()>>20)
+	}
+}
