@@ -54,14 +54,7 @@ func tamper(t *testing.T, dsn string, fn func(db *sql.DB)) store.AuditLog {
 	t.Helper()
 	db := pgtest.DB(t, dsn)
 	ctx := context.Background()
-	tx, err := db.BeginTx(ctx, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := sqlstore.UnpackAuditBlocks(ctx, tx); err != nil {
-		t.Fatal(err)
-	}
-	if err := tx.Commit(); err != nil {
+	if err := sqlstore.UnpackAuditBlocksTx(ctx, db); err != nil {
 		t.Fatal(err)
 	}
 	fn(db)
