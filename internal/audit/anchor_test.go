@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/fhirguard/fhirguard/internal/clock"
+	"github.com/fhirguard/fhirguard/internal/store/sqlstore/sqlstoretest"
 )
 
 func TestAnchorCatchesAChainRewrittenWithANewKey(t *testing.T) {
@@ -24,9 +25,9 @@ func TestAnchorCatchesAChainRewrittenWithANewKey(t *testing.T) {
 	// The attacker edits record 12, recomputes the chain and re-signs every
 	// checkpoint with a key of their own, stored where the old one was.
 	tampered := tamper(t, path, func(db *sql.DB) {
-		exec(t, db, `UPDATE audit_events SET body = CAST(replace(CAST(body AS TEXT), 'drA', 'drX') AS BLOB) WHERE seq = 12`)
-		recompute(t, db, 12)
-		exec(t, db, `DELETE FROM audit_keys`, `DELETE FROM audit_checkpoints`)
+		sqlstoretest.Exec(t, db, editBody(12))
+		sqlstoretest.Recompute(t, db, 12, Hash)
+		sqlstoretest.Exec(t, db, `DELETE FROM audit_keys`, `DELETE FROM audit_checkpoints`)
 	})
 	st = tampered
 	attackers, _ := openStore(t, clock.NewFake(t0))

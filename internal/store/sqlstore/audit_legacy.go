@@ -163,3 +163,20 @@ func UnpackAuditBlocks(ctx context.Context, db SQLRunner) error {
 	}
 	return nil
 }
+
+// UnpackAuditBlocksTx is UnpackAuditBlocks in one transaction of db (for
+// the tests and inspection tools that hold a plain *sql.DB).
+func UnpackAuditBlocksTx(ctx context.Context, db *sql.DB) error {
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("store: unpack audit blocks: begin: %w", err)
+	}
+	if err := UnpackAuditBlocks(ctx, tx); err != nil {
+		_ = tx.Rollback()
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("store: unpack audit blocks: commit: %w", err)
+	}
+	return nil
+}

@@ -3,8 +3,10 @@
 // If-Match and create-only conflicts, tombstones, history and its paging,
 // transaction atomicity and isolation under concurrency, derived index rows,
 // exact JSON round-trips and context cancellation, each subtest on a fresh,
-// empty store. It also exports Indexer, a small real store.Indexer for
-// backend tests.
+// empty store. RunAudit is the same for a backend's audit log
+// (store.AuditLog): storage contract, rollback, outbox, search against a
+// brute-force model. It also exports Indexer, a small real store.Indexer
+// for backend tests.
 //
 // The stores under test must be opened with an Indexer that puts a Patient
 // in its own compartment, other resources in the compartment of the Patient

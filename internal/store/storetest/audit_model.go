@@ -1,8 +1,7 @@
-package postgres_test
+package storetest
 
 import (
 	"bytes"
-	"context"
 	"fmt"
 	"math/rand"
 	"slices"
@@ -11,7 +10,6 @@ import (
 	"time"
 
 	"github.com/fhirguard/fhirguard/internal/store"
-	"github.com/fhirguard/fhirguard/internal/store/postgres/pgtest"
 )
 
 // auditModel is a brute-force reference of the audit search: every
@@ -58,19 +56,17 @@ func (m *auditModel) search(q store.AuditQuery) []int64 {
 	return out
 }
 
-// TestAuditBlocksSearchMatchesModel appends records in blocks of varying
-// size across several postings buckets (16384 seqs each) and compares
-// many searches — by key, several keys, other fields, dates, cursors,
-// both orders, paged — with the brute-force model on PostgreSQL: as
-// appended, after the postings were rebuilt when the log opened, and
-// after a prune.
-func TestAuditBlocksSearchMatchesModel(t *testing.T) {
-	t.Parallel()
+// auditSearchModel appends records in blocks of varying size across
+// several postings buckets (16384 seqs each) and compares many searches —
+// by key, several keys, other fields, dates, cursors, both orders, paged
+// — with the brute-force model: as appended, after the postings were
+// dropped and rebuilt when the log opened, and after a prune.
+func auditSearchModel(t *testing.T, f AuditFixture) {
 	if testing.Short() {
 		t.Skip("appends 40,000 records")
 	}
-	st, dsn := fresh(t)
-	ctx := context.Background()
+	st := f.Log
+	ctx := t.Context() // no minute's limit: the appends take long under -race
 	rnd := rand.New(rand.NewSource(7))
 	m := &auditModel{}
 	head, err := st.AuditHeadRow(ctx)
@@ -133,7 +129,7 @@ func TestAuditBlocksSearchMatchesModel(t *testing.T) {
 			}
 		}
 		if !slices.Equal(got, want) {
-			t.Fatalf("query %+v: got %d records %v…, want %d %v…", q, len(got), head10(got), len(want), head10(want))
+			t.Fatalf("query %+v: got %d records %v…, want %d %v…", q, len(got), auditHead10(got), len(want), auditHead10(want))
 		}
 	}
 	queries := func(t *testing.T) {
@@ -185,21 +181,7 @@ func TestAuditBlocksSearchMatchesModel(t *testing.T) {
 	}
 
 	// Postings dropped (as schema audit v3 does) are rebuilt on open.
-	if err := st.Close(); err != nil {
-		t.Fatal(err)
-	}
-	db := pgtest.DB(t, dsn)
-	if _, err := db.Exec(`DELETE FROM audit_postings`); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := db.Exec(`UPDATE audit_head SET indexed = 0`); err != nil {
-		t.Fatal(err)
-	}
-	st = open(t, dsn)
-	var postings int
-	if err := db.QueryRow(`SELECT COUNT(*) FROM audit_postings`).Scan(&postings); err != nil || postings == 0 {
-		t.Fatalf("postings after reopening: %d %v", postings, err)
-	}
+	st = f.Reopen(t, true)
 	t.Run("reindexed", queries)
 
 	// Prune into the middle of a block and of a bucket.
@@ -220,4 +202,4 @@ func TestAuditBlocksSearchMatchesModel(t *testing.T) {
 	}
 }
 
-func head10(s []int64) []int64 { return s[:min(10, len(s))] }
+func auditHead10(s []int64) []int64 { return s[:min(10, len(s))] }
