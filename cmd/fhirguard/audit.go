@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"os"
 	"strings"
 	"time"
 
@@ -93,6 +94,14 @@ func openAudit(ctx context.Context, name string, args []string, env environment,
 	if err != nil {
 		fmt.Fprintf(env.stderr, "fhirguard %s: %v\n", name, err)
 		return nil, exitError
+	}
+	if cfg.Store.Type != config.StorePostgres {
+		// The audit commands read a log; they do not start an empty one
+		// where the data directory was mistyped.
+		if _, err := os.Stat(cfg.SQLitePath()); err != nil {
+			fmt.Fprintf(env.stderr, "fhirguard %s: no fhirguard database at %s (check --data)\n", name, cfg.SQLitePath())
+			return nil, exitError
+		}
 	}
 	logger := server.NewLogger(env.stderr, config.Log{Level: "warn", Format: cfg.Log.Format})
 	clk := clock.System{}

@@ -72,8 +72,11 @@ func seedAudit(t *testing.T, dir string, n int) {
 
 func TestAuditCommands(t *testing.T) {
 	dir := t.TempDir()
-	if code, _, errOut := runAuditCmd(t, "audit", "verify", "--data", dir); code != exitOK {
-		t.Fatalf("verify of an empty log: exit %d: %s", code, errOut)
+	if code, _, errOut := runAuditCmd(t, "audit", "verify", "--data", filepath.Join(dir, "typo")); code != exitError || !strings.Contains(errOut, "no fhirguard database") {
+		t.Fatalf("verify of a data directory that does not exist: exit %d: %s", code, errOut)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "typo")); !os.IsNotExist(err) {
+		t.Fatalf("verify created the data directory it did not find: %v", err)
 	}
 	seedAudit(t, dir, 12)
 	code, out, errOut := runAuditCmd(t, "audit", "verify", "--data", dir)
