@@ -51,6 +51,7 @@ func (c *checkpointer) loop() {
 	defer close(c.done)
 	t := time.NewTicker(checkpointPoll)
 	defer t.Stop()
+	failing := false
 	for {
 		select {
 		case <-c.quit:
@@ -60,9 +61,14 @@ func (c *checkpointer) loop() {
 		// PASSIVE copies what no reader still needs; it answers with
 		// the WAL's frames and how many are in the database file.
 		var busy, frames, done int
-		if err := c.db.QueryRowContext(context.Background(), "PRAGMA wal_checkpoint(PASSIVE)").Scan(&busy, &frames, &done); err != nil {
-			c.log.Warn("WAL checkpoint failed", "err", err)
+		err := c.db.QueryRowContext(context.Background(), "PRAGMA wal_checkpoint(PASSIVE)").Scan(&busy, &frames, &done)
+		switch {
+		case err != nil && !failing:
+			c.log.Warn("WAL checkpoints are failing (the writer's own checkpoint still bounds the WAL)", "err", err)
+		case err == nil && failing:
+			c.log.Info("WAL checkpoints work again")
 		}
+		failing = err != nil
 	}
 }
 
