@@ -75,6 +75,10 @@ func seedAuditPostgres(t *testing.T, dsn string, n int) {
 func TestAuditCommandsPostgres(t *testing.T) {
 	t.Parallel()
 	dsn := pgtest.Schema(t)
+	if code, _, errOut := runAuditCmd(t, "audit", "verify", "--db", dsn); code != exitError || !strings.Contains(errOut, "holds no fhirguard audit log") {
+		t.Fatalf("verify of a database without a log: exit %d\n%s", code, errOut)
+	}
+	seedAuditPostgres(t, dsn, 0)
 	if code, out, errOut := runAuditCmd(t, "audit", "verify", "--db", dsn); code != exitOK || !strings.Contains(out, "intact: 0 records") {
 		t.Fatalf("verify of an empty log: exit %d\n%s\n%s", code, out, errOut)
 	}

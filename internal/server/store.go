@@ -24,7 +24,7 @@ import (
 // releases everything.
 func OpenAuditLog(ctx context.Context, cfg config.Config, clk clock.Clock, logger *slog.Logger) (log store.AuditLog, st store.Store, closer io.Closer, err error) {
 	if cfg.Store.Type == config.StorePostgres && cfg.Store.Postgres != nil {
-		l, err := postgres.OpenAudit(ctx, cfg.Store.Postgres.DSN, postgres.Options{Clock: clk, Logger: logger, MaxConns: 2})
+		l, err := postgres.OpenAudit(ctx, cfg.Store.Postgres.DSN, postgres.Options{Clock: clk, Logger: logger, MaxConns: 2, Existing: true})
 		if err != nil {
 			return nil, nil, nil, fmt.Errorf("open the PostgreSQL audit log: %w", err)
 		}

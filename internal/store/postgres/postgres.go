@@ -39,6 +39,10 @@ type Options struct {
 	// MaxConns bounds the connections of the pool the reads use (default
 	// 8); the writer holds one more of its own.
 	MaxConns int
+	// Existing refuses a database (schema) that holds no audit log yet
+	// instead of creating one: the admin commands read a log, they must
+	// not start an empty one in a mistyped database.
+	Existing bool
 }
 
 // AuditLog is the audit log in a PostgreSQL database: a store.AuditLog.
@@ -48,6 +52,8 @@ type AuditLog struct {
 	clock clock.Clock
 	log   *slog.Logger
 	where string // host:port/database, for errors (no secrets)
+	// existing: Options.Existing.
+	existing bool
 
 	read   *sqlstore.AuditDB  // statements on the pool
 	outbox *sqlstore.OutboxDB // the insert, for OutboxTx
@@ -85,7 +91,7 @@ func OpenAudit(ctx context.Context, dsn string, opts Options) (*AuditLog, error)
 	db.SetMaxIdleConns(opts.MaxConns + 1)
 	db.SetConnMaxIdleTime(5 * time.Minute)
 	l := &AuditLog{db: db, clock: opts.Clock, log: opts.Logger.With("component", "postgres"),
-		where: fmt.Sprintf("%s:%d/%s", cfg.Host, cfg.Port, cfg.Database)}
+		where: fmt.Sprintf("%s:%d/%s", cfg.Host, cfg.Port, cfg.Database), existing: opts.Existing}
 	if err := l.open(ctx); err != nil {
 		_ = l.Close()
 		return nil, err
@@ -96,6 +102,15 @@ func OpenAudit(ctx context.Context, dsn string, opts Options) (*AuditLog, error)
 func (l *AuditLog) open(ctx context.Context) error {
 	if err := l.db.PingContext(ctx); err != nil {
 		return fmt.Errorf("postgres: connect to %s: %w", l.where, err)
+	}
+	if l.existing {
+		var found bool
+		if err := l.db.QueryRowContext(ctx, `SELECT to_regclass('audit_head') IS NOT NULL`).Scan(&found); err != nil {
+			return fmt.Errorf("postgres: look for the audit log in %s: %w", l.where, err)
+		}
+		if !found {
+			return fmt.Errorf("postgres: %s holds no fhirguard audit log", l.where)
+		}
 	}
 	if err := l.migrate(ctx); err != nil {
 		return err
