@@ -45,6 +45,7 @@ func (s *switchSink) RecordAll(ctx context.Context, evs []audit.Event) error {
 // swaps the durable recording for a sink that records nothing; the events
 // are still built, so the ratio is the cost of recording them durably.
 // Skipped unless FHIRGUARD_HTTP_AUDIT_BENCH is set (seconds per phase);
+// FHIRGUARD_HTTP_AUDIT_CLIENTS sets the number of clients (default 64);
 // FHIRGUARD_HTTP_AUDIT_PROF=DIR writes a CPU profile of each phase there.
 func TestHTTPReadAuditLoad(t *testing.T) {
 	secs, _ := strconv.Atoi(os.Getenv("FHIRGUARD_HTTP_AUDIT_BENCH"))
@@ -67,7 +68,10 @@ func TestHTTPReadAuditLoad(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	const clients = 64
+	clients := 64
+	if n, err := strconv.Atoi(os.Getenv("FHIRGUARD_HTTP_AUDIT_CLIENTS")); err == nil && n > 0 {
+		clients = n
+	}
 	tr := &http.Transport{MaxIdleConns: clients, MaxIdleConnsPerHost: clients}
 	defer tr.CloseIdleConnections()
 	hc := &http.Client{Transport: tr, Timeout: 30 * time.Second}
