@@ -447,7 +447,7 @@ func (a *AuditDB) indexBucket(ctx context.Context, b int64) error {
 func (a *AuditDB) writePostings(ctx context.Context, b int64, order []string, seqs map[string][]int64) error {
 	args := make([]any, 0, 3*auditChunks[0])
 	for len(order) > 0 {
-		n := chunk(len(order))
+		n := chunk(auditChunks, len(order))
 		args = args[:0]
 		for _, k := range order[:n] {
 			args = append(args, k, b, encodeSeqs(b, seqs[k]))
@@ -487,9 +487,10 @@ func decodeSeqs(dst []int64, bucket int64, b []byte) ([]int64, error) {
 	return dst, nil
 }
 
-// chunk returns the largest chunk size <= n.
-func chunk(n int) int {
-	for _, c := range auditChunks {
+// chunk returns the largest of sizes (descending, ending in 1) that is
+// <= n.
+func chunk(sizes []int, n int) int {
+	for _, c := range sizes {
 		if c <= n {
 			return c
 		}

@@ -105,13 +105,7 @@ func (o *OutboxDB) Remove(ctx context.Context, ids []int64) error {
 	}
 	args := make([]any, 0, removeChunks[0])
 	for len(ids) > 0 {
-		n := removeChunks[len(removeChunks)-1]
-		for _, c := range removeChunks {
-			if c <= len(ids) {
-				n = c
-				break
-			}
-		}
+		n := chunk(removeChunks, len(ids))
 		args = args[:0]
 		for _, id := range ids[:n] {
 			args = append(args, id)
