@@ -391,7 +391,7 @@ func (a *API) prepareAuditPatients(ctx context.Context, q *Request) {
 	if q.Interaction != Create && q.Interaction != Update {
 		return
 	}
-	if ps, err := a.patientsOfData(q.Type, q.Resource); err == nil {
+	if ps, err := a.bodyPatientsOf(q); err == nil {
 		t.body = append([]string{}, ps...)
 	}
 }

@@ -192,6 +192,21 @@ func (a *API) compartmentOf(ctx context.Context, res *fhir.Resource) ([]string, 
 	return a.patientsOfData(res.Type, data)
 }
 
+// bodyPatientsOf returns the compartment patients of q's body, computed
+// once per request: its AuditEvent, its Provenance and the write's
+// decision all need them. (Not kept for a Patient, whose id a create may
+// still assign.)
+func (a *API) bodyPatientsOf(q *Request) ([]string, error) {
+	if q.bodyPatientsKnown {
+		return q.bodyPatients, nil
+	}
+	ps, err := a.patientsOfData(q.Type, q.Resource)
+	if err == nil && q.Type != "Patient" {
+		q.bodyPatients, q.bodyPatientsKnown = ps, true
+	}
+	return ps, err
+}
+
 func (a *API) patientsOfData(typ string, data map[string]any) ([]string, error) {
 	if a.indexer == nil || data == nil {
 		return nil, nil
@@ -230,7 +245,7 @@ func (a *API) checkWrite(ctx context.Context, tx store.Tx, q *Request) error {
 		}
 	}
 	if q.Interaction != Delete {
-		if facts.NewPatients, err = a.patientsOfData(q.Type, q.Resource); err != nil {
+		if facts.NewPatients, err = a.bodyPatientsOf(q); err != nil {
 			return err
 		}
 	}

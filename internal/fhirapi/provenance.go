@@ -257,7 +257,7 @@ func (a *API) targetPatientsBefore(ctx context.Context, q *Request) ([]string, b
 	case q.Resource != nil && (q.Interaction == Create || q.Interaction == Update) && a.indexer != nil:
 		// The indexer's answer (a Patient: itself and the patients it
 		// links to).
-		ps, err := a.patientsOfData(q.Type, q.Resource)
+		ps, err := a.bodyPatientsOf(q)
 		return ps, err == nil
 	case q.Type == "Patient":
 		return []string{q.ID}, true

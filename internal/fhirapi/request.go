@@ -99,6 +99,11 @@ type Request struct {
 	// the answer is that very version, neither read twice nor a newer one
 	// the decision did not see.
 	decided *fhir.Resource
+
+	// bodyPatients are the compartment patients of Resource, once known
+	// (bodyPatientsOf).
+	bodyPatients      []string
+	bodyPatientsKnown bool
 }
 
 // Target returns "Type/id" (or "Type", or "") for messages.
