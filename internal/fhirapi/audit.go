@@ -505,6 +505,9 @@ func (a *API) patientsInTx(ctx context.Context, tx store.Tx, q *Request) []strin
 	if a.indexer == nil {
 		return nil
 	}
+	if q.bodyPatientsKnown && q.Interaction != Delete {
+		return q.bodyPatients // the body just written, indexed already
+	}
 	cur, err := tx.Read(ctx, q.Type, q.ID)
 	if err != nil || cur == nil || len(cur.Body) == 0 {
 		return nil

@@ -273,6 +273,10 @@ func (a *API) checkPatched(ctx context.Context, q *Request, cur *fhir.Resource, 
 	if facts.NewPatients, err = a.patientsOfData(q.Type, patched); err != nil {
 		return err
 	}
+	if q.Type != "Patient" {
+		// The body this patch writes (bodyPatientsOf, patientsInTx).
+		q.bodyPatients, q.bodyPatientsKnown = facts.NewPatients, true
+	}
 	pr := policyRequest(q)
 	pr.Conditional = false
 	if dec := policy.Decide(*p, pr, facts); !dec.Allow {

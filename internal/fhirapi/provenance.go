@@ -270,6 +270,9 @@ func (a *API) targetPatientsBefore(ctx context.Context, q *Request) ([]string, b
 // named them).
 func (a *API) targetPatientsInTx(ctx context.Context, tx store.Tx, q *Request) []string {
 	if q.Interaction == Delete {
+		if t, _ := ctx.Value(topKey{}).(*topRequest); t != nil && t.q == q && t.before != nil {
+			return t.before // read before the transaction, for its AuditEvent
+		}
 		return a.patientsBefore(ctx, q)
 	}
 	if ps := a.patientsInTx(ctx, tx, q); ps != nil || q.Type != "Patient" {
