@@ -322,19 +322,7 @@ func (r *Recorder) writeLoop() {
 			r.maybeCheckpoint(true)
 			return
 		}
-		batch = append(batch[:0], p)
-	fill:
-		for len(batch) < r.maxBatch {
-			select {
-			case p, ok := <-r.queue:
-				if !ok {
-					break fill
-				}
-				batch = append(batch, p)
-			default:
-				break fill
-			}
-		}
+		batch = r.fill(append(batch[:0], p), r.maxBatch)
 		if last >= groupBusy && len(batch) < groupTarget && r.groupDelay > 0 {
 			batch = r.gather(batch, wait)
 		}
@@ -375,6 +363,25 @@ func (r *Recorder) gather(batch []*pending, wait *time.Timer) []*pending {
 			}
 			batch = append(batch, p)
 		case <-wait.C:
+			// Records may have queued while this goroutine waited to
+			// run again (a busy server's run queues are long): they
+			// join this commit.
+			return r.fill(batch, groupTarget)
+		}
+	}
+	return batch
+}
+
+// fill adds the records already queued to batch, up to n in all.
+func (r *Recorder) fill(batch []*pending, n int) []*pending {
+	for len(batch) < n {
+		select {
+		case p, ok := <-r.queue:
+			if !ok {
+				return batch
+			}
+			batch = append(batch, p)
+		default:
 			return batch
 		}
 	}
