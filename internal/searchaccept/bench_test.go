@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -49,7 +50,9 @@ import (
 // requests back to back without yielding (see drive).
 // FHIRGUARD_IMPORT_BENCH_ONLY=with|without imports one way only,
 // FHIRGUARD_IMPORT_BENCH_BATCH sets the resources per transaction and
-// FHIRGUARD_IMPORT_BENCH_SYNC=NORMAL the store's synchronous mode.
+// FHIRGUARD_IMPORT_BENCH_SYNC=NORMAL the store's synchronous mode,
+// FHIRGUARD_IMPORT_BENCH_BULK=0 imports without bulk loads and
+// FHIRGUARD_IMPORT_BENCH_PROF=PREFIX writes PREFIX-{true,false}.prof CPU profiles.
 
 func envInt(name string, def int) int {
 	if v, err := strconv.Atoi(os.Getenv(name)); err == nil && v > 0 {
@@ -321,9 +324,21 @@ func TestImportOverhead(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			stopProf := func() {}
+			if prof := os.Getenv("FHIRGUARD_IMPORT_BENCH_PROF"); prof != "" {
+				f, err := os.Create(fmt.Sprintf("%s-%t.prof", prof, with))
+				if err != nil {
+					t.Fatal(err)
+				}
+				if err := pprof.StartCPUProfile(f); err != nil {
+					t.Fatal(err)
+				}
+				stopProf = func() { pprof.StopCPUProfile(); _ = f.Close() }
+			}
 			cpu0 := cputime.Process()
 			stats, err := importer.Run(context.Background(), importer.Options{Store: st, Validator: v,
-				BatchSize: envInt("FHIRGUARD_IMPORT_BENCH_BATCH", 0)}, []string{file})
+				BatchSize: envInt("FHIRGUARD_IMPORT_BENCH_BATCH", 0), Bulk: os.Getenv("FHIRGUARD_IMPORT_BENCH_BULK") != "0"}, []string{file})
+			stopProf()
 			cpu := cputime.Process() - cpu0
 			if cerr := st.Close(); err == nil {
 				err = cerr
@@ -332,8 +347,8 @@ func TestImportOverhead(t *testing.T) {
 				t.Fatalf("import (search rows %t): %v, %d failed", with, err, stats.Failed)
 			}
 			rates[with] = append(rates[with], stats.Rate())
-			t.Logf("round %d, search rows %-5t: %d resources in %s, %.0f resources/s, %.0f µs CPU per resource, load %s", round+1, with, stats.Imported,
-				stats.Elapsed.Round(time.Millisecond), stats.Rate(), float64(cpu.Microseconds())/float64(max(stats.Imported, 1)), loadAvg())
+			t.Logf("round %d, search rows %-5t: %d resources in %s (bulk %t: indexes built in %s), %.0f resources/s, %.0f µs CPU per resource, load %s", round+1, with, stats.Imported,
+				stats.Elapsed.Round(time.Millisecond), stats.Bulk, stats.IndexBuild.Round(time.Millisecond), stats.Rate(), float64(cpu.Microseconds())/float64(max(stats.Imported, 1)), loadAvg())
 			if err := os.RemoveAll(dir); err != nil {
 				t.Fatal(err)
 			}

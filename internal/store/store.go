@@ -188,3 +188,19 @@ type SearchResult struct {
 	// search.CursorCodec.Encode.
 	Next, Prev *search.Cursor
 }
+
+// BulkLoader is a Store that loads large inputs faster while it has its
+// data to itself: the search value indexes are dropped for the load and
+// built once at its end (sorting all rows at once instead of inserting
+// them one by one at random places). Search results stay correct during
+// the load, only slower.
+type BulkLoader interface {
+	// BeginBulk starts a bulk load of about size bytes of input. ok is
+	// false when it is not worth it (a small input for the data already
+	// there) or another process has the data open (a running server):
+	// the caller then loads as usual. Otherwise end must be called once
+	// the load is over, also after it failed: it builds the indexes
+	// again. A load that never calls end (a crash) leaves them to the
+	// next open of the store.
+	BeginBulk(ctx context.Context, size int64) (end func(context.Context) error, ok bool, err error)
+}

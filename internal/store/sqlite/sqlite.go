@@ -110,9 +110,16 @@ type Store struct {
 	// dropped the last one removed from the outbox.
 	chained atomic.Int64
 	dropped atomic.Int64
+
+	// path is the resource database; lock its data lock (bulk.go).
+	path string
+	lock *dataLock
 }
 
-var _ store.Store = (*Store)(nil)
+var (
+	_ store.Store      = (*Store)(nil)
+	_ store.BulkLoader = (*Store)(nil)
+)
 
 // Open opens (creating if needed) and migrates the database at opts.Path
 // and the audit database next to it.
@@ -168,6 +175,7 @@ func Open(ctx context.Context, opts Options) (_ *Store, err error) {
 		core:      sqlstore.Core{Dialect: dialect{}, Indexer: opts.Indexer, Clock: opts.Clock},
 		log:       opts.Logger.With("component", "store", "backend", "sqlite"),
 		auditPath: opts.AuditPath,
+		path:      opts.Path,
 	}
 	defer func() {
 		if err != nil {
@@ -175,13 +183,18 @@ func Open(ctx context.Context, opts Options) (_ *Store, err error) {
 		}
 	}()
 
+	// Other processes may use the data too, but not during one's bulk load.
+	if s.lock, err = lockData(ctx, opts.Path, s.log); err != nil {
+		return nil, err
+	}
+
 	// A group of hundreds of writes fits in the writer's page cache
 	// without spilling into the WAL mid-transaction (32 MiB).
 	f := files{sync: syncMode, busy: strconv.FormatInt(opts.BusyTimeout.Milliseconds(), 10)}
 	if s.wdb, s.wconn, err = f.openWriter(ctx, opts.Path, 32<<10, "wal_autocheckpoint("+strconv.Itoa(writerCheckpoint)+")"); err != nil {
 		return nil, err
 	}
-	version, err := migrate(ctx, s.wconn, sqlstore.Migrations(dialect{}), s.core.Clock, func(ctx context.Context) error {
+	version, err := migrate(ctx, s.wconn, Migrations(), s.core.Clock, func(ctx context.Context) error {
 		return s.core.LoadSearchParams(ctx, s.wconn)
 	})
 	if err != nil {
@@ -220,6 +233,11 @@ func Open(ctx context.Context, opts Options) (_ *Store, err error) {
 
 	s.w = newWriter("resources", s.wconn, s.log, opts.MaxBatch)
 	go s.w.loop()
+	// A bulk load that never ended left its indexes to this open.
+	if err := s.buildBulkIndexes(ctx); err != nil {
+		s.w.stop()
+		return nil, err
+	}
 	s.log.Info("store opened", "path", opts.Path, "audit_path", opts.AuditPath, "schema_version", version,
 		"synchronous", syncMode, "read_conns", opts.ReadConns)
 	return s, nil
@@ -454,6 +472,7 @@ func (s *Store) closeHandles() error {
 	if s.wdb != nil {
 		errs = append(errs, s.wdb.Close())
 	}
+	errs = append(errs, s.lock.close())
 	return errors.Join(errs...)
 }
 

@@ -95,8 +95,8 @@ func TestOpen(t *testing.T) {
 		if err := db.QueryRow(`SELECT COUNT(*) FROM schema_version`).Scan(&n); err != nil {
 			t.Fatal(err)
 		}
-		if n != len(sqlstore.Migrations(sqlite.Dialect())) {
-			t.Fatalf("schema_version has %d rows after three opens, want %d", n, len(sqlstore.Migrations(sqlite.Dialect())))
+		if n != len(sqlite.Migrations()) {
+			t.Fatalf("schema_version has %d rows after three opens, want %d", n, len(sqlite.Migrations()))
 		}
 	})
 	t.Run("fail/schema-too-new", func(t *testing.T) {
