@@ -250,6 +250,14 @@ var queries = []query{
 	{"?_type=Organization,Location&address-city=boston", []string{"Location/loc1", "Organization/org1"}},
 	{"?_tag=vip", pats("p1")},
 	{"Location?address-city=BOSTON", ids("Location", "loc1")},
+	// near (Boston–Cambridge 4.44 km, Boston–New York 306.11 km)
+	{"Location?near=42.3601|-71.0589|10|km", ids("Location", "loc1", "loc2")},
+	{"Location?near=42.3601|-71.0589", ids("Location", "loc1", "loc2")}, // default 5 km
+	{"Location?near=42.3601|-71.0589|4000|m", ids("Location", "loc1")},
+	{"Location?near=40.7128|-74.0060|100|[mi_i]", ids("Location", "loc3")},
+	{"Location?near=40.7128|-74.0060|305|km", ids("Location", "loc2", "loc3")}, // Cambridge–New York 303.62 km
+	{"Location?near=42.3601|-71.0589|10|km&address-city=cambridge", ids("Location", "loc2")},
+	{"Location?near:missing=false&organization=org2", ids("Location", "loc2")},
 }
 
 func TestQueryTable(t *testing.T) {

@@ -34,6 +34,13 @@ import "strings"
 // values are tested on the candidates another clause found (by rid, on the
 // clustered table); alone they scan the type.
 //
+// Version 4 adds sp_geo, the positions of the special parameter near
+// (Location.position): latitude and longitude in degrees and the unit
+// vector (x, y, z) of the point on the sphere, with which a search
+// compares chord lengths using only + and *, in either engine. Locations
+// written before this version have no rows (there is no reindex: writing
+// a Location again indexes its position).
+//
 // Dates are integer milliseconds since the Unix epoch (UTC), lo inclusive,
 // hi exclusive; numbers and quantities are doubles (lo/hi NULL for an open
 // Range end), with the exact decimal text kept beside.
@@ -114,6 +121,18 @@ func searchMigrations(d Dialect) []Migration {
 			`DROP INDEX sp_quantity_value`,
 			`DROP INDEX sp_token_value`,
 			`CREATE INDEX sp_token_value ON sp_token (pid, code, system) WHERE grp >= 0`,
+		},
+	}, {
+		Module:  "search",
+		Version: 4,
+		Name:    "positions of the near parameter",
+		Stmts: []string{
+			table("sp_geo", `lat DOUBLE PRECISION NOT NULL,
+	lon DOUBLE PRECISION NOT NULL,
+	x DOUBLE PRECISION NOT NULL,
+	y DOUBLE PRECISION NOT NULL,
+	z DOUBLE PRECISION NOT NULL`),
+			`CREATE INDEX sp_geo_lat ON sp_geo (pid, lat)`,
 		},
 	}}
 }

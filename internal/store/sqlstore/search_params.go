@@ -29,6 +29,9 @@ type paramDict struct {
 	// own (the rows a write computes; _id and _lastUpdated are columns of
 	// resources).
 	kept map[string]map[string]bool
+	// geo says which resource types have a stored near parameter (rows
+	// in sp_geo).
+	geo map[string]bool
 }
 
 // pidRef is a pid whose rows count, restricted to references to target
@@ -95,7 +98,7 @@ func (d *paramDict) storedPID(typ, code string) (int64, bool) {
 // typ: resource-independent parameters are keyed under "Resource".
 func keyFor(typ, code string) (paramKey, bool) {
 	p, ok := searchparam.Lookup(typ, code)
-	if !ok || p.Expression == "" || p.Type == searchparam.TypeSpecial {
+	if !ok || p.Expression == "" || p.Type == searchparam.TypeSpecial && !geographic(p) {
 		return paramKey{}, false
 	}
 	switch p.Base {
@@ -181,6 +184,7 @@ func (c *Core) LoadSearchParams(ctx context.Context, ex Execer) error {
 		}
 	}
 	d.kept = map[string]map[string]bool{}
+	d.geo = map[string]bool{}
 	for _, typ := range fhir.ResourceTypes() {
 		kept := map[string]bool{}
 		for _, p := range searchparam.ForType(typ) {
@@ -189,6 +193,7 @@ func (c *Core) LoadSearchParams(ctx context.Context, ex Execer) error {
 			}
 			if k, ok := keyFor(typ, p.Code); ok && d.plan(typ, p.Code).stored && ids[k] != 0 {
 				kept[p.Code] = true
+				d.geo[typ] = d.geo[typ] || geographic(p)
 			}
 		}
 		d.kept[typ] = kept

@@ -266,7 +266,7 @@ func (c *Core) sortExpr(b *builder, types []string, k search.SortKey) string {
 		return "r.last_updated"
 	}
 	tab, ok := tableFor(k.Type)
-	if !ok {
+	if !ok || tab == tGeo { // no order of positions (the parser refuses it)
 		return "NULL"
 	}
 	refs := c.params.storage(types, k.Code)

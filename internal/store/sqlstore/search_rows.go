@@ -51,6 +51,7 @@ const (
 	tNumber
 	tQuantity
 	tURI
+	tGeo
 	numTables
 )
 
@@ -67,6 +68,7 @@ var spTables = [numTables]struct {
 	tNumber:   {"sp_number", []string{"val", "exact"}},
 	tQuantity: {"sp_quantity", []string{"lo", "hi", "exact", "system", "code", "unit"}},
 	tURI:      {"sp_uri", []string{"uri"}},
+	tGeo:      {"sp_geo", []string{"lat", "lon", "x", "y", "z"}},
 }
 
 // rowsPerInsert is the most rows one INSERT statement writes.
@@ -157,6 +159,7 @@ func (c *Core) searchRows(typ string, data map[string]any) (*searchRows, error) 
 	out.grow(tNumber, len(rows.Numbers))
 	out.grow(tQuantity, len(rows.Quantities))
 	out.grow(tURI, len(rows.URIs))
+	out.grow(tGeo, len(rows.Positions))
 	d := c.params
 	// The rows of one parameter are adjacent: remembering the last code
 	// looked up saves most lookups, without a map per resource.
@@ -216,6 +219,12 @@ func (c *Core) searchRows(typ string, data map[string]any) (*searchRows, error) 
 	for _, r := range rows.URIs {
 		if id, ok := pid(r.Param); ok {
 			out.add(tURI, id, 0, r.URI)
+		}
+	}
+	for _, r := range rows.Positions {
+		if id, ok := pid(r.Param); ok {
+			x, y, z := unitVector(r.Lat, r.Lon)
+			out.add(tGeo, id, 0, r.Lat, r.Lon, x, y, z)
 		}
 	}
 	for g, cr := range rows.Composites {
@@ -279,7 +288,7 @@ func addQuantity(out *searchRows, id, grp int64, q *index.QuantityRow) {
 // numericCols are the value columns that are not text: every other value
 // column is NOT NULL text, bound as nil when empty (see searchRows.add)
 // and inserted as COALESCE(value, the empty string).
-var numericCols = map[string]bool{"lo": true, "hi": true, "val": true}
+var numericCols = map[string]bool{"lo": true, "hi": true, "val": true, "lat": true, "lon": true, "x": true, "y": true, "z": true}
 
 // insertSQL returns the INSERT of n rows into table t, each row's values
 // in column order (rid, n, pid, grp, the value columns). positional
@@ -389,8 +398,9 @@ type pendingRows struct {
 	n    int
 }
 
-// replaceSearch replaces the search rows of rid with rows (nil = none).
-// hadRows says whether the resource existed before (its old rows must go).
+// replaceSearch replaces the search rows of rid (a resource of type typ)
+// with rows (nil = none). hadRows says whether the resource existed
+// before (its old rows must go).
 //
 // New rows are buffered in the Tx and written together by FlushSearch:
 // a batch of resources costs a few many-row INSERTs per table instead of
@@ -399,7 +409,7 @@ type pendingRows struct {
 // buffer before it deletes rows or searches, so it always sees its own
 // writes, and the backend calls FlushSearch when the caller's function
 // returns, before the savepoint is released.
-func (t *Tx) replaceSearch(ctx context.Context, rid int64, hadRows bool, rows *searchRows) error {
+func (t *Tx) replaceSearch(ctx context.Context, rid int64, typ string, hadRows bool, rows *searchRows) error {
 	if !hadRows && (rows == nil || rows.total() == 0) {
 		return nil
 	}
@@ -415,6 +425,9 @@ func (t *Tx) replaceSearch(ctx context.Context, rid int64, hadRows bool, rows *s
 			return err
 		}
 		for tab := range numTables {
+			if tab == tGeo && !t.c.params.geo[typ] {
+				continue // only types with a near parameter have positions
+			}
 			if _, err := dr.ExecSQL(ctx, `DELETE FROM `+spTables[tab].name+` WHERE rid = $1`, rid); err != nil {
 				return fmt.Errorf("clear %s: %w", spTables[tab].name, err)
 			}

@@ -117,8 +117,8 @@ func driverRank(c *search.Clause) int {
 			return 2
 		}
 		return 5
-	case searchparam.TypeDate, searchparam.TypeNumber:
-		return 5
+	case searchparam.TypeDate, searchparam.TypeNumber, searchparam.TypeSpecial:
+		return 5 // a range of the value index (near: of latitudes)
 	case searchparam.TypeQuantity:
 		return never // no value index
 	}
