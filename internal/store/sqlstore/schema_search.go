@@ -41,6 +41,18 @@ import "strings"
 // written before this version have no rows (there is no reindex: writing
 // a Location again indexes its position).
 //
+// Version 5 adds sp_contained, one row per contained resource
+// (Resource.contained[i]) of the current version of a resource: its key
+// rid, its container, its type and local id. A contained resource's key
+// is containedKey(container, i), far above every resource's rid, and its
+// search rows are kept in the value tables under that key with the pids
+// of the contained dictionary (search_params rows whose base starts with
+// "#", see containedBase): no search of resources ever reads them (their
+// pids differ), and the contained resources of one container are one key
+// range. They are replaced with the container's rows on every write.
+// Resources written before this version have no contained rows (there is
+// no reindex: writing a container again indexes what it contains).
+//
 // Dates are integer milliseconds since the Unix epoch (UTC), lo inclusive,
 // hi exclusive; numbers and quantities are doubles (lo/hi NULL for an open
 // Range end), with the exact decimal text kept beside.
@@ -133,6 +145,20 @@ func searchMigrations(d Dialect) []Migration {
 	y DOUBLE PRECISION NOT NULL,
 	z DOUBLE PRECISION NOT NULL`),
 			`CREATE INDEX sp_geo_lat ON sp_geo (pid, lat)`,
+		},
+	}, {
+		Module:  "search",
+		Version: 5,
+		Name:    "contained resources",
+		Stmts: []string{
+			r.Replace(`CREATE TABLE sp_contained (
+	rid BIGINT NOT NULL,
+	container BIGINT NOT NULL,
+	type TEXT NOT NULL,
+	id TEXT NOT NULL,
+	PRIMARY KEY (rid)
+){clustered}`),
+			`CREATE INDEX sp_contained_type ON sp_contained (type, rid)`,
 		},
 	}}
 }

@@ -84,6 +84,8 @@ const flushRows = 4096
 type searchRows struct {
 	vals [numTables][]any
 	n    [numTables]int
+	// contained are the rows of the resource's contained resources.
+	contained []containedRows
 }
 
 // grow makes room for n more rows in table t.
@@ -107,11 +109,15 @@ func (s *searchRows) add(t spTable, pid, grp int64, vals ...any) {
 	s.n[t]++
 }
 
-// total is the number of rows over every table.
+// total is the number of rows over every table (the contained
+// resources' included).
 func (s *searchRows) total() int {
 	n := 0
 	for _, k := range s.n {
 		n += k
+	}
+	for _, c := range s.contained {
+		n += 1 + c.rows.total()
 	}
 	return n
 }
@@ -151,6 +157,17 @@ func (c *Core) searchRows(typ string, data map[string]any) (*searchRows, error) 
 	if err != nil {
 		return nil, fmt.Errorf("search rows: %w", err)
 	}
+	out := rowsFor(c.params, typ, rows)
+	if err := c.addContained(out, data); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// rowsFor turns the indexer's rows of a resource (or of a contained
+// resource) of type typ into the rows of the parameters d keeps, with
+// d's pids.
+func rowsFor(d *paramDict, typ string, rows *index.Rows) *searchRows {
 	out := &searchRows{}
 	out.grow(tString, len(rows.Strings))
 	out.grow(tToken, len(rows.Tokens))
@@ -160,7 +177,6 @@ func (c *Core) searchRows(typ string, data map[string]any) (*searchRows, error) 
 	out.grow(tQuantity, len(rows.Quantities))
 	out.grow(tURI, len(rows.URIs))
 	out.grow(tGeo, len(rows.Positions))
-	d := c.params
 	// The rows of one parameter are adjacent: remembering the last code
 	// looked up saves most lookups, without a map per resource.
 	var lastCode string
@@ -258,7 +274,7 @@ func (c *Core) searchRows(typ string, data map[string]any) (*searchRows, error) 
 			}
 		}
 	}
-	return out, nil
+	return out
 }
 
 // codedText reports whether the text-only token row i repeats the
@@ -432,10 +448,26 @@ func (t *Tx) replaceSearch(ctx context.Context, rid int64, typ string, hadRows b
 				return fmt.Errorf("clear %s: %w", spTables[tab].name, err)
 			}
 		}
+		if err := t.clearContained(ctx, dr, rid, typ); err != nil {
+			return err
+		}
 	}
 	if rows == nil {
 		return nil
 	}
+	t.pend(rid, rows)
+	if err := t.writeContained(ctx, dr, rid, rows.contained); err != nil {
+		return err
+	}
+	if t.pending.n >= flushRows {
+		return t.FlushSearch(ctx)
+	}
+	return nil
+}
+
+// pend buffers rows under key rid (a resource's, or a contained
+// resource's).
+func (t *Tx) pend(rid int64, rows *searchRows) {
 	if t.pending == nil {
 		t.pending = t.c.inserts.pending()
 	}
@@ -447,10 +479,6 @@ func (t *Tx) replaceSearch(ctx context.Context, rid int64, typ string, hadRows b
 			t.pending.n++
 		}
 	}
-	if t.pending.n >= flushRows {
-		return t.FlushSearch(ctx)
-	}
-	return nil
 }
 
 // FlushSearch writes the search rows the Tx has buffered. A backend calls

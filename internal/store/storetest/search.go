@@ -37,6 +37,7 @@ func RunSearch(t *testing.T, open func(t *testing.T) store.Store) {
 		{"narrow", narrowCases},
 		{"write", searchWriteCases},
 		{"near", geoCases},
+		{"contained", containedCases},
 	}
 	for _, g := range groups {
 		t.Run(g.name, func(t *testing.T) {
