@@ -32,8 +32,8 @@ func TestContainedSearchPatientToken(t *testing.T) {
 		// holds b1 and y (whose subject is pA).
 		"/DiagnosticReport/drA": report("drA", "pA", glucose("a1", "pA"), glucose("x", "pB")),
 		"/DiagnosticReport/drB": report("drB", "pB", glucose("b1", "pB"), glucose("y", "pA")),
-		"/Observation/oA": strings.TrimSuffix(glucose("oA", "pA"), "}") + `,"contained":[` + glucose("z", "pA") + `]}`,
-		"/Observation/oB": strings.TrimSuffix(glucose("oB", "pB"), "}") + `,"contained":[` + glucose("w", "pB") + `]}`,
+		"/Observation/oA":       strings.TrimSuffix(glucose("oA", "pA"), "}") + `,"contained":[` + glucose("z", "pA") + `]}`,
+		"/Observation/oB":       strings.TrimSuffix(glucose("oB", "pB"), "}") + `,"contained":[` + glucose("w", "pB") + `]}`,
 	} {
 		if code, _, b := call(t, f.ts, sys, http.MethodPut, path, body); code != 201 {
 			t.Fatalf("seed %s: %d %s", path, code, b)
