@@ -311,11 +311,17 @@ var numericCols = map[string]bool{"lo": true, "hi": true, "val": true, "lat": tr
 // writes "?" placeholders instead of "$1, $2, ...": SQLite finds the name
 // of a numbered parameter by a linear search, which the driver does for
 // every parameter it binds, so a many-row INSERT with numbered ones costs
-// time quadratic in its rows.
-func insertSQL(t spTable, n int, positional bool) string {
+// time quadratic in its rows. orIgnore writes SQLite's INSERT OR IGNORE,
+// otherwise the statement ends in ON CONFLICT DO NOTHING (PostgreSQL):
+// either way a row whose key exists is skipped.
+func insertSQL(t spTable, n int, positional, orIgnore bool) string {
 	tab := spTables[t]
 	var b strings.Builder
-	b.WriteString("INSERT OR IGNORE INTO ")
+	if orIgnore {
+		b.WriteString("INSERT OR IGNORE INTO ")
+	} else {
+		b.WriteString("INSERT INTO ")
+	}
 	b.WriteString(tab.name)
 	b.WriteString(" (rid, n, pid, grp, ")
 	b.WriteString(strings.Join(tab.cols, ", "))
@@ -347,7 +353,17 @@ func insertSQL(t spTable, n int, positional bool) string {
 		}
 		b.WriteString(")")
 	}
+	if !orIgnore {
+		b.WriteString(" ON CONFLICT DO NOTHING")
+	}
 	return b.String()
+}
+
+// OrIgnore is implemented by dialects whose INSERT skips rows with an
+// existing key as INSERT OR IGNORE (SQLite); the search-row inserts of
+// the others end in ON CONFLICT DO NOTHING (see insertSQL).
+type OrIgnore interface {
+	OrIgnore() bool
 }
 
 // PositionalParams is implemented by dialects that accept "?"
@@ -398,9 +414,11 @@ func (s *insertSQLs) get(d Dialect, t spTable, n int) string {
 	s.once.Do(func() {
 		p, ok := d.(PositionalParams)
 		positional := ok && p.PositionalParams()
+		o, ok := d.(OrIgnore)
+		orIgnore := ok && o.OrIgnore()
 		for tt := range numTables {
 			for k := 1; k <= rowsPerInsert; k++ {
-				s.sql[tt][k] = insertSQL(tt, k, positional)
+				s.sql[tt][k] = insertSQL(tt, k, positional, orIgnore)
 			}
 		}
 	})

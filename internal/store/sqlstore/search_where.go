@@ -599,7 +599,7 @@ func (b *builder) chain(a string, types []string, c *search.Clause, driver bool)
 			// to the references to them (CROSS JOIN keeps that order;
 			// without statistics the engine would walk every reference of
 			// the parameter instead).
-			join := " JOIN "
+			join := ", " // an inner join the engine may order (PostgreSQL wants no JOIN without ON)
 			if drove {
 				join = " CROSS JOIN "
 			}
@@ -653,7 +653,7 @@ func (b *builder) has(a string, types []string, h *search.Has, driver bool) (str
 		// Walk from the sources the inner driver finds to their
 		// references (CROSS JOIN keeps that order), then to the targets
 		// by (type, id).
-		join, probe := " JOIN ", false
+		join, probe := ", ", false // an inner join the engine may order
 		if drove {
 			join, probe = " CROSS JOIN ", true
 		}
