@@ -37,12 +37,14 @@ import (
 // its container's (contained resources have no meta.lastUpdated).
 //
 // _sort: the contained resources sort by their own values; containers by
-// the lowest (descending: highest) value among the contained resources
-// of the searched types they hold (and, with both, their own), _id and
-// _lastUpdated by their own. _include follows the references of the
-// matches (a contained match's own references); _revinclude finds
-// nothing that refers to a contained match (only its container can, by a
-// local "#id" reference). _has cannot select contained resources (400).
+// the lowest (descending: highest) value among all the contained
+// resources of the searched types they hold, matching or not (and, with
+// both, their own), _id and _lastUpdated by their own. _include follows
+// the references of the matches: a container's own (any container type
+// may be an _include's source, see search.Parse), a contained match's
+// own; _revinclude finds nothing that refers to a contained match (only
+// its container can, by a local "#id" reference, which is not indexed).
+// _has cannot select contained resources (400).
 
 // containedSearch is how a _contained search finds and reads its matches.
 type containedSearch struct {
