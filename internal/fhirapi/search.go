@@ -110,8 +110,8 @@ func (a *API) search(ctx context.Context, q *Request) (*Response, error) {
 	if q.Interaction == SearchCompart {
 		addPatients(ctx, q.ID)
 	}
-	for _, m := range res.Matches {
-		if m.Type == "Patient" {
+	for i, m := range res.Matches {
+		if m.Type == "Patient" && containerOf(res, i) == nil { // a contained Patient's id is local
 			addPatients(ctx, m.ID)
 		}
 	}
@@ -205,13 +205,17 @@ func (a *API) searchBundle(q *Request, sq *search.Query, issues []search.Issue, 
 		mode string
 		res  []*fhir.Resource
 	}{{"match", res.Matches}, {"include", res.Includes}} {
-		for _, r := range list.res {
+		for i, r := range list.res {
 			body, err := a.shape(sq, r, list.mode == "match")
 			if err != nil {
 				return nil, err
 			}
-			doc.Entry = append(doc.Entry, searchEntry{FullURL: a.base + "/" + r.Type + "/" + r.ID,
-				Resource: body, Search: searchMode{Mode: list.mode}})
+			full := a.base + "/" + r.Type + "/" + r.ID
+			if c := containerOf(res, i); c != nil && list.mode == "match" {
+				// A contained resource: {base}/{container}#{local id}.
+				full = a.base + "/" + c.Type + "/" + c.ID + "#" + r.ID
+			}
+			doc.Entry = append(doc.Entry, searchEntry{FullURL: full, Resource: body, Search: searchMode{Mode: list.mode}})
 		}
 	}
 	if res.IncludesTruncated {
@@ -231,6 +235,15 @@ func (a *API) searchBundle(q *Request, sq *search.Query, issues []search.Issue, 
 		return nil, fmt.Errorf("encode searchset: %w", err)
 	}
 	return body, nil
+}
+
+// containerOf returns the container of the i-th match when it is a
+// contained resource (_containedType=contained), else nil.
+func containerOf(res *store.SearchResult, i int) *store.ContainerRef {
+	if i < len(res.Containers) {
+		return res.Containers[i]
+	}
+	return nil
 }
 
 // maxIncludes is the store's bound on included resources per page (for the

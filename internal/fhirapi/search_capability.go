@@ -1,7 +1,10 @@
 package fhirapi
 
 import (
+	"strconv"
+
 	"github.com/fhirguard/fhirguard/internal/fhir/searchparam"
+	"github.com/fhirguard/fhirguard/internal/search"
 )
 
 // The CapabilityStatement's search part (owned by the search area).
@@ -26,17 +29,28 @@ func searchCapability(r *capResource) {
 		if p.Base != r.Type || !searchable(p) {
 			continue
 		}
-		r.SearchParam = append(r.SearchParam, capSearchParam{Name: p.Code, Definition: p.URL, Type: string(p.Type)})
+		sp := capSearchParam{Name: p.Code, Definition: p.URL, Type: string(p.Type)}
+		if p.Type == searchparam.TypeSpecial && p.Code == "near" {
+			sp.Documentation = nearDoc()
+		}
+		r.SearchParam = append(r.SearchParam, sp)
 		if p.Type == searchparam.TypeReference {
 			r.SearchInclude = append(r.SearchInclude, r.Type+":"+p.Code)
 		}
 	}
 }
 
+// nearDoc documents the near parameter's server choices.
+func nearDoc() string {
+	return "latitude|longitude[|distance[|units]]: the great-circle distance on a sphere of the mean Earth radius; " +
+		"units km (default), m or [mi_i]; default distance " + strconv.FormatFloat(search.DefaultNearKm, 'g', -1, 64) +
+		" km; results are not sorted by distance"
+}
+
 // searchable reports whether fhirguard answers searches on p: every
-// parameter with an expression but Location.near (geographic search).
+// parameter with an expression (Location.near included).
 func searchable(p *searchparam.Param) bool {
-	return p.Expression != "" && p.Type != searchparam.TypeSpecial
+	return p.Expression != ""
 }
 
 // commonSearchParams are the parameters of every resource type (_id,

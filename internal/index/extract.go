@@ -268,3 +268,29 @@ func uriRows(out []URIRow, param string, n fhirpath.Node) []URIRow {
 	}
 	return out
 }
+
+// positionRows adds a Location.position with a valid latitude and
+// longitude (decimal degrees; the altitude plays no part).
+func positionRows(out []PositionRow, param string, n fhirpath.Node) []PositionRow {
+	v, ok := n.Value.(map[string]any)
+	if !ok {
+		return out
+	}
+	coord := func(k string, bound float64) (float64, bool) {
+		num, ok := v[k].(json.Number)
+		if !ok {
+			return 0, false
+		}
+		f, err := strconv.ParseFloat(string(num), 64)
+		if err != nil || !(f >= -bound && f <= bound) { // NaN too
+			return 0, false
+		}
+		return f, true
+	}
+	lat, ok1 := coord("latitude", 90)
+	lon, ok2 := coord("longitude", 180)
+	if ok1 && ok2 {
+		out = append(out, PositionRow{Param: param, Lat: lat, Lon: lon})
+	}
+	return out
+}

@@ -16,6 +16,9 @@ type Rows struct {
 	Quantities []QuantityRow
 	URIs       []URIRow
 	Composites []CompositeRow
+	// Positions are the coordinates of the special parameter
+	// Location.near (Location.position).
+	Positions []PositionRow
 }
 
 // StringRow is one value of a string parameter. HumanName and Address give
@@ -93,6 +96,14 @@ type QuantityRow struct {
 type URIRow struct {
 	Param string
 	URI   string
+}
+
+// PositionRow is one WGS84 position (Location.position) of the special
+// parameter near: latitude in [-90, 90] and longitude in [-180, 180]
+// degrees.
+type PositionRow struct {
+	Param    string
+	Lat, Lon float64
 }
 
 // CompositeRow is one combination of component values of a composite

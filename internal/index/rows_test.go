@@ -53,6 +53,9 @@ func flat(r *Rows) []string {
 	for _, x := range r.URIs {
 		out = append(out, fmt.Sprintf("uri %s %s", x.Param, x.URI))
 	}
+	for _, x := range r.Positions {
+		out = append(out, fmt.Sprintf("position %s %g,%g", x.Param, x.Lat, x.Lon))
+	}
 	for _, x := range r.Composites {
 		parts := []string{"composite", x.Param}
 		for _, v := range x.Components {
@@ -190,6 +193,20 @@ func TestRows(t *testing.T) {
 				"ref practitioner Practitioner/drA v= url= id=|",
 				"ref participant Practitioner/drA v= url= id=|",
 			},
+		},
+		{
+			name: "ok/location-position",
+			typ:  "Location",
+			res: decode(t, `{"resourceType":"Location","id":"l1","status":"active","name":"Ward",
+				"position":{"longitude":-71.0589,"latitude":42.3601,"altitude":12}}`),
+			want:    []string{"position near 42.3601,-71.0589", "string name ward|Ward"},
+			notWant: []string{"number near 12"},
+		},
+		{
+			name:    "ok/location-position-out-of-range",
+			typ:     "Location",
+			res:     decode(t, `{"resourceType":"Location","id":"l2","position":{"longitude":200,"latitude":42}}`),
+			notWant: []string{"position near 42,200"},
 		},
 		{
 			name: "ok/risk-assessment-number-and-range",

@@ -117,8 +117,8 @@ func (k *keptSet) has(i int) bool {
 }
 
 // compileParams compiles every indexable parameter of every resource type.
-// _text, _content and _query (no expression) and special parameters
-// (Location.near) have no rows.
+// _text, _content and _query (no expression) have no rows; of the special
+// parameters only Location.near (a position) has.
 func compileParams() (map[string][]compiledParam, error) {
 	out := map[string][]compiledParam{}
 	cache := map[string]*fhirpath.Expr{}
@@ -135,7 +135,7 @@ func compileParams() (map[string][]compiledParam, error) {
 	}
 	for _, typ := range fhir.ResourceTypes() {
 		for _, p := range searchparam.ForType(typ) {
-			if p.Expression == "" || p.Type == searchparam.TypeSpecial {
+			if p.Expression == "" || p.Type == searchparam.TypeSpecial && !geographic(p) {
 				continue
 			}
 			e, err := compile(p.Expression)
@@ -255,7 +255,15 @@ func (r *Rows) add(code string, t searchparam.Type, n fhirpath.Node, text bool) 
 		r.Quantities = quantityRows(r.Quantities, code, n)
 	case searchparam.TypeURI:
 		r.URIs = uriRows(r.URIs, code, n)
+	case searchparam.TypeSpecial: // near: compileParams keeps no other
+		r.Positions = positionRows(r.Positions, code, n)
 	}
+}
+
+// geographic reports whether p is the special parameter near (a
+// Location.position), the one special parameter with rows.
+func geographic(p *searchparam.Param) bool {
+	return p.Type == searchparam.TypeSpecial && p.Code == "near" && p.Expression != ""
 }
 
 // composite adds the rows of one element a composite parameter selected:

@@ -38,7 +38,11 @@ type Query struct {
 	// Include and RevInclude are the _include / _revinclude directives.
 	Include    []Include
 	RevInclude []Include
-	// Contained and ContainedType are the basic _contained handling.
+	// Contained and ContainedType are _contained and _containedType:
+	// with true or both the clauses describe contained resources of
+	// Types, and the search returns their containers (container, the
+	// default) or the contained resources themselves (contained); both
+	// adds the resources of Types that match by themselves.
 	Contained     ContainedMode
 	ContainedType ContainedType
 	// Cursor is the raw, still unverified _cursor value of a follow-up

@@ -566,7 +566,10 @@ func (p *parser) include(q *Query, rev, iterate bool, name, v string) error {
 	if !fhir.IsResourceType(inc.SourceType) {
 		return invalidValue(name, v, fmt.Sprintf("%s is not a resource type", quote(inc.SourceType)))
 	}
-	searched := func(t string) bool { return len(q.Types) == 0 || slices.Contains(q.Types, t) }
+	// With _contained=true|both and _containedType=container (parsed
+	// before, in name order) the matches are containers of any type.
+	anyType := (q.Contained == ContainedTrue || q.Contained == ContainedBoth) && q.ContainedType != ContainedTypeContained
+	searched := func(t string) bool { return anyType || len(q.Types) == 0 || slices.Contains(q.Types, t) }
 	if !rev && !iterate && !searched(inc.SourceType) {
 		return invalidValue(name, v, fmt.Sprintf("%s is not a searched type", inc.SourceType))
 	}
@@ -584,7 +587,7 @@ func (p *parser) include(q *Query, rev, iterate bool, name, v string) error {
 		if inc.TargetType != "" && len(def.Targets) > 0 && !slices.Contains(def.Targets, inc.TargetType) {
 			return invalidValue(name, v, fmt.Sprintf("%s cannot refer to %s", inc.Param, inc.TargetType))
 		}
-		if rev && !iterate && inc.TargetType == "" && len(q.Types) > 0 && len(def.Targets) > 0 &&
+		if rev && !iterate && !anyType && inc.TargetType == "" && len(q.Types) > 0 && len(def.Targets) > 0 &&
 			!slices.ContainsFunc(q.Types, func(t string) bool { return slices.Contains(def.Targets, t) }) {
 			return invalidValue(name, v, fmt.Sprintf("%s cannot refer to the searched type", inc.Param))
 		}

@@ -198,7 +198,12 @@ var parseRows = []parseRow{
 	{name: "fail/composite/bad-component", query: "code-value-quantity=a$xyz", want: "not a decimal number"},
 
 	// ---- special ----
-	{name: "ok/special/near", typ: "Location", query: "near=-83.69|42.25|11.2|mi_us", want: "near=near(-83.69,42.25 11.2mi_us)"},
+	{name: "ok/special/near", typ: "Location", query: "near=-83.69|42.25|11.2|[mi_i]", want: "near=near(-83.69,42.25 11.2[mi_i])"},
+	{name: "ok/special/near-mi_i", typ: "Location", query: "near=42.25|-83.69|3|mi_i", want: "near=near(42.25,-83.69 3[mi_i])"},
+	{name: "ok/special/near-metres", typ: "Location", query: "near=42.25|-83.69|300|m", want: "near=near(42.25,-83.69 300m)"},
+	{name: "fail/special/near-unknown-units", typ: "Location", query: "near=42.25|-83.69|3|mi_us", want: "units must be km, m or [mi_i]"},
+	{name: "fail/special/near-not-a-number", typ: "Location", query: "near=abc", want: "expected latitude|longitude[|distance[|units]]"},
+	{name: "fail/special/near-longitude", typ: "Location", query: "near=0|181", want: "longitude must be a number in [-180, 180]"},
 	{name: "ok/special/near-default-units", typ: "Location", query: "near=10|20", want: "near=near(10,20 -km)"},
 	{name: "fail/special/near-latitude", typ: "Location", query: "near=91|0", want: "latitude must be a number in [-90, 90]"},
 	{name: "fail/special/near-distance", typ: "Location", query: "near=1|1|-5", want: "distance must be a non-negative number"},

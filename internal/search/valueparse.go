@@ -270,6 +270,12 @@ func parseNear(name, item string) (Value, error) {
 	}
 	if len(parts) > 3 && parts[3] != "" {
 		nv.Units = unescape(parts[3])
+		if nv.Units == "mi_i" {
+			nv.Units = "[mi_i]"
+		}
+		if _, ok := NearUnits[nv.Units]; !ok {
+			return nil, invalidValue(name, item, "units must be km, m or [mi_i]")
+		}
 	}
 	return nv, nil
 }

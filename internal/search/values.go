@@ -173,14 +173,36 @@ type CompositePart struct {
 }
 
 // NearValue is the Location near value "lat|long|distance|units".
-// Distance is nil when omitted (servers choose a default); Units defaults
-// to "km".
+// Distance is nil when omitted (then DefaultNearKm applies); Units is the
+// UCUM unit of Distance, one of NearUnits ("km" when omitted; "mi_i" is
+// taken as "[mi_i]").
 type NearValue struct {
 	raw      string
 	Lat      Decimal
 	Long     Decimal
 	Distance *Decimal
 	Units    string
+}
+
+// DefaultNearKm is the distance of a near value without one: 5 km, as
+// HAPI FHIR answers.
+const DefaultNearKm = 5.0
+
+// NearUnits are the distance units a near value accepts, with the
+// kilometres in one unit: UCUM km, m and the international mile [mi_i].
+var NearUnits = map[string]float64{"km": 1, "m": 0.001, "[mi_i]": 1.609344}
+
+// Kilometres returns the distance of v in kilometres (DefaultNearKm when
+// the value gave none).
+func (v NearValue) Kilometres() float64 {
+	if v.Distance == nil {
+		return DefaultNearKm
+	}
+	per, ok := NearUnits[v.Units]
+	if !ok {
+		per = 1 // the parser accepts only NearUnits
+	}
+	return v.Distance.Float64() * per
 }
 
 // Raw implements Value.

@@ -240,9 +240,9 @@ var queries = []query{
 	{"Patient/p1/Observation", obs("o1", "o10", "o2", "o8")},
 	{"Patient/p2/Observation?code=2345-7&_sort=-date", obs("o5", "o3")},
 	{"Patient/p1/*", []string{"Condition/c1", "DiagnosticReport/rep1", "Encounter/e1", "Group/g1", "Immunization/im1",
-		"MedicationRequest/mr1", "Observation/o1", "Observation/o10", "Observation/o2", "Observation/o8", "Patient/p1",
+		"MedicationRequest/mr1", "MedicationRequest/mr3", "Observation/o1", "Observation/o10", "Observation/o2", "Observation/o8", "Patient/p1",
 		"QuestionnaireResponse/qr1", "RiskAssessment/ra1"}},
-	{"Patient/p2/*", []string{"AllergyIntolerance/al1", "Condition/c2", "Encounter/e2", "Group/g1", "MedicationRequest/mr2",
+	{"Patient/p2/*", []string{"AllergyIntolerance/al1", "Condition/c2", "DiagnosticReport/rep2", "Encounter/e2", "Group/g1", "MedicationRequest/mr2",
 		"Observation/o3", "Observation/o5", "Patient/p2", "Patient/p5", "RiskAssessment/ra2"}},
 	{"?_type=Patient,Practitioner&name=house", ids("Practitioner", "dr1")},
 	{"?_id=p1,dr1", []string{"Patient/p1", "Practitioner/dr1"}},
@@ -250,6 +250,33 @@ var queries = []query{
 	{"?_type=Organization,Location&address-city=boston", []string{"Location/loc1", "Organization/org1"}},
 	{"?_tag=vip", pats("p1")},
 	{"Location?address-city=BOSTON", ids("Location", "loc1")},
+	// near (Boston–Cambridge 4.44 km, Boston–New York 306.11 km)
+	{"Location?near=42.3601|-71.0589|10|km", ids("Location", "loc1", "loc2")},
+	{"Location?near=42.3601|-71.0589", ids("Location", "loc1", "loc2")}, // default 5 km
+	{"Location?near=42.3601|-71.0589|4000|m", ids("Location", "loc1")},
+	{"Location?near=40.7128|-74.0060|100|[mi_i]", ids("Location", "loc3")},
+	{"Location?near=40.7128|-74.0060|305|km", ids("Location", "loc2", "loc3")}, // Cambridge–New York 303.62 km
+	{"Location?near=42.3601|-71.0589|10|km&address-city=cambridge", ids("Location", "loc2")},
+	{"Location?near:missing=false&organization=org2", ids("Location", "loc2")},
+	// _contained: rep2 (Patient p2) contains Observations c-glu (2345-7,
+	// 130 mg/dL) and c-hb (4548-4, 7.1 %); mr3 (p1) contains Medication
+	// med. A contained entry is "Type/localid" here (its fullUrl is
+	// {base}/{container}#{localid}, see TestContainedSearch); such rows
+	// sort so that the order does not depend on creation.
+	{"Observation?_contained=true&code=2345-7", ids("DiagnosticReport", "rep2")},
+	{"Observation?_contained=true&_containedType=container&patient=p2&value-quantity=gt100", ids("DiagnosticReport", "rep2")},
+	{"Observation?_contained=true&code=8867-4", nil},
+	{"Observation?_contained=false&code=4548-4", obs("o8")},
+	{"Observation?_contained=both&code=2345-7", cat(obs("o1", "o10", "o3", "o5"), ids("DiagnosticReport", "rep2"))},
+	{"Observation?_contained=true&_containedType=contained&code=2345-7&_sort=_id", obs("c-glu")},
+	{"Observation?_contained=true&_containedType=contained&patient.gender=female&_sort=-value-quantity", obs("c-glu", "c-hb")},
+	{"Observation?_contained=both&_containedType=contained&code=4548-4&_sort=_id", obs("c-hb", "o8")},
+	{"Observation?_contained=both&_containedType=contained&code=2345-7&_sort=-date", obs("o10", "c-glu", "o5", "o1", "o3")},
+	{"Medication?_contained=true", ids("MedicationRequest", "mr3")},
+	{"Medication?_contained=true&_containedType=contained&code=197361&_sort=_id", ids("Medication", "med")},
+	{"Patient/p2/Observation?_contained=true&code=4548-4", ids("DiagnosticReport", "rep2")},
+	{"Patient/p1/Observation?_contained=true&code=4548-4", nil},
+	{"?_type=Medication,Observation&_contained=true&code=197361,4548-4", []string{"DiagnosticReport/rep2", "MedicationRequest/mr3"}},
 }
 
 func TestQueryTable(t *testing.T) {

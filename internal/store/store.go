@@ -187,6 +187,17 @@ type SearchResult struct {
 	// page (nil when there is none), to be encoded with
 	// search.CursorCodec.Encode.
 	Next, Prev *search.Cursor
+	// Containers is set when matches are contained resources
+	// (_containedType=contained): Containers[i] names the container of
+	// Matches[i] when that is a contained resource (whose ID is then its
+	// local id and Body the resource as its container holds it, with no
+	// version of its own), nil when it is a resource of its own.
+	Containers []*ContainerRef
+}
+
+// ContainerRef names the resource a contained resource is part of.
+type ContainerRef struct {
+	Type, ID string
 }
 
 // BulkLoader is a Store that loads large inputs faster while it has its

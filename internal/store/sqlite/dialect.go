@@ -29,6 +29,10 @@ func (dialect) FreshBytes() bool { return true }
 // PositionalParams is true: SQLite accepts "?" (see sqlstore.insertSQL).
 func (dialect) PositionalParams() bool { return true }
 
+// OrIgnore is true: the search-row inserts are INSERT OR IGNORE (see
+// sqlstore.insertSQL).
+func (dialect) OrIgnore() bool { return true }
+
 // LockRow is empty: there is one writer connection and BEGIN IMMEDIATE
 // takes the database write lock up front.
 func (dialect) LockRow() string { return "" }

@@ -34,6 +34,25 @@ import "strings"
 // values are tested on the candidates another clause found (by rid, on the
 // clustered table); alone they scan the type.
 //
+// Version 4 adds sp_geo, the positions of the special parameter near
+// (Location.position): latitude and longitude in degrees and the unit
+// vector (x, y, z) of the point on the sphere, with which a search
+// compares chord lengths using only + and *, in either engine. Locations
+// written before this version have no rows (there is no reindex: writing
+// a Location again indexes its position).
+//
+// Version 5 adds sp_contained, one row per contained resource
+// (Resource.contained[i]) of the current version of a resource: its key
+// rid, its container, its type and local id. A contained resource's key
+// is containedKey(container, i), far above every resource's rid, and its
+// search rows are kept in the value tables under that key with the pids
+// of the contained dictionary (search_params rows whose base starts with
+// "#", see containedBase): no search of resources ever reads them (their
+// pids differ), and the contained resources of one container are one key
+// range. They are replaced with the container's rows on every write.
+// Resources written before this version have no contained rows (there is
+// no reindex: writing a container again indexes what it contains).
+//
 // Dates are integer milliseconds since the Unix epoch (UTC), lo inclusive,
 // hi exclusive; numbers and quantities are doubles (lo/hi NULL for an open
 // Range end), with the exact decimal text kept beside.
@@ -114,6 +133,32 @@ func searchMigrations(d Dialect) []Migration {
 			`DROP INDEX sp_quantity_value`,
 			`DROP INDEX sp_token_value`,
 			`CREATE INDEX sp_token_value ON sp_token (pid, code, system) WHERE grp >= 0`,
+		},
+	}, {
+		Module:  "search",
+		Version: 4,
+		Name:    "positions of the near parameter",
+		Stmts: []string{
+			table("sp_geo", `lat DOUBLE PRECISION NOT NULL,
+	lon DOUBLE PRECISION NOT NULL,
+	x DOUBLE PRECISION NOT NULL,
+	y DOUBLE PRECISION NOT NULL,
+	z DOUBLE PRECISION NOT NULL`),
+			`CREATE INDEX sp_geo_lat ON sp_geo (pid, lat)`,
+		},
+	}, {
+		Module:  "search",
+		Version: 5,
+		Name:    "contained resources",
+		Stmts: []string{
+			r.Replace(`CREATE TABLE sp_contained (
+	rid BIGINT NOT NULL,
+	container BIGINT NOT NULL,
+	type TEXT NOT NULL,
+	id TEXT NOT NULL,
+	PRIMARY KEY (rid)
+){clustered}`),
+			`CREATE INDEX sp_contained_type ON sp_contained (type, rid)`,
 		},
 	}}
 }

@@ -68,26 +68,41 @@ func (c *Core) includes(ctx context.Context, r DynRunner, q *search.Query, match
 }
 
 // refPIDs are where the rows of reference parameter code of typ are ("*"
-// = every reference parameter).
-func (c *Core) refPIDs(typ, code string) []pidRef {
-	if code == "*" {
-		out := make([]pidRef, len(c.params.refs[typ]))
-		for i, p := range c.params.refs[typ] {
-			out[i] = pidRef{pid: p}
-		}
-		return out
+// = every reference parameter) in the resources' rows, and in the
+// contained resources' rows too when contained.
+func (c *Core) refPIDs(typ, code string, contained bool) []pidRef {
+	dicts := []*paramDict{c.params}
+	if contained {
+		dicts = append(dicts, c.params.contained)
 	}
-	return c.params.storage([]string{typ}, code)
+	var out []pidRef
+	for _, d := range dicts {
+		if code == "*" {
+			for _, p := range d.refs[typ] {
+				out = append(out, pidRef{pid: p})
+			}
+			continue
+		}
+		out = append(out, d.storage([]string{typ}, code)...)
+	}
+	return out
 }
 
+// include finds what the hits of inc.SourceType refer to through
+// inc.Param. A contained hit's references are its own rows (keyed by
+// its key, with the contained pids: a resource's key never has such rows,
+// nor a contained key the resources' pids, so one statement serves
+// both).
 func (c *Core) include(ctx context.Context, r DynRunner, narrow *search.Narrowing, inc search.Include, from []hit) ([]hit, error) {
 	var rids []int64
+	contained := false
 	for _, h := range from {
 		if h.typ == inc.SourceType {
 			rids = append(rids, h.rid)
+			contained = contained || h.in != nil
 		}
 	}
-	pids := c.refPIDs(inc.SourceType, inc.Param)
+	pids := c.refPIDs(inc.SourceType, inc.Param, contained)
 	if len(rids) == 0 || len(pids) == 0 {
 		return nil, nil
 	}
@@ -152,8 +167,11 @@ func (c *Core) canonicalInclude(ctx context.Context, r DynRunner, narrow *search
 		strings.Join(conds, " AND ")+" LIMIT "+b.arg(DefaultMaxIncludes+1))
 }
 
+// revInclude finds the resources of inc.SourceType that refer to the
+// hits through inc.Param. Nothing refers to a contained hit but its
+// container (by a local reference), so contained hits find nothing.
 func (c *Core) revInclude(ctx context.Context, r DynRunner, narrow *search.Narrowing, inc search.Include, to []hit) ([]hit, error) {
-	pids := c.refPIDs(inc.SourceType, inc.Param)
+	pids := c.refPIDs(inc.SourceType, inc.Param, false)
 	if len(pids) == 0 {
 		return nil, nil
 	}
@@ -164,7 +182,7 @@ func (c *Core) revInclude(ctx context.Context, r DynRunner, narrow *search.Narro
 	byType := map[string][]string{}
 	var order []string
 	for _, h := range to {
-		if inc.TargetType != "" && h.typ != inc.TargetType {
+		if h.in != nil || inc.TargetType != "" && h.typ != inc.TargetType {
 			continue
 		}
 		if len(targets) > 0 && !slices.Contains(targets, h.typ) {

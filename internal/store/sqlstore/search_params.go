@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
+	"strings"
 
 	"github.com/fhirguard/fhirguard/internal/fhir"
 	"github.com/fhirguard/fhirguard/internal/fhir/searchparam"
@@ -29,6 +30,31 @@ type paramDict struct {
 	// own (the rows a write computes; _id and _lastUpdated are columns of
 	// resources).
 	kept map[string]map[string]bool
+	// geo says which resource types have a stored near parameter (rows
+	// in sp_geo).
+	geo map[string]bool
+	// contained is, in the dictionary of resources, the dictionary of the
+	// rows of contained resources: the same plans and keys, its own pids
+	// (registered as base "#"+base). In that one, resources points back
+	// (and contained is nil).
+	contained, resources *paramDict
+}
+
+// containedBase prefixes the base of the dictionary keys of contained
+// resources' rows ("#Observation", "#Resource").
+const containedBase = "#"
+
+// isContained reports whether d is the dictionary of contained
+// resources' rows.
+func (d *paramDict) isContained() bool { return d.resources != nil }
+
+// ofResources returns the dictionary of resources' rows (d, or the one d
+// is the contained view of).
+func (d *paramDict) ofResources() *paramDict {
+	if d.resources != nil {
+		return d.resources
+	}
+	return d
 }
 
 // pidRef is a pid whose rows count, restricted to references to target
@@ -95,7 +121,7 @@ func (d *paramDict) storedPID(typ, code string) (int64, bool) {
 // typ: resource-independent parameters are keyed under "Resource".
 func keyFor(typ, code string) (paramKey, bool) {
 	p, ok := searchparam.Lookup(typ, code)
-	if !ok || p.Expression == "" || p.Type == searchparam.TypeSpecial {
+	if !ok || p.Expression == "" || p.Type == searchparam.TypeSpecial && !geographic(p) {
 		return paramKey{}, false
 	}
 	switch p.Base {
@@ -146,6 +172,9 @@ func (c *Core) LoadSearchParams(ctx context.Context, ex Execer) error {
 		return err
 	}
 	keys := searchParamKeys()
+	for _, k := range keys[:len(keys):len(keys)] {
+		keys = append(keys, paramKey{containedBase + k.base, k.code})
+	}
 	missing := 0
 	for _, k := range keys {
 		if _, ok := ids[k]; ok {
@@ -161,17 +190,29 @@ func (c *Core) LoadSearchParams(ctx context.Context, ex Execer) error {
 			return err
 		}
 	}
-	d := &paramDict{ids: ids, refs: map[string][]int64{}, plans: map[string]map[string]paramPlan{}}
+	own, cont := map[paramKey]int64{}, map[paramKey]int64{}
+	for k, id := range ids {
+		if b, ok := strings.CutPrefix(k.base, containedBase); ok {
+			cont[paramKey{b, k.code}] = id
+		} else {
+			own[k] = id
+		}
+	}
+	d := &paramDict{ids: own, refs: map[string][]int64{}, plans: map[string]map[string]paramPlan{}}
 	for _, typ := range fhir.ResourceTypes() {
 		d.plans[typ] = planType(typ)
 	}
+	cd := &paramDict{ids: cont, refs: map[string][]int64{}, plans: d.plans, resources: d}
+	d.contained = cd
 	for _, typ := range fhir.ResourceTypes() {
 		for _, p := range searchparam.ForType(typ) {
 			if p.Type != searchparam.TypeReference {
 				continue
 			}
-			if id, ok := d.storedPID(typ, p.Code); ok && !containsID(d.refs[typ], id) {
-				d.refs[typ] = append(d.refs[typ], id)
+			for _, dict := range []*paramDict{d, cd} {
+				if id, ok := dict.storedPID(typ, p.Code); ok && !containsID(dict.refs[typ], id) {
+					dict.refs[typ] = append(dict.refs[typ], id)
+				}
 			}
 		}
 	}
@@ -181,14 +222,17 @@ func (c *Core) LoadSearchParams(ctx context.Context, ex Execer) error {
 		}
 	}
 	d.kept = map[string]map[string]bool{}
+	d.geo = map[string]bool{}
+	cd.kept, cd.geo = d.kept, d.geo
 	for _, typ := range fhir.ResourceTypes() {
 		kept := map[string]bool{}
 		for _, p := range searchparam.ForType(typ) {
 			if p.Code == "_id" || p.Code == "_lastUpdated" {
 				continue
 			}
-			if k, ok := keyFor(typ, p.Code); ok && d.plan(typ, p.Code).stored && ids[k] != 0 {
+			if k, ok := keyFor(typ, p.Code); ok && d.plan(typ, p.Code).stored && own[k] != 0 && cont[k] != 0 {
 				kept[p.Code] = true
+				d.geo[typ] = d.geo[typ] || geographic(p)
 			}
 		}
 		d.kept[typ] = kept

@@ -2,6 +2,7 @@ package sqlstore
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"slices"
 	"strconv"
@@ -28,6 +29,16 @@ type hit struct {
 	// updated and body: the current version (page rows only).
 	updated int64
 	body    []byte
+	// in is set for a contained resource (typ and id are then its type
+	// and local id; version, updated and body its container's).
+	in *container
+}
+
+// container names the container of a contained hit and the position of
+// the hit in it.
+type container struct {
+	typ, id string
+	pos     int
 }
 
 // pageRows is what the page statement returns.
@@ -46,9 +57,7 @@ func (c *Core) Search(ctx context.Context, r DynRunner, q *search.Query, at *sea
 	if c.params == nil {
 		return nil, errNoParams
 	}
-	if q.Contained != "" && q.Contained != search.ContainedFalse {
-		return nil, errNotSupported("searching contained resources (_contained) is not supported")
-	}
+	cs := c.containedSearchOf(q)
 	for _, t := range q.Types {
 		if !fhir.IsResourceType(t) {
 			return nil, errNotSupported("unknown resource type %q", t)
@@ -63,7 +72,7 @@ func (c *Core) Search(ctx context.Context, r DynRunner, q *search.Query, at *sea
 		snapshot = at.Snapshot
 	}
 	if q.Count > 0 {
-		pg, err := c.page(ctx, r, q, at, snapshot)
+		pg, err := c.page(ctx, r, q, cs, at, snapshot)
 		if err != nil {
 			return nil, err
 		}
@@ -78,7 +87,7 @@ func (c *Core) Search(ctx context.Context, r DynRunner, q *search.Query, at *sea
 		}
 	}
 	if q.Total != search.TotalNone && res.Total < 0 {
-		n, err := c.count(ctx, r, q, snapshot)
+		n, err := c.count(ctx, r, q, cs, snapshot)
 		if err != nil {
 			return nil, err
 		}
@@ -123,7 +132,19 @@ func (c *Core) finishPage(ctx context.Context, r DynRunner, q *search.Query, at 
 		}
 	}
 	res.Matches = make([]*fhir.Resource, 0, len(hits))
-	for _, h := range hits {
+	for i, h := range hits {
+		if h.in != nil {
+			body, err := extractContained(h.body, h.in.pos)
+			if err != nil {
+				return err
+			}
+			if res.Containers == nil {
+				res.Containers = make([]*store.ContainerRef, len(hits))
+			}
+			res.Containers[i] = &store.ContainerRef{Type: h.in.typ, ID: h.in.id}
+			res.Matches = append(res.Matches, &fhir.Resource{Type: h.typ, ID: h.id, Body: body})
+			continue
+		}
 		res.Matches = append(res.Matches, &fhir.Resource{Type: h.typ, ID: h.id, VersionID: h.version,
 			LastUpdated: FromMillis(h.updated), Body: h.body})
 	}
@@ -265,11 +286,16 @@ func (c *Core) sortExpr(b *builder, types []string, k search.SortKey) string {
 	case "_lastUpdated":
 		return "r.last_updated"
 	}
+	return c.sortValue(b, k, c.params.storage(types, k.Code), func(x string) string { return x + ".rid = r.rid" })
+}
+
+// sortValue is the lowest (descending: highest) value of sort key k in
+// the rows of refs that rowsOf(x) selects of value table alias x.
+func (c *Core) sortValue(b *builder, k search.SortKey, refs []pidRef, rowsOf func(x string) string) string {
 	tab, ok := tableFor(k.Type)
-	if !ok {
+	if !ok || tab == tGeo { // no order of positions (the parser refuses it)
 		return "NULL"
 	}
-	refs := c.params.storage(types, k.Code)
 	if len(refs) == 0 {
 		return "NULL"
 	}
@@ -297,7 +323,7 @@ func (c *Core) sortExpr(b *builder, types []string, k search.SortKey) string {
 	}
 	// "+pid": read the resource's own rows (rid), never walk the value
 	// index of the whole parameter (the MIN/MAX optimization would).
-	return "(SELECT " + agg + "(" + col + ") FROM " + spTables[tab].name + " " + x + " WHERE " + x + ".rid = r.rid AND " +
+	return "(SELECT " + agg + "(" + col + ") FROM " + spTables[tab].name + " " + x + " WHERE " + rowsOf(x) + " AND " +
 		b.pidCond(x, refs, true) + " AND " + x + ".grp <= 0" + extra + ")"
 }
 
@@ -307,7 +333,11 @@ func (c *Core) sortExpr(b *builder, types []string, k search.SortKey) string {
 // snapshot: one statement answers the first page. The matches are ordered
 // and cut to the page by their keys (and sort values) alone; only the
 // page's rows are joined to resources and versions.
-func (c *Core) page(ctx context.Context, r DynRunner, q *search.Query, at *search.Cursor, snapshot int64) (*pageRows, error) {
+//
+// cs, when not nil, is the plan of a _contained search: it says where the
+// matches are and how they sort, and with _containedType=contained the
+// page reads each contained match's container.
+func (c *Core) page(ctx context.Context, r DynRunner, q *search.Query, cs *containedSearch, at *search.Cursor, snapshot int64) (*pageRows, error) {
 	b := &builder{d: c.params, narrow: q.Narrow}
 	reverse := at != nil && at.Direction == search.Prev
 	first := at == nil
@@ -333,10 +363,17 @@ func (c *Core) page(ctx context.Context, r DynRunner, q *search.Query, at *searc
 		}
 		return o.String()
 	}
-	ms, err := c.matches(b, q, snapshot, rowSorted(q.Sort))
+	ms, err := c.matchesOf(b, q, cs, snapshot)
 	if err != nil {
 		return nil, err
 	}
+	sortExpr := func(k search.SortKey) string {
+		if cs != nil {
+			return cs.sortExpr(b, k)
+		}
+		return c.sortExpr(b, q.Types, k)
+	}
+	entries := cs != nil && cs.entries
 	// On a first page the statement counts the matches too (COUNT(*)
 	// OVER ()) when it visits them all anyway: the general statement, or
 	// one sorted by values. Unsorted from the driving index, the page is a
@@ -363,7 +400,7 @@ func (c *Core) page(ctx context.Context, r DynRunner, q *search.Query, at *searc
 		var inner strings.Builder
 		inner.WriteString("SELECT " + distinct + "r.rid AS rid")
 		for i, k := range q.Sort {
-			inner.WriteString(", " + c.sortExpr(b, q.Types, k) + " AS k" + strconv.Itoa(i))
+			inner.WriteString(", " + sortExpr(k) + " AS k" + strconv.Itoa(i))
 			keys += ", m.k" + strconv.Itoa(i)
 		}
 		inner.WriteString(" FROM " + ms.from + where(ms.conds))
@@ -388,6 +425,9 @@ func (c *Core) page(ctx context.Context, r DynRunner, q *search.Query, at *searc
 	// The rows and bodies of the page's matches only, in the same order.
 	var sb strings.Builder
 	sb.WriteString("SELECT p.rid, r.type, r.id, r.version, v.last_updated, v.body")
+	if entries {
+		sb.WriteString(", e.type, e.id")
+	}
 	for i := range q.Sort {
 		sb.WriteString(", p.k" + strconv.Itoa(i))
 	}
@@ -397,8 +437,13 @@ func (c *Core) page(ctx context.Context, r DynRunner, q *search.Query, at *searc
 	if first {
 		sb.WriteString(", (SELECT COALESCE(MAX(rid), 0) FROM resources) AS snap")
 	}
-	sb.WriteString(" FROM (" + sel.String() + ") p CROSS JOIN resources r CROSS JOIN versions v" +
-		" WHERE r.rid = p.rid AND v.rid = r.rid AND v.version = r.version ORDER BY " + order("p"))
+	if entries { // a contained match is read from its container
+		sb.WriteString(" FROM (" + sel.String() + ") p LEFT JOIN sp_contained e ON e.rid = p.rid CROSS JOIN resources r CROSS JOIN versions v" +
+			" WHERE r.rid = COALESCE(e.container, p.rid) AND v.rid = r.rid AND v.version = r.version ORDER BY " + order("p"))
+	} else {
+		sb.WriteString(" FROM (" + sel.String() + ") p CROSS JOIN resources r CROSS JOIN versions v" +
+			" WHERE r.rid = p.rid AND v.rid = r.rid AND v.version = r.version ORDER BY " + order("p"))
+	}
 	rows, err := r.QuerySQL(ctx, sb.String(), b.args...)
 	if err != nil {
 		return nil, fmt.Errorf("store: search: %w", err)
@@ -408,11 +453,15 @@ func (c *Core) page(ctx context.Context, r DynRunner, q *search.Query, at *searc
 	// allocations are mostly its bodies, which sets how often the
 	// collector runs under load.
 	out := &pageRows{total: -1, hits: make([]hit, 0, min(q.Count+1, 64))}
-	dest := make([]any, 0, 8+len(q.Sort))
+	dest := make([]any, 0, 10+len(q.Sort))
+	var etype, eid sql.NullString
 	for rows.Next() {
 		out.hits = append(out.hits, hit{})
 		h := &out.hits[len(out.hits)-1]
 		dest = append(dest[:0], &h.rid, &h.typ, &h.id, &h.version, &h.updated, c.bodyDest(&h.body))
+		if entries {
+			dest = append(dest, &etype, &eid)
+		}
 		if len(q.Sort) > 0 {
 			h.keys = make([]any, len(q.Sort))
 			for i := range h.keys {
@@ -427,6 +476,10 @@ func (c *Core) page(ctx context.Context, r DynRunner, q *search.Query, at *searc
 		}
 		if err := rows.Scan(dest...); err != nil {
 			return nil, fmt.Errorf("store: search: %w", err)
+		}
+		if entries && etype.Valid {
+			h.in = &container{typ: h.typ, id: h.id, pos: containedPos(h.rid)}
+			h.typ, h.id = etype.String, eid.String
 		}
 	}
 	if err := rows.Err(); err != nil {
@@ -451,10 +504,25 @@ func rowSorted(keys []search.SortKey) bool {
 	return false
 }
 
+// matchesOf compiles where the matches of q are (cs: of a _contained
+// search).
+func (c *Core) matchesOf(b *builder, q *search.Query, cs *containedSearch, snapshot int64) (matchSet, error) {
+	if cs != nil {
+		return cs.matches(b, snapshot)
+	}
+	return c.matches(b, q, snapshot, rowSorted(q.Sort))
+}
+
 // count runs the total.
-func (c *Core) count(ctx context.Context, r DynRunner, q *search.Query, snapshot int64) (int, error) {
+func (c *Core) count(ctx context.Context, r DynRunner, q *search.Query, cs *containedSearch, snapshot int64) (int, error) {
 	b := &builder{d: c.params, narrow: q.Narrow}
-	ms, err := c.matches(b, q, snapshot, false)
+	var ms matchSet
+	var err error
+	if cs != nil {
+		ms, err = cs.matches(b, snapshot)
+	} else {
+		ms, err = c.matches(b, q, snapshot, false)
+	}
 	if err != nil {
 		return 0, err
 	}

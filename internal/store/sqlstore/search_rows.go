@@ -51,6 +51,7 @@ const (
 	tNumber
 	tQuantity
 	tURI
+	tGeo
 	numTables
 )
 
@@ -67,6 +68,7 @@ var spTables = [numTables]struct {
 	tNumber:   {"sp_number", []string{"val", "exact"}},
 	tQuantity: {"sp_quantity", []string{"lo", "hi", "exact", "system", "code", "unit"}},
 	tURI:      {"sp_uri", []string{"uri"}},
+	tGeo:      {"sp_geo", []string{"lat", "lon", "x", "y", "z"}},
 }
 
 // rowsPerInsert is the most rows one INSERT statement writes.
@@ -82,6 +84,8 @@ const flushRows = 4096
 type searchRows struct {
 	vals [numTables][]any
 	n    [numTables]int
+	// contained are the rows of the resource's contained resources.
+	contained []containedRows
 }
 
 // grow makes room for n more rows in table t.
@@ -105,11 +109,15 @@ func (s *searchRows) add(t spTable, pid, grp int64, vals ...any) {
 	s.n[t]++
 }
 
-// total is the number of rows over every table.
+// total is the number of rows over every table (the contained
+// resources' included).
 func (s *searchRows) total() int {
 	n := 0
 	for _, k := range s.n {
 		n += k
+	}
+	for _, c := range s.contained {
+		n += 1 + c.rows.total()
 	}
 	return n
 }
@@ -149,6 +157,17 @@ func (c *Core) searchRows(typ string, data map[string]any) (*searchRows, error) 
 	if err != nil {
 		return nil, fmt.Errorf("search rows: %w", err)
 	}
+	out := rowsFor(c.params, typ, rows)
+	if err := c.addContained(out, data); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// rowsFor turns the indexer's rows of a resource (or of a contained
+// resource) of type typ into the rows of the parameters d keeps, with
+// d's pids.
+func rowsFor(d *paramDict, typ string, rows *index.Rows) *searchRows {
 	out := &searchRows{}
 	out.grow(tString, len(rows.Strings))
 	out.grow(tToken, len(rows.Tokens))
@@ -157,7 +176,7 @@ func (c *Core) searchRows(typ string, data map[string]any) (*searchRows, error) 
 	out.grow(tNumber, len(rows.Numbers))
 	out.grow(tQuantity, len(rows.Quantities))
 	out.grow(tURI, len(rows.URIs))
-	d := c.params
+	out.grow(tGeo, len(rows.Positions))
 	// The rows of one parameter are adjacent: remembering the last code
 	// looked up saves most lookups, without a map per resource.
 	var lastCode string
@@ -218,6 +237,12 @@ func (c *Core) searchRows(typ string, data map[string]any) (*searchRows, error) 
 			out.add(tURI, id, 0, r.URI)
 		}
 	}
+	for _, r := range rows.Positions {
+		if id, ok := pid(r.Param); ok {
+			x, y, z := unitVector(r.Lat, r.Lon)
+			out.add(tGeo, id, 0, r.Lat, r.Lon, x, y, z)
+		}
+	}
 	for g, cr := range rows.Composites {
 		grp := int64(g + 1)
 		k, ok := keyFor(typ, cr.Param)
@@ -249,7 +274,7 @@ func (c *Core) searchRows(typ string, data map[string]any) (*searchRows, error) 
 			}
 		}
 	}
-	return out, nil
+	return out
 }
 
 // codedText reports whether the text-only token row i repeats the
@@ -279,18 +304,24 @@ func addQuantity(out *searchRows, id, grp int64, q *index.QuantityRow) {
 // numericCols are the value columns that are not text: every other value
 // column is NOT NULL text, bound as nil when empty (see searchRows.add)
 // and inserted as COALESCE(value, the empty string).
-var numericCols = map[string]bool{"lo": true, "hi": true, "val": true}
+var numericCols = map[string]bool{"lo": true, "hi": true, "val": true, "lat": true, "lon": true, "x": true, "y": true, "z": true}
 
 // insertSQL returns the INSERT of n rows into table t, each row's values
 // in column order (rid, n, pid, grp, the value columns). positional
 // writes "?" placeholders instead of "$1, $2, ...": SQLite finds the name
 // of a numbered parameter by a linear search, which the driver does for
 // every parameter it binds, so a many-row INSERT with numbered ones costs
-// time quadratic in its rows.
-func insertSQL(t spTable, n int, positional bool) string {
+// time quadratic in its rows. orIgnore writes SQLite's INSERT OR IGNORE,
+// otherwise the statement ends in ON CONFLICT DO NOTHING (PostgreSQL):
+// either way a row whose key exists is skipped.
+func insertSQL(t spTable, n int, positional, orIgnore bool) string {
 	tab := spTables[t]
 	var b strings.Builder
-	b.WriteString("INSERT OR IGNORE INTO ")
+	if orIgnore {
+		b.WriteString("INSERT OR IGNORE INTO ")
+	} else {
+		b.WriteString("INSERT INTO ")
+	}
 	b.WriteString(tab.name)
 	b.WriteString(" (rid, n, pid, grp, ")
 	b.WriteString(strings.Join(tab.cols, ", "))
@@ -322,7 +353,17 @@ func insertSQL(t spTable, n int, positional bool) string {
 		}
 		b.WriteString(")")
 	}
+	if !orIgnore {
+		b.WriteString(" ON CONFLICT DO NOTHING")
+	}
 	return b.String()
+}
+
+// OrIgnore is implemented by dialects whose INSERT skips rows with an
+// existing key as INSERT OR IGNORE (SQLite); the search-row inserts of
+// the others end in ON CONFLICT DO NOTHING (see insertSQL).
+type OrIgnore interface {
+	OrIgnore() bool
 }
 
 // PositionalParams is implemented by dialects that accept "?"
@@ -373,9 +414,11 @@ func (s *insertSQLs) get(d Dialect, t spTable, n int) string {
 	s.once.Do(func() {
 		p, ok := d.(PositionalParams)
 		positional := ok && p.PositionalParams()
+		o, ok := d.(OrIgnore)
+		orIgnore := ok && o.OrIgnore()
 		for tt := range numTables {
 			for k := 1; k <= rowsPerInsert; k++ {
-				s.sql[tt][k] = insertSQL(tt, k, positional)
+				s.sql[tt][k] = insertSQL(tt, k, positional, orIgnore)
 			}
 		}
 	})
@@ -389,8 +432,9 @@ type pendingRows struct {
 	n    int
 }
 
-// replaceSearch replaces the search rows of rid with rows (nil = none).
-// hadRows says whether the resource existed before (its old rows must go).
+// replaceSearch replaces the search rows of rid (a resource of type typ)
+// with rows (nil = none). hadRows says whether the resource existed
+// before (its old rows must go).
 //
 // New rows are buffered in the Tx and written together by FlushSearch:
 // a batch of resources costs a few many-row INSERTs per table instead of
@@ -399,7 +443,7 @@ type pendingRows struct {
 // buffer before it deletes rows or searches, so it always sees its own
 // writes, and the backend calls FlushSearch when the caller's function
 // returns, before the savepoint is released.
-func (t *Tx) replaceSearch(ctx context.Context, rid int64, hadRows bool, rows *searchRows) error {
+func (t *Tx) replaceSearch(ctx context.Context, rid int64, typ string, hadRows bool, rows *searchRows) error {
 	if !hadRows && (rows == nil || rows.total() == 0) {
 		return nil
 	}
@@ -415,14 +459,33 @@ func (t *Tx) replaceSearch(ctx context.Context, rid int64, hadRows bool, rows *s
 			return err
 		}
 		for tab := range numTables {
+			if tab == tGeo && !t.c.params.geo[typ] {
+				continue // only types with a near parameter have positions
+			}
 			if _, err := dr.ExecSQL(ctx, `DELETE FROM `+spTables[tab].name+` WHERE rid = $1`, rid); err != nil {
 				return fmt.Errorf("clear %s: %w", spTables[tab].name, err)
 			}
+		}
+		if err := t.clearContained(ctx, dr, rid, typ); err != nil {
+			return err
 		}
 	}
 	if rows == nil {
 		return nil
 	}
+	t.pend(rid, rows)
+	if err := t.writeContained(ctx, dr, rid, rows.contained); err != nil {
+		return err
+	}
+	if t.pending.n >= flushRows {
+		return t.FlushSearch(ctx)
+	}
+	return nil
+}
+
+// pend buffers rows under key rid (a resource's, or a contained
+// resource's).
+func (t *Tx) pend(rid int64, rows *searchRows) {
 	if t.pending == nil {
 		t.pending = t.c.inserts.pending()
 	}
@@ -434,10 +497,6 @@ func (t *Tx) replaceSearch(ctx context.Context, rid int64, hadRows bool, rows *s
 			t.pending.n++
 		}
 	}
-	if t.pending.n >= flushRows {
-		return t.FlushSearch(ctx)
-	}
-	return nil
 }
 
 // FlushSearch writes the search rows the Tx has buffered. A backend calls

@@ -103,10 +103,14 @@ func TestInsertSQL(t *testing.T) {
 		{"ok/date", tDate, "INSERT OR IGNORE INTO sp_date (rid, n, pid, grp, lo, hi) VALUES (?, ?, ?, ?, ?, ?)"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			if got := insertSQL(tc.tab, 1, true); got != tc.want {
+			if got := insertSQL(tc.tab, 1, true, true); got != tc.want {
 				t.Fatalf("insertSQL =\n%s\nwant\n%s", got, tc.want)
 			}
 		})
+	}
+	if got, want := insertSQL(tDate, 2, false, false), "INSERT INTO sp_date (rid, n, pid, grp, lo, hi) VALUES ($1, $2, $3, $4, $5, $6), "+
+		"($7, $8, $9, $10, $11, $12) ON CONFLICT DO NOTHING"; got != want {
+		t.Fatalf("insertSQL for PostgreSQL =\n%s\nwant\n%s", got, want)
 	}
 	var s searchRows
 	s.add(tQuantity, 7, 0, nil, 2.5, "", "http://unitsofmeasure.org", "mg", "")

@@ -141,6 +141,8 @@ func tableFor(t searchparam.Type) (spTable, bool) {
 		return tQuantity, true
 	case searchparam.TypeURI:
 		return tURI, true
+	case searchparam.TypeSpecial: // near, the one indexed special parameter
+		return tGeo, true
 	}
 	return 0, false
 }
@@ -225,7 +227,7 @@ func (b *builder) valueCond(x string, t searchparam.Type, c *search.Clause, v se
 		}
 		return x + ".uri = " + b.arg(v.URI), nil
 	case search.NearValue:
-		return "", errNotSupported("search parameter %q: geographic (near) search is not supported", c.Name)
+		return b.nearCond(x, v), nil
 	}
 	return "", errNotSupported("search parameter %q: this kind of value is not supported", c.Name)
 }

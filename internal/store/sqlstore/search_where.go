@@ -1,7 +1,6 @@
 package sqlstore
 
 import (
-	"slices"
 	"strings"
 
 	"github.com/fhirguard/fhirguard/internal/fhir"
@@ -117,8 +116,8 @@ func driverRank(c *search.Clause) int {
 			return 2
 		}
 		return 5
-	case searchparam.TypeDate, searchparam.TypeNumber:
-		return 5
+	case searchparam.TypeDate, searchparam.TypeNumber, searchparam.TypeSpecial:
+		return 5 // a range of the value index (near: of latitudes)
 	case searchparam.TypeQuantity:
 		return never // no value index
 	}
@@ -272,13 +271,18 @@ func (b *builder) clause(a string, types []string, c *search.Clause, driver bool
 		}
 		return s, "", nil
 	case "_lastUpdated":
+		col := a + ".last_updated"
+		if b.d.isContained() { // a contained resource's is its container's
+			lu := b.newAlias("lu")
+			col = "(SELECT " + lu + ".last_updated FROM resources " + lu + " WHERE " + lu + ".rid = " + a + ".container)"
+		}
 		var ors []string
 		for _, v := range c.Values {
 			dv, ok := v.(search.DateValue)
 			if !ok {
 				return "", "", errNotSupported("search parameter %q: expected a date", c.Name)
 			}
-			ors = append(ors, "("+b.dateCond(a+".last_updated", "("+a+".last_updated + 1)", dv)+")")
+			ors = append(ors, "("+b.dateCond(col, "("+col+" + 1)", dv)+")")
 		}
 		return "(" + strings.Join(ors, " OR ") + ")", "", nil
 	}
@@ -579,6 +583,9 @@ func (b *builder) chain(a string, types []string, c *search.Clause, driver bool)
 	if len(refs) == 0 {
 		return "", "", errNotSupported("search parameter %q is not indexed", c.Name)
 	}
+	// The targets are resources (a contained resource's references lead
+	// out of its container too).
+	defer b.asResources()()
 	if driver {
 		var branches []string
 		for i := range c.Chain {
@@ -592,7 +599,7 @@ func (b *builder) chain(a string, types []string, c *search.Clause, driver bool)
 			// to the references to them (CROSS JOIN keeps that order;
 			// without statistics the engine would walk every reference of
 			// the parameter instead).
-			join := " JOIN "
+			join := ", " // an inner join the engine may order (PostgreSQL wants no JOIN without ON)
 			if drove {
 				join = " CROSS JOIN "
 			}
@@ -628,6 +635,11 @@ func (b *builder) chain(a string, types []string, c *search.Clause, driver bool)
 // has compiles a reverse chain: some visible resource of h.Type refers to
 // a through h.Ref and matches h.Where.
 func (b *builder) has(a string, types []string, h *search.Has, driver bool) (string, error) {
+	if b.d.isContained() {
+		// Only its container refers to a contained resource (by a local
+		// reference, which is not indexed).
+		return "", errNotSupported("search parameter %q cannot select contained resources (_contained)", "_has:"+h.Type+":"+h.Ref)
+	}
 	refs := b.d.storage([]string{h.Type}, h.Ref)
 	if len(refs) == 0 {
 		return "", errNotSupported("search parameter _has:%s:%s is not indexed", h.Type, h.Ref)
@@ -641,7 +653,7 @@ func (b *builder) has(a string, types []string, h *search.Has, driver bool) (str
 		// Walk from the sources the inner driver finds to their
 		// references (CROSS JOIN keeps that order), then to the targets
 		// by (type, id).
-		join, probe := " JOIN ", false
+		join, probe := ", ", false // an inner join the engine may order
 		if drove {
 			join, probe = " CROSS JOIN ", true
 		}
@@ -659,130 +671,4 @@ func andAll(conds []string) string {
 		return ""
 	}
 	return " AND " + strings.Join(conds, " AND ")
-}
-
-// narrowing returns the policy predicates on resource alias a, whose type
-// is one of types (nil = any type).
-func (b *builder) narrowing(a string, types []string) ([]string, error) {
-	n := b.narrow
-	if n == nil || n.IsZero() {
-		return nil, nil
-	}
-	known := len(types) > 0
-	allIn := func(set []string) bool {
-		if !known {
-			return false
-		}
-		for _, t := range types {
-			if !slices.Contains(set, t) {
-				return false
-			}
-		}
-		return true
-	}
-	noneIn := func(set []string) bool {
-		if !known {
-			return false
-		}
-		for _, t := range types {
-			if slices.Contains(set, t) {
-				return false
-			}
-		}
-		return true
-	}
-	mayBe := func(t string) bool { return !known || slices.Contains(types, t) }
-	var out []string
-	if n.RestrictTypes && !allIn(n.AllowedTypes) {
-		out = append(out, in(b, a+".type", n.AllowedTypes))
-	}
-	if n.RestrictPatients {
-		members := searchparam.CompartmentTypes("Patient")
-		if !noneIn(members) {
-			member := "1 = 0"
-			if len(n.Patients) > 0 {
-				member = "EXISTS (SELECT 1 FROM compartment nc WHERE nc.rid = " + a + ".rid AND " + in(b, "nc.patient_id", n.Patients) + ")"
-			}
-			if allIn(members) {
-				out = append(out, member)
-			} else {
-				out = append(out, "("+a+".type NOT IN "+list(b, members)+" OR "+member+")")
-			}
-		}
-	}
-	for _, r := range n.Restrictions {
-		if !mayBe(r.Type) {
-			continue
-		}
-		var alts []string
-		open := false
-		for _, cs := range r.AnyOf {
-			if len(cs) == 0 {
-				open = true
-				break
-			}
-			conds, err := b.restrictionClauses(a, r.Type, cs)
-			if err != nil {
-				return nil, err
-			}
-			alts = append(alts, strings.Join(conds, " AND "))
-		}
-		if open {
-			continue
-		}
-		cond := "1 = 0"
-		if len(alts) > 0 {
-			cond = orJoin(alts)
-		}
-		if known && len(types) == 1 {
-			out = append(out, "("+cond+")")
-		} else {
-			out = append(out, "("+a+".type <> "+b.arg(r.Type)+" OR ("+cond+"))")
-		}
-	}
-	if len(n.ExcludeLabels) > 0 {
-		var ors []string
-		for _, l := range n.ExcludeLabels {
-			ors = append(ors, "nl.system = "+b.arg(l.System)+" AND nl.code = "+b.arg(l.Code))
-		}
-		out = append(out, "NOT EXISTS (SELECT 1 FROM labels nl WHERE nl.rid = "+a+".rid AND ("+orJoin(ors)+"))")
-	}
-	if len(n.ExcludeIDs) > 0 {
-		byType := map[string][]string{}
-		var order []string
-		for _, ref := range n.ExcludeIDs {
-			t, id, ok := strings.Cut(ref, "/")
-			if !ok || !mayBe(t) {
-				continue
-			}
-			if _, seen := byType[t]; !seen {
-				order = append(order, t)
-			}
-			byType[t] = append(byType[t], id)
-		}
-		for _, t := range order {
-			out = append(out, "NOT ("+a+".type = "+b.arg(t)+" AND "+in(b, a+".id", byType[t])+")")
-		}
-	}
-	return out, nil
-}
-
-// restrictionClauses compiles the clauses of one alternative of a
-// Restriction on alias a (all filters; the narrowing is not re-applied to
-// the alias itself, but is to chain and _has targets).
-func (b *builder) restrictionClauses(a, typ string, cs []search.Clause) ([]string, error) {
-	b.depth++
-	defer func() { b.depth-- }()
-	if b.depth > maxFilterDepth {
-		return nil, &fhir.Error{Code: fhir.IssueTooCostly, Diag: "search too complex: too many nested chains, _has and restrictions"}
-	}
-	out := make([]string, 0, len(cs))
-	for i := range cs {
-		s, _, err := b.clause(a, []string{typ}, &cs[i], false)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, s)
-	}
-	return out, nil
 }

@@ -163,7 +163,7 @@ func (t *Tx) Put(ctx context.Context, w store.Write) (*store.WriteResult, error)
 	if err := t.replaceIndex(ctx, rid, w.Type, cur.exists, entries); err != nil {
 		return nil, t.writeErr("index", w.Type, w.ID, err)
 	}
-	if err := t.replaceSearch(ctx, rid, cur.exists, srows); err != nil {
+	if err := t.replaceSearch(ctx, rid, w.Type, cur.exists, srows); err != nil {
 		return nil, t.writeErr("search index", w.Type, w.ID, err)
 	}
 	return &store.WriteResult{
@@ -208,7 +208,7 @@ func (t *Tx) Delete(ctx context.Context, typ, id string, ifMatch int64) (*store.
 	if err := t.replaceIndex(ctx, cur.rid, typ, true, nil); err != nil {
 		return nil, t.writeErr("index", typ, id, err)
 	}
-	if err := t.replaceSearch(ctx, cur.rid, true, nil); err != nil {
+	if err := t.replaceSearch(ctx, cur.rid, typ, true, nil); err != nil {
 		return nil, t.writeErr("search index", typ, id, err)
 	}
 	return &store.WriteResult{

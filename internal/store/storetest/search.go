@@ -36,6 +36,8 @@ func RunSearch(t *testing.T, open func(t *testing.T) store.Store) {
 		{"include", includeCases},
 		{"narrow", narrowCases},
 		{"write", searchWriteCases},
+		{"near", geoCases},
+		{"contained", containedCases},
 	}
 	for _, g := range groups {
 		t.Run(g.name, func(t *testing.T) {
