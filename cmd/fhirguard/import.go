@@ -23,7 +23,7 @@ func runImport(ctx context.Context, args []string, env environment) int {
 	fs := flag.NewFlagSet("fhirguard import", flag.ContinueOnError)
 	fs.SetOutput(env.stderr)
 	fl := config.BindFlags(fs)
-	batch := fs.Int("batch", importer.DefaultBatchSize, "resources per write transaction")
+	batch := fs.Int("batch", 0, fmt.Sprintf("resources per write transaction (default %d; %d in a bulk load)", importer.DefaultBatchSize, importer.BulkBatchSize))
 	quiet := fs.Bool("quiet", false, "no progress lines on stderr")
 	bulk := fs.Bool("bulk", true, "on SQLite, when the input is large and no other process has the data open, build the search indexes once at the end")
 	fs.Usage = func() {

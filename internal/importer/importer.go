@@ -37,7 +37,7 @@ type Options struct {
 	Store     store.Store
 	Validator Validator
 	// BatchSize is the number of resources per write transaction (default
-	// DefaultBatchSize).
+	// DefaultBatchSize, or BulkBatchSize in a bulk load).
 	BatchSize int
 	// Workers parse and validate in parallel (default GOMAXPROCS).
 	Workers int
@@ -63,6 +63,10 @@ type Options struct {
 // transaction, 2 min 38 s with 2,000 and 2 min 10 s with 5,000 (one
 // 2,000-resource transaction holds the write lock about 0.3 s).
 const DefaultBatchSize = 2000
+
+// BulkBatchSize is the default in a bulk load: no other process waits
+// for the write lock then.
+const BulkBatchSize = 10000
 
 // Stats summarizes an import.
 type Stats struct {
@@ -107,9 +111,6 @@ func Run(ctx context.Context, opts Options, files []string) (Stats, error) {
 	if opts.Store == nil || opts.Validator == nil {
 		return Stats{}, errors.New("importer: store and validator are required")
 	}
-	if opts.BatchSize <= 0 {
-		opts.BatchSize = DefaultBatchSize
-	}
 	if opts.Workers <= 0 {
 		opts.Workers = runtime.GOMAXPROCS(0)
 	}
@@ -131,6 +132,12 @@ func Run(ctx context.Context, opts Options, files []string) (Stats, error) {
 		}
 		if ok {
 			endBulk = end
+		}
+	}
+	if opts.BatchSize <= 0 {
+		opts.BatchSize = DefaultBatchSize
+		if endBulk != nil {
+			opts.BatchSize = BulkBatchSize
 		}
 	}
 	stats, err := run(ctx, opts, files, start)

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"slices"
+	"strconv"
 	"time"
 
 	"github.com/fhirguard/fhirguard/internal/store/sqlstore"
@@ -100,6 +101,26 @@ func (s *Store) bulkIndexNames(ctx context.Context) ([]string, error) {
 // transaction each (a large index is built in seconds; the writer serves
 // other writes in between).
 func (s *Store) buildBulkIndexes(ctx context.Context) error {
+	// The sort of CREATE INDEX runs on a helper thread too and in a
+	// larger cache while the indexes are built.
+	if err := s.w.do(ctx, func() error {
+		_, err := s.wconn.ExecContext(wctx(ctx), "PRAGMA threads = 2")
+		if err == nil {
+			_, err = s.wconn.ExecContext(wctx(ctx), "PRAGMA cache_size = -262144")
+		}
+		return err
+	}); err != nil {
+		return fmt.Errorf("sqlite: bulk load: %w", err)
+	}
+	defer func() {
+		_ = s.w.do(context.WithoutCancel(ctx), func() error {
+			_, err := s.wconn.ExecContext(context.Background(), "PRAGMA threads = 0")
+			if err == nil {
+				_, err = s.wconn.ExecContext(context.Background(), "PRAGMA cache_size = -"+strconv.Itoa(writerCacheKiB))
+			}
+			return err
+		})
+	}()
 	for {
 		var built bool
 		err := s.w.do(ctx, func() error {

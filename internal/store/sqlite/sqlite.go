@@ -191,7 +191,7 @@ func Open(ctx context.Context, opts Options) (_ *Store, err error) {
 	// A group of hundreds of writes fits in the writer's page cache
 	// without spilling into the WAL mid-transaction (32 MiB).
 	f := files{sync: syncMode, busy: strconv.FormatInt(opts.BusyTimeout.Milliseconds(), 10)}
-	if s.wdb, s.wconn, err = f.openWriter(ctx, opts.Path, 32<<10, "wal_autocheckpoint("+strconv.Itoa(writerCheckpoint)+")"); err != nil {
+	if s.wdb, s.wconn, err = f.openWriter(ctx, opts.Path, writerCacheKiB, "wal_autocheckpoint("+strconv.Itoa(writerCheckpoint)+")"); err != nil {
 		return nil, err
 	}
 	version, err := migrate(ctx, s.wconn, Migrations(), s.core.Clock, func(ctx context.Context) error {
@@ -242,6 +242,9 @@ func Open(ctx context.Context, opts Options) (_ *Store, err error) {
 		"synchronous", syncMode, "read_conns", opts.ReadConns)
 	return s, nil
 }
+
+// writerCacheKiB is the page cache of the resource database's writer.
+const writerCacheKiB = 32 << 10
 
 // AuditPath is the audit database of the resource database at path:
 // path without its ".db" suffix, then ".audit.db".
