@@ -66,7 +66,7 @@ const DefaultBatchSize = 2000
 
 // BulkBatchSize is the default in a bulk load: no other process waits
 // for the write lock then.
-const BulkBatchSize = 10000
+const BulkBatchSize = 5000
 
 // Stats summarizes an import.
 type Stats struct {

@@ -50,7 +50,7 @@ func (s *Store) BeginBulk(ctx context.Context, size int64) (func(context.Context
 		start := time.Now()
 		err := s.buildBulkIndexes(ctx)
 		if err == nil {
-			s.log.Info("bulk load: search value indexes built", "took", time.Since(start).Round(time.Millisecond))
+			s.log.Info("bulk load: search value indexes built", "took", time.Since(start).Round(time.Millisecond).String())
 		}
 		return s.lock.shareAfter(ctx, err)
 	}
