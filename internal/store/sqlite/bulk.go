@@ -97,6 +97,16 @@ func (s *Store) bulkIndexNames(ctx context.Context) ([]string, error) {
 	return names, rows.Err()
 }
 
+// pendingBulkIndexes counts the indexes a bulk load dropped and has not
+// built again.
+func (s *Store) pendingBulkIndexes(ctx context.Context) (int, error) {
+	var n int
+	if err := s.rdb.QueryRowContext(ctx, `SELECT count(*) FROM bulk_indexes`).Scan(&n); err != nil {
+		return 0, fmt.Errorf("sqlite: read bulk_indexes: %w", err)
+	}
+	return n, nil
+}
+
 // buildBulkIndexes creates the indexes bulk_indexes lists, one
 // transaction each (a large index is built in seconds; the writer serves
 // other writes in between).

@@ -234,9 +234,15 @@ func Open(ctx context.Context, opts Options) (_ *Store, err error) {
 	s.w = newWriter("resources", s.wconn, s.log, opts.MaxBatch)
 	go s.w.loop()
 	// A bulk load that never ended left its indexes to this open.
-	if err := s.buildBulkIndexes(ctx); err != nil {
-		s.w.stop()
-		return nil, err
+	if n, err := s.pendingBulkIndexes(ctx); err != nil || n > 0 {
+		if err == nil {
+			s.log.Warn("a bulk load did not finish (its process ended): building the search indexes it dropped", "indexes", n)
+			err = s.buildBulkIndexes(ctx)
+		}
+		if err != nil {
+			s.w.stop()
+			return nil, err
+		}
 	}
 	s.log.Info("store opened", "path", opts.Path, "audit_path", opts.AuditPath, "schema_version", version,
 		"synchronous", syncMode, "read_conns", opts.ReadConns)
