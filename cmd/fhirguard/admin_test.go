@@ -134,3 +134,26 @@ func adminEvents(t *testing.T, dir, code string) []string {
 	}
 	return out
 }
+
+// TestImportIsAudited: an import records one AuditEvent naming its file,
+// what went in and what was rejected (a minor failure then).
+func TestImportIsAudited(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	file := filepath.Join(t.TempDir(), "set.ndjson")
+	if err := os.WriteFile(file, []byte(`{"resourceType":"Patient","id":"a1"}`+"\n"+`{"resourceType":"Patient","id":"a2","foo":1}`+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if code, out, errs := runAdmin(t, "", "import", "--data", dir, "--quiet", file); code != exitError || !strings.Contains(out, "imported 1 resources (1 failed)") {
+		t.Fatalf("import: code %d\n%s\n%s", code, out, errs)
+	}
+	got := adminEvents(t, dir, "import")
+	if len(got) != 1 {
+		t.Fatalf("import events %v, want 1", got)
+	}
+	for _, want := range []string{`"code":"110107"`, `"outcome":"4"`, "1 resources imported, 1 rejected", filepath.Base(file), `"os-user:`} {
+		if !strings.Contains(got[0], want) {
+			t.Errorf("import event lacks %s:\n%s", want, got[0])
+		}
+	}
+}

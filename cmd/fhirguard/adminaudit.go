@@ -20,6 +20,7 @@ import (
 var (
 	subtypeKeyRotation = audit.Coding{System: audit.SystemFhirguard, Code: "key-rotation", Display: "signing keys rotated"}
 	subtypeUserAdded   = audit.Coding{System: audit.SystemFhirguard, Code: "user-added", Display: "user account created with roles"}
+	subtypeImport      = audit.Coding{System: audit.SystemFhirguard, Code: "import", Display: "resources imported with fhirguard import"}
 )
 
 // recordAdmin records ev (a security event of the command name) in st's
@@ -69,5 +70,27 @@ func userAddedEvent(username, fhirUser string, roles []string) audit.Event {
 		e.Description = "roles: " + strings.Join(roles, ", ")
 	}
 	ev.Entities = append(ev.Entities, e)
+	return ev
+}
+
+// importEvent is the event of an import of files: how many resources
+// went in and failed, and whether it stopped early (err).
+func importEvent(files []string, imported, failed int, bulk bool, err error) audit.Event {
+	ev := audit.Event{Type: audit.TypeImport, Subtypes: []audit.Coding{subtypeImport},
+		Action: audit.ActionCreate, Outcome: audit.OutcomeSuccess}
+	desc := fmt.Sprintf("%d resources imported, %d rejected", imported, failed)
+	if bulk {
+		desc += " (bulk load)"
+	}
+	switch {
+	case err != nil:
+		ev.Outcome, ev.OutcomeDesc = audit.OutcomeSerious, "stopped: "+err.Error()
+	case failed > 0:
+		ev.Outcome, ev.OutcomeDesc = audit.OutcomeMinor, fmt.Sprintf("%d resources rejected", failed)
+	}
+	for _, f := range files {
+		ev.Entities = append(ev.Entities, audit.Entity{WhatID: f, Type: audit.EntitySystemObj, Role: audit.RoleDomainRes,
+			Name: "import file", Description: desc})
+	}
 	return ev
 }

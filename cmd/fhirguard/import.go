@@ -65,6 +65,14 @@ func runImport(ctx context.Context, args []string, env environment) int {
 		opts.Progress = env.stderr
 	}
 	stats, err := importer.Run(ctx, opts, fs.Args())
+	// The import itself is recorded in the audit log (who, which files,
+	// how many), whatever its outcome.
+	if aerr := recordAdmin(context.WithoutCancel(ctx), st, cfg, "import", importEvent(fs.Args(), stats.Imported, stats.Failed, stats.Bulk, err)); aerr != nil {
+		fmt.Fprintf(env.stderr, "fhirguard import: %v\n", aerr)
+		if err == nil {
+			return exitError
+		}
+	}
 	if err != nil {
 		fmt.Fprintf(env.stderr, "fhirguard import: stopped after %d resources: %v\n", stats.Imported, err)
 		return exitError

@@ -63,6 +63,7 @@ var (
 	// TypeSecurityAlrt is TypeSecurityAlert (kept for existing callers).
 	TypeSecurityAlrt = TypeSecurityAlert
 	TypeAppActivity  = Coding{System: SystemDCM, Code: "110100", Display: "Application Activity"}
+	TypeImport       = Coding{System: SystemDCM, Code: "110107", Display: "Import"}
 
 	AgentSourceRole = Coding{System: SystemDCM, Code: "110153", Display: "Source Role ID"}
 	AgentDestRole   = Coding{System: SystemDCM, Code: "110152", Display: "Destination Role ID"}
