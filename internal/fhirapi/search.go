@@ -230,7 +230,7 @@ func (a *API) searchBundle(q *Request, sq *search.Query, issues []search.Issue, 
 		}
 		doc.Entry = append(doc.Entry, searchEntry{Resource: mustJSON(oo), Search: searchMode{Mode: "outcome"}})
 	}
-	body, err := marshalJSON(doc)
+	body, err := marshalSearchset(doc)
 	if err != nil {
 		return nil, fmt.Errorf("encode searchset: %w", err)
 	}

@@ -51,7 +51,8 @@ import (
 // FHIRGUARD_IMPORT_BENCH_ONLY=with|without imports one way only,
 // FHIRGUARD_IMPORT_BENCH_BATCH sets the resources per transaction and
 // FHIRGUARD_IMPORT_BENCH_SYNC=NORMAL the store's synchronous mode,
-// FHIRGUARD_IMPORT_BENCH_BULK=0 imports without bulk loads and
+// FHIRGUARD_IMPORT_BENCH_BULK=0 imports without bulk loads,
+// FHIRGUARD_SEARCH_BENCH_PROF=PREFIX writes PREFIX-http-N.prof CPU profiles of the HTTP scenarios and
 // FHIRGUARD_IMPORT_BENCH_PROF=PREFIX writes PREFIX-{true,false}.prof CPU profiles.
 
 func envInt(name string, def int) int {
@@ -253,7 +254,18 @@ func TestSearchLoad(t *testing.T) {
 		c.DataDir = work
 		c.Log.Level = "warn"
 	}))
-	for _, sc := range selected(patients) {
+	for i, sc := range selected(patients) {
+		stopProf := func() {}
+		if prof := os.Getenv("FHIRGUARD_SEARCH_BENCH_PROF"); prof != "" {
+			f, err := os.Create(fmt.Sprintf("%s-http-%d.prof", prof, i))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := pprof.StartCPUProfile(f); err != nil {
+				t.Fatal(err)
+			}
+			stopProf = func() { pprof.StopCPUProfile(); _ = f.Close() }
+		}
 		res, err := drive(d, clients, func(r *rand.Rand) (string, error) {
 			typ, params := sc.query(r)
 			label := typ + "?" + params.Encode()
@@ -274,6 +286,7 @@ func TestSearchLoad(t *testing.T) {
 			}
 			return label, nil
 		})
+		stopProf()
 		if err != nil {
 			t.Fatalf("http %s: %v", sc.name, err)
 		}
