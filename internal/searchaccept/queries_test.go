@@ -167,6 +167,8 @@ var queries = []query{
 	{"Questionnaire?url=http://example.org/q/intake", ids("Questionnaire", "q1")},
 	{"QuestionnaireResponse?questionnaire=http://example.org/q/intake|1.0", ids("QuestionnaireResponse", "qr1")},
 	{"QuestionnaireResponse?questionnaire=http://example.org/q/intake|2.0", nil},
+	{"QuestionnaireResponse?questionnaire=http://example.org/q/intake", ids("QuestionnaireResponse", "qr1", "qr2", "qr3")},
+	{"Questionnaire?_revinclude=QuestionnaireResponse:questionnaire", ids("Questionnaire", "q1")},
 	// composite
 	{"Observation?code-value-quantity=http://loinc.org|2345-7$gt100", obs("o3", "o5")},
 	{"Observation?code-value-quantity=8867-4$72", cat(obs("o2"), po(13, 13))},
