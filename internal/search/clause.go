@@ -23,9 +23,13 @@ func (p *parser) clauseFor(types []string, name, raw string) (*Clause, error) {
 	if strings.HasPrefix(name, "_has:") || strings.Contains(name, ".") {
 		return nil, notSupported("parameter %s: chained parameters and _has need a single resource type", quote(name))
 	}
-	code, _, _ := strings.Cut(name, ":")
-	if _, err := p.lookupAll(types, code); err != nil {
+	code, mod, _ := strings.Cut(name, ":")
+	def, err := p.lookupAll(types, code)
+	if err != nil {
 		return nil, err
+	}
+	if def.Type == searchparam.TypeReference && (mod == string(ModAbove) || mod == string(ModBelow)) {
+		return nil, notSupported("parameter %s: :%s on a reference needs a single resource type", quote(name), mod)
 	}
 	typ := "Resource"
 	if len(types) > 0 {
@@ -126,8 +130,13 @@ func (p *parser) modifier(c *Clause, def *searchparam.Param, name, mod string) e
 	case ModAbove, ModBelow:
 		switch t {
 		case searchparam.TypeURI:
-		case searchparam.TypeToken, searchparam.TypeReference:
-			return unsupported() // needs terminology / canonical hierarchies
+		case searchparam.TypeReference:
+			if !Hierarchical(def) {
+				return notSupported("search parameter %s: modifier :%s is supported only on hierarchical reference parameters "+
+					"(whose one target type is the resource's own type, e.g. Location partof)", quote(name), mod)
+			}
+		case searchparam.TypeToken:
+			return notSupported("search parameter %s: modifier :%s on a token needs a terminology server (code system hierarchies)", quote(name), mod)
 		default:
 			return bad(fmt.Sprintf("modifier :%s is not valid for a %s parameter", mod, t))
 		}
@@ -154,6 +163,14 @@ func (p *parser) modifier(c *Clause, def *searchparam.Param, name, mod string) e
 	}
 	c.Modifier = m
 	return nil
+}
+
+// Hierarchical reports whether the reference parameter def forms a
+// hierarchy of one resource type (its only target type is its base type,
+// e.g. Location.partof, Organization.partof, Task.part-of): the
+// parameters on which :above and :below search transitively.
+func Hierarchical(def *searchparam.Param) bool {
+	return def.Type == searchparam.TypeReference && len(def.Targets) == 1 && def.Targets[0] == def.Base
 }
 
 // chain parses a chained parameter: def is the reference parameter, mod

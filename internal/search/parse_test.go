@@ -78,7 +78,7 @@ var parseRows = []parseRow{
 	{name: "fail/token/of-type-not-identifier", query: "code:of-type=a|b|c", want: "modifier :of-type applies to identifier parameters only"},
 	{name: "fail/token/of-type-two-parts", typ: "Patient", query: "identifier:of-type=a|b", want: "expected type-system|type-code|value"},
 	{name: "fail/token/in-unsupported", query: "code:in=http://example.org/ValueSet/x", code: fhir.IssueNotSupported, want: "modifier :in is not supported"},
-	{name: "fail/token/below-unsupported", query: "code:below=http://snomed.info/sct|123", code: fhir.IssueNotSupported, want: "modifier :below is not supported"},
+	{name: "fail/token/below-unsupported", query: "code:below=http://snomed.info/sct|123", code: fhir.IssueNotSupported, want: "modifier :below on a token needs a terminology server"},
 	{name: "fail/token/id-bad-chars", query: "_id=a/b", want: "not a valid resource id"},
 	{name: "fail/token/id-too-long", query: "_id=" + strings.Repeat("a", 65), want: "not a valid resource id"},
 	{name: "fail/token/id-text", query: "_id:text=x", want: "modifier :text is not valid for _id"},
@@ -106,7 +106,12 @@ var parseRows = []parseRow{
 	{name: "fail/reference/bad-id", query: "subject=Patient/a%20b", want: "not a valid resource id"},
 	{name: "fail/reference/version-on-relative", query: "subject=Patient/1|2", want: "only canonical URLs take a |version"},
 	{name: "fail/reference/literal-type-modifier", query: "subject:type=1", want: `unknown modifier ":type"`},
-	{name: "fail/reference/above", query: "subject:above=Patient/1", code: fhir.IssueNotSupported, want: "modifier :above is not supported"},
+	{name: "fail/reference/above", query: "subject:above=Patient/1", code: fhir.IssueNotSupported, want: "modifier :above is supported only on hierarchical reference parameters"},
+	{name: "ok/reference/below-hierarchy", typ: "Location", query: "partof:below=Location/1", want: "partof:below=ref(Location/1)"},
+	{name: "ok/reference/above-hierarchy-id", typ: "Organization", query: "partof:above=x", want: "partof:above=ref(Organization/x)"},
+	{name: "fail/reference/below-url", typ: "Location", query: "partof:below=http://other.example/fhir/Location/1", want: "takes a local reference"},
+	{name: "fail/reference/below-version", typ: "Location", query: "partof:below=Location/1/_history/2", want: "takes a reference without a version"},
+	{name: "fail/reference/below-wrong-type", typ: "Location", query: "partof:below=Organization/1", want: "not a target type"},
 
 	// ---- date ----
 	{name: "ok/date/year", query: "date=2020", want: "date=date(eq [2020-01-01T00:00:00Z,2021-01-01T00:00:00Z))"},

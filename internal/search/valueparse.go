@@ -100,9 +100,13 @@ func (p *parser) reference(c *Clause, def *searchparam.Param, name, item string)
 		return nil, invalidValue(name, item, "too many | separators")
 	}
 	s := unescape(parts[0])
+	hier := c.Modifier == ModAbove || c.Modifier == ModBelow
 	if isAbsoluteRef(s) {
 		base := p.o.BaseURL
 		if base == "" || !strings.HasPrefix(s, base+"/") || len(parts) == 2 {
+			if hier {
+				return nil, invalidValue(name, item, "a hierarchy search (:above/:below) takes a local reference (id or Type/id)")
+			}
 			rv := ReferenceValue{raw: item, URL: s}
 			if len(parts) == 2 {
 				rv.CanonicalVersion = unescape(parts[1])
@@ -136,6 +140,9 @@ func (p *parser) reference(c *Clause, def *searchparam.Param, name, item string)
 	}
 	if !validID(rv.ID) {
 		return nil, invalidValue(name, item, "not a valid resource id")
+	}
+	if hier && rv.Version != "" {
+		return nil, invalidValue(name, item, "a hierarchy search (:above/:below) takes a reference without a version")
 	}
 	if len(segs) > 1 {
 		if !fhir.IsResourceType(rv.Type) {

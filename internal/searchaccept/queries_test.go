@@ -252,6 +252,14 @@ var queries = []query{
 	{"?_type=Organization,Location&address-city=boston", []string{"Location/loc1", "Organization/org1"}},
 	{"?_tag=vip", pats("p1")},
 	{"Location?address-city=BOSTON", ids("Location", "loc1")},
+	// hierarchies (:below/:above on partof): loc1 <- loc4 <- loc5, org1 <- org2
+	{"Location?partof:below=loc1", ids("Location", "loc4", "loc5")},
+	{"Location?partof:below=Location/loc4", ids("Location", "loc5")},
+	{"Location?partof:above=loc5", ids("Location", "loc4", "loc5")},
+	{"Location?partof:above=loc4&name=annex", ids("Location", "loc5")},
+	{"Organization?partof:below=org1", ids("Organization", "org2")},
+	{"Organization?partof:above=org2", ids("Organization", "org2")},
+	{"Location?partof:below=loc3", nil},
 	// near (Boston–Cambridge 4.44 km, Boston–New York 306.11 km)
 	{"Location?near=42.3601|-71.0589|10|km", ids("Location", "loc1", "loc2")},
 	{"Location?near=42.3601|-71.0589", ids("Location", "loc1", "loc2")}, // default 5 km

@@ -1,6 +1,7 @@
 package storetest
 
 import (
+	"fmt"
 	"slices"
 	"testing"
 
@@ -92,6 +93,69 @@ var canonCases = []testCase{
 			slices.Sort(inc)
 			if !slices.Equal(inc, c.want) {
 				t.Fatalf("%s (narrowing %+v): includes %v, want %v", c.spec, c.narrow, inc, c.want)
+			}
+		}
+	}},
+	{"ok/reference-hierarchy-above-below", func(t *testing.T, s store.Store) {
+		// l1 <- l2 <- l3 <- l4, l1 <- l5, l6 alone; c1 <-> c2 a cycle;
+		// o1 <- o2 <- o3; d0 <- d1 <- ... <- d40 deeper than the bound.
+		loc := func(id, partOf string) {
+			data := map[string]any{"resourceType": "Location", "status": "active", "name": id}
+			if partOf != "" {
+				data["partOf"] = refTo(partOf)
+			}
+			mustPut(t, s, store.Write{Type: "Location", ID: id, Data: data})
+		}
+		for _, l := range [][2]string{{"l1", ""}, {"l2", "Location/l1"}, {"l3", "Location/l2"}, {"l4", "Location/l3"},
+			{"l5", "Location/l1"}, {"l6", ""}, {"c1", "Location/c2"}, {"c2", "Location/c1"}} {
+			loc(l[0], l[1])
+		}
+		for _, o := range [][2]string{{"o1", ""}, {"o2", "Organization/o1"}, {"o3", "Organization/o2"}} {
+			data := map[string]any{"resourceType": "Organization", "name": o[0]}
+			if o[1] != "" {
+				data["partOf"] = refTo(o[1])
+			}
+			mustPut(t, s, store.Write{Type: "Organization", ID: o[0], Data: data})
+		}
+		var deep []string
+		for i := 0; i <= 40; i++ {
+			id, parent := fmt.Sprintf("d%02d", i), ""
+			if i > 0 {
+				parent = fmt.Sprintf("Location/d%02d", i-1)
+				deep = append(deep, id)
+			}
+			loc(id, parent)
+		}
+		locs := func(list ...string) []string { return ids("Location", list...) }
+		for _, c := range []struct {
+			spec   string
+			narrow *search.Narrowing
+			want   []string
+		}{
+			{"Location?partof=l1", nil, locs("l2", "l5")},
+			{"Location?partof:below=Location/l1", nil, locs("l2", "l3", "l4", "l5")},
+			{"Location?partof:below=l2", nil, locs("l3", "l4")},
+			{"Location?partof:below=l4", nil, nil},
+			{"Location?partof:below=l2,l6", nil, locs("l3", "l4")},
+			{"Location?partof:below=l1&name=l4", nil, locs("l4")},
+			// :above: the reference names l3 or one of its ancestors.
+			{"Location?partof:above=Location/l3", nil, locs("l2", "l3", "l4", "l5")},
+			{"Location?partof:above=l1", nil, locs("l2", "l5")},
+			{"Location?partof:above=l6", nil, nil},
+			// A cycle ends; a chain deeper than the bound stops at 32 levels.
+			{"Location?partof:below=c1", nil, locs("c1", "c2")},
+			{"Location?partof:above=c1", nil, locs("c1", "c2")},
+			{"Location?partof:below=d00&_count=100", nil, locs(deep[:33]...)},
+			{"Organization?partof:below=Organization/o1", nil, ids("Organization", "o2", "o3")},
+			{"Organization?partof:above=o3", nil, ids("Organization", "o2", "o3")},
+			// The walk passes only through resources the caller may see.
+			{"Location?partof:below=l1", &search.Narrowing{ExcludeIDs: []string{"Location/l2"}}, locs("l5")},
+			{"Location?partof:above=l4", &search.Narrowing{ExcludeIDs: []string{"Location/l3"}}, locs("l4")},
+			{"Location?partof:below=l1", &search.Narrowing{RestrictTypes: true, AllowedTypes: []string{"Organization"}}, nil},
+		} {
+			res := runSearch(t, s, narrowed(t, c.spec, c.narrow), nil)
+			if got := refs(res.Matches); !slices.Equal(got, c.want) || res.Total != len(c.want) {
+				t.Fatalf("%s (narrowing %+v): %v (total %d), want %v", c.spec, c.narrow, got, res.Total, c.want)
 			}
 		}
 	}},
