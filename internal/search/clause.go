@@ -104,9 +104,6 @@ func (p *parser) modifier(c *Clause, def *searchparam.Param, name, mod string) e
 	bad := func(why string) error {
 		return fhir.Errorf(fhir.IssueInvalid, "search parameter %s: %s", quote(name), why)
 	}
-	unsupported := func() error {
-		return notSupported("search parameter %s: modifier :%s is not supported", quote(name), mod)
-	}
 	m := Modifier(mod)
 	t := def.Type
 	switch m {
@@ -140,11 +137,10 @@ func (p *parser) modifier(c *Clause, def *searchparam.Param, name, mod string) e
 		default:
 			return bad(fmt.Sprintf("modifier :%s is not valid for a %s parameter", mod, t))
 		}
-	case "in", "not-in":
+	case ModIn, ModNotIn:
 		if t != searchparam.TypeToken {
 			return bad(fmt.Sprintf("modifier :%s applies to token parameters only", mod))
 		}
-		return unsupported() // needs a terminology service
 	default:
 		if t == searchparam.TypeReference && fhir.IsResourceType(mod) {
 			if len(def.Targets) > 0 && !slices.Contains(def.Targets, mod) {

@@ -58,6 +58,8 @@ func (p *parser) token(c *Clause, name, item string) (Value, error) {
 		return TokenValue{raw: item, Mode: SystemAny, Code: id}, nil
 	}
 	switch c.Modifier {
+	case ModIn, ModNotIn:
+		return valueSetRef(name, item)
 	case ModText:
 		return TokenValue{raw: item, Text: NormalizeString(unescape(item))}, nil
 	case ModOfType:
@@ -69,6 +71,19 @@ func (p *parser) token(c *Clause, name, item string) (Value, error) {
 			TypeCode: unescape(parts[1]), Code: unescape(parts[2])}, nil
 	}
 	return parseToken(name, item)
+}
+
+// valueSetRef parses the value of a token :in / :not-in: the ValueSet's
+// canonical URL (with an optional |version) or a local ValueSet/id.
+func valueSetRef(name, item string) (Value, error) {
+	s := unescape(item)
+	switch {
+	case isAbsoluteRef(s):
+	case strings.HasPrefix(s, "ValueSet/") && validID(strings.TrimPrefix(s, "ValueSet/")):
+	default:
+		return nil, invalidValue(name, item, "expected a ValueSet URL or ValueSet/id")
+	}
+	return URIValue{raw: item, URI: s}, nil
 }
 
 // parseToken parses code, system|code, |code or system|.

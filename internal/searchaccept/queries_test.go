@@ -160,6 +160,16 @@ var queries = []query{
 	{"Observation?value-quantity=84&patient=p6", po(25, 25)},
 	// uri and canonical
 	{"ValueSet?url=http://example.org/fhir/ValueSet/colors", ids("ValueSet", "vs1")},
+	// token :in / :not-in against stored ValueSets (vs-vitals enumerates
+	// 8867-4 and 8310-5 in its compose, vs-labs has an expansion)
+	{"Observation?code:in=http://example.org/fhir/vs/vitals", cat(obs("o2", "o4"), po(1, 25))},
+	{"Observation?code:in=ValueSet/vs-vitals&patient=p1,p3", obs("o2", "o4")},
+	{"Observation?code:in=http://example.org/fhir/vs/labs", obs("o1", "o10", "o3", "o5", "o8")},
+	{"Observation?code:in=http://example.org/fhir/vs/labs,http://example.org/fhir/vs/vitals&patient=p1", obs("o1", "o10", "o2", "o8")},
+	{"Observation?code:not-in=http://example.org/fhir/vs/labs&patient=p1", obs("o2")},
+	{"Observation?code:not-in=http://example.org/fhir/vs/labs&code:not-in=http://example.org/fhir/vs/vitals", obs("o6", "o7", "o9")},
+	{"Patient?_has:Observation:patient:code:in=http://example.org/fhir/vs/vitals", pats("p1", "p3", "p6")},
+	{"DiagnosticReport?result.code:in=http://example.org/fhir/vs/labs", ids("DiagnosticReport", "rep1")},
 	{"ValueSet?url:below=http://example.org/fhir/ValueSet", ids("ValueSet", "vs1", "vs2")},
 	{"ValueSet?url:above=http://example.org/fhir/ValueSet/colors/extended/v2", ids("ValueSet", "vs1", "vs2")},
 	{"Patient?_profile=http://hl7.org/fhir/us/core/StructureDefinition/us-core-patient", pats("p1")},

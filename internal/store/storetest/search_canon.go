@@ -1,10 +1,13 @@
 package storetest
 
 import (
+	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"testing"
 
+	"github.com/fhirguard/fhirguard/internal/fhir"
 	"github.com/fhirguard/fhirguard/internal/search"
 	"github.com/fhirguard/fhirguard/internal/store"
 )
@@ -159,4 +162,109 @@ var canonCases = []testCase{
 			}
 		}
 	}},
+	{"ok/token-in-not-in-value-sets", func(t *testing.T, s store.Store) {
+		loadFixture(t, s)
+		putValueSets(t, s)
+		vs := "http://example.org/vs/"
+		for _, c := range []struct {
+			spec   string
+			narrow *search.Narrowing
+			want   []string
+		}{
+			{"Observation?code:in=" + vs + "vitals", nil, obs("o2", "o4")},
+			{"Observation?code:in=ValueSet/vitals", nil, obs("o2", "o4")},
+			{"Observation?code:in=" + vs + "labs", nil, obs("o1", "o3", "o5")},
+			{"Observation?code:in=" + vs + "labs-minus-hr", nil, obs("o1", "o3", "o5")},
+			{"Observation?code:in=" + vs + "vitals," + vs + "labs", nil, obs("o1", "o2", "o3", "o4", "o5")},
+			{"Observation?code:not-in=" + vs + "labs", nil, obs("o2", "o4", "o6", "o7")},
+			{"Observation?code:in=" + vs + "empty", nil, nil},
+			{"Observation?code:not-in=" + vs + "empty", nil, obs("o1", "o2", "o3", "o4", "o5", "o6", "o7")},
+			{"Observation?code:in=" + vs + "versioned|1", nil, obs("o2")},
+			{"Observation?code:in=" + vs + "versioned|2", nil, obs("o4")},
+			{"Observation?code:in=" + vs + "vitals&patient=p1", nil, obs("o2")},
+			{"Observation?code:in=" + vs + "labs&code:not-in=" + vs + "vitals", nil, obs("o1", "o3", "o5")},
+			{"Patient?_has:Observation:patient:code:in=" + vs + "vitals", nil, pats("p1", "p3")},
+			{"Observation?patient.gender=female&code:in=" + vs + "labs", nil, obs("o3", "o5")},
+			// The ValueSet lookup is not narrowed; the searched resources are.
+			{"Observation?code:in=" + vs + "vitals", &search.Narrowing{RestrictTypes: true, AllowedTypes: []string{"Observation"}}, obs("o2", "o4")},
+			{"Observation?code:in=" + vs + "vitals", &search.Narrowing{RestrictPatients: true, Patients: []string{"p1"}}, obs("o2")},
+			{"Observation?", &search.Narrowing{Restrictions: []search.Restriction{restriction(t, "Observation", "code:in="+vs+"vitals")}}, obs("o2", "o4")},
+		} {
+			res := runSearch(t, s, narrowed(t, c.spec, c.narrow), nil)
+			if got := refs(res.Matches); !slices.Equal(got, c.want) || res.Total != len(c.want) {
+				t.Fatalf("%s (narrowing %+v): %v (total %d), want %v", c.spec, c.narrow, got, res.Total, c.want)
+			}
+		}
+	}},
+	{"fail/token-in-value-sets-it-cannot-expand", func(t *testing.T, s store.Store) {
+		loadFixture(t, s)
+		putValueSets(t, s)
+		vs := "http://example.org/vs/"
+		for spec, want := range map[string]string{
+			"Observation?code:in=" + vs + "whole-loinc":                   "cannot expand ValueSet " + vs + "whole-loinc without a terminology server: compose.include[0] takes the whole code system",
+			"Observation?code:in=" + vs + "filtered":                      "without a terminology server: compose.include[0] uses filters",
+			"Observation?code:in=" + vs + "imports":                       "without a terminology server: compose.include[0] includes other value sets",
+			"Observation?code:in=" + vs + "incomplete":                    "its stored expansion is incomplete",
+			"Observation?code:in=" + vs + "huge":                          "holds more than 1000 codes",
+			"Observation?code:in=" + vs + "versioned":                     "several ValueSets have the url",
+			"Observation?code:in=" + vs + "nowhere":                       "no ValueSet " + vs + "nowhere on this server",
+			"Observation?code:not-in=ValueSet/nowhere":                    "no ValueSet ValueSet/nowhere on this server",
+			"Observation?code:in=ValueSet/vs1":                            "neither an expansion nor an enumerated compose",
+			"Patient?_has:Observation:patient:code:in=" + vs + "filtered": "uses filters",
+		} {
+			_, err := searcher(t, s).Search(ctxT(t), parseQuery(t, spec), nil)
+			var fe *fhir.Error
+			if !errors.As(err, &fe) || fe.HTTPStatus() != 400 || !strings.Contains(fe.Diag, want) {
+				t.Errorf("%s: %v, want a 400 saying %q", spec, err, want)
+			}
+		}
+	}},
+}
+
+// putValueSets stores the value sets of the :in / :not-in cases.
+func putValueSets(t *testing.T, s store.Store) {
+	t.Helper()
+	vs := "http://example.org/vs/"
+	concepts := func(codes ...string) []any {
+		out := make([]any, len(codes))
+		for i, c := range codes {
+			out[i] = map[string]any{"code": c}
+		}
+		return out
+	}
+	contains := func(sys string, codes ...string) []any {
+		out := make([]any, len(codes))
+		for i, c := range codes {
+			out[i] = map[string]any{"system": sys, "code": c}
+		}
+		return out
+	}
+	var huge []string
+	for i := 0; i < 1001; i++ {
+		huge = append(huge, fmt.Sprintf("c%d", i))
+	}
+	for id, body := range map[string]map[string]any{
+		// nested expansion: a grouper without a code holds 8310-5
+		"vitals": {"url": vs + "vitals", "expansion": map[string]any{"contains": []any{
+			map[string]any{"system": loincSys, "code": "8867-4"},
+			map[string]any{"abstract": true, "display": "temperatures", "contains": contains(loincSys, "8310-5")}}}},
+		"labs": {"url": vs + "labs", "compose": map[string]any{"include": []any{
+			map[string]any{"system": loincSys, "concept": concepts("2345-7", "718-7")},
+			map[string]any{"system": "http://other.example/cs", "concept": concepts("8867-4")}}}},
+		"labs-minus-hr": {"url": vs + "labs-minus-hr", "compose": map[string]any{
+			"include": []any{map[string]any{"system": loincSys, "concept": concepts("2345-7", "8867-4")}},
+			"exclude": []any{map[string]any{"system": loincSys, "concept": concepts("8867-4")}}}},
+		"empty":       {"url": vs + "empty", "expansion": map[string]any{"total": 0}},
+		"versioned1":  {"url": vs + "versioned", "version": "1", "expansion": map[string]any{"contains": contains(loincSys, "8867-4")}},
+		"versioned2":  {"url": vs + "versioned", "version": "2", "expansion": map[string]any{"contains": contains(loincSys, "8310-5")}},
+		"whole-loinc": {"url": vs + "whole-loinc", "compose": map[string]any{"include": []any{map[string]any{"system": loincSys}}}},
+		"filtered": {"url": vs + "filtered", "compose": map[string]any{"include": []any{map[string]any{"system": loincSys,
+			"filter": []any{map[string]any{"property": "CLASS", "op": "=", "value": "CHEM"}}}}}},
+		"imports":    {"url": vs + "imports", "compose": map[string]any{"include": []any{map[string]any{"valueSet": []any{vs + "labs"}}}}},
+		"incomplete": {"url": vs + "incomplete", "expansion": map[string]any{"total": 10, "contains": contains(loincSys, "8867-4")}},
+		"huge":       {"url": vs + "huge", "expansion": map[string]any{"contains": contains(loincSys, huge...)}},
+	} {
+		body["resourceType"], body["status"] = "ValueSet", "active"
+		mustPut(t, s, store.Write{Type: "ValueSet", ID: id, Data: body})
+	}
 }
