@@ -24,6 +24,9 @@
 // including those with no value at all. :text matches TokenValue.Text as
 // a prefix of the normalized display / text. :of-type matches identifiers
 // whose type has the coding TypeSystem|TypeCode and whose value is Code.
+// :in / :not-in carry URIValue values naming a ValueSet (url[|version] or
+// ValueSet/id); the store expands them from its own ValueSets into
+// system|code values (an OR; :not-in is :not of them) before compiling.
 //
 // Dates: a value stands for the range [Low, High); an indexed value for
 // [rLow, rHigh) (a Period, or the precision range of a date). Per R4
