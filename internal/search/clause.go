@@ -23,9 +23,13 @@ func (p *parser) clauseFor(types []string, name, raw string) (*Clause, error) {
 	if strings.HasPrefix(name, "_has:") || strings.Contains(name, ".") {
 		return nil, notSupported("parameter %s: chained parameters and _has need a single resource type", quote(name))
 	}
-	code, _, _ := strings.Cut(name, ":")
-	if _, err := p.lookupAll(types, code); err != nil {
+	code, mod, _ := strings.Cut(name, ":")
+	def, err := p.lookupAll(types, code)
+	if err != nil {
 		return nil, err
+	}
+	if def.Type == searchparam.TypeReference && (mod == string(ModAbove) || mod == string(ModBelow)) {
+		return nil, notSupported("parameter %s: :%s on a reference needs a single resource type", quote(name), mod)
 	}
 	typ := "Resource"
 	if len(types) > 0 {
@@ -100,9 +104,6 @@ func (p *parser) modifier(c *Clause, def *searchparam.Param, name, mod string) e
 	bad := func(why string) error {
 		return fhir.Errorf(fhir.IssueInvalid, "search parameter %s: %s", quote(name), why)
 	}
-	unsupported := func() error {
-		return notSupported("search parameter %s: modifier :%s is not supported", quote(name), mod)
-	}
 	m := Modifier(mod)
 	t := def.Type
 	switch m {
@@ -126,16 +127,20 @@ func (p *parser) modifier(c *Clause, def *searchparam.Param, name, mod string) e
 	case ModAbove, ModBelow:
 		switch t {
 		case searchparam.TypeURI:
-		case searchparam.TypeToken, searchparam.TypeReference:
-			return unsupported() // needs terminology / canonical hierarchies
+		case searchparam.TypeReference:
+			if !Hierarchical(def) {
+				return notSupported("search parameter %s: modifier :%s is supported only on hierarchical reference parameters "+
+					"(whose one target type is the resource's own type, e.g. Location partof)", quote(name), mod)
+			}
+		case searchparam.TypeToken:
+			return notSupported("search parameter %s: modifier :%s on a token needs a terminology server (code system hierarchies)", quote(name), mod)
 		default:
 			return bad(fmt.Sprintf("modifier :%s is not valid for a %s parameter", mod, t))
 		}
-	case "in", "not-in":
+	case ModIn, ModNotIn:
 		if t != searchparam.TypeToken {
 			return bad(fmt.Sprintf("modifier :%s applies to token parameters only", mod))
 		}
-		return unsupported() // needs a terminology service
 	default:
 		if t == searchparam.TypeReference && fhir.IsResourceType(mod) {
 			if len(def.Targets) > 0 && !slices.Contains(def.Targets, mod) {
@@ -154,6 +159,14 @@ func (p *parser) modifier(c *Clause, def *searchparam.Param, name, mod string) e
 	}
 	c.Modifier = m
 	return nil
+}
+
+// Hierarchical reports whether the reference parameter def forms a
+// hierarchy of one resource type (its only target type is its base type,
+// e.g. Location.partof, Organization.partof, Task.part-of): the
+// parameters on which :above and :below search transitively.
+func Hierarchical(def *searchparam.Param) bool {
+	return def.Type == searchparam.TypeReference && len(def.Targets) == 1 && def.Targets[0] == def.Base
 }
 
 // chain parses a chained parameter: def is the reference parameter, mod

@@ -24,6 +24,9 @@
 // including those with no value at all. :text matches TokenValue.Text as
 // a prefix of the normalized display / text. :of-type matches identifiers
 // whose type has the coding TypeSystem|TypeCode and whose value is Code.
+// :in / :not-in carry URIValue values naming a ValueSet (url[|version] or
+// ValueSet/id); the store expands them from its own ValueSets into
+// system|code values (an OR; :not-in is :not of them) before compiling.
 //
 // Dates: a value stands for the range [Low, High); an indexed value for
 // [rLow, rHigh) (a Period, or the precision range of a date). Per R4
@@ -51,6 +54,22 @@
 // reference points to a resource of Link.Type that matches Link.Where; a
 // _has clause when some resource of Has.Type refers to the resource
 // through Has.Ref and matches Has.Where.
+//
+// Hierarchies: :above and :below on a reference parameter are accepted
+// only on hierarchical parameters (Hierarchical: the one target type is
+// the base type, as Location.partof, Organization.partof, Task.part-of)
+// of a single-type search, with a local reference value. Per R4 search
+// §3.1.1.4.14 ("Searching Hierarchies": Procedure?location:below=42 finds
+// the procedures at location 42 and at any location that is part of 42)
+// the modifier widens the referenced resource, not the result: :below
+// matches a reference to the value or to any resource below it, :above a
+// reference to the value or to any resource above it. So
+// Location?partof:below=1 is every Location under 1 at any depth (not 1
+// itself), and Location?partof:above=5 the Locations that are part of 5
+// or of one of its ancestors. The walk is bounded (32 levels, so a cycle
+// ends) and passes only through resources the narrowing lets the caller
+// see. The cross-type form of the spec's example (Procedure?location:below,
+// walking Location.partof) and :below on canonical URLs are refused (400).
 //
 // # Narrowing
 //

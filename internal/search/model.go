@@ -158,6 +158,8 @@ const (
 	ModBelow      Modifier = "below"
 	ModOfType     Modifier = "of-type"
 	ModIdentifier Modifier = "identifier"
+	ModIn         Modifier = "in"
+	ModNotIn      Modifier = "not-in"
 	ModType       Modifier = "type"
 )
 

@@ -58,6 +58,8 @@ func (p *parser) token(c *Clause, name, item string) (Value, error) {
 		return TokenValue{raw: item, Mode: SystemAny, Code: id}, nil
 	}
 	switch c.Modifier {
+	case ModIn, ModNotIn:
+		return valueSetRef(name, item)
 	case ModText:
 		return TokenValue{raw: item, Text: NormalizeString(unescape(item))}, nil
 	case ModOfType:
@@ -69,6 +71,19 @@ func (p *parser) token(c *Clause, name, item string) (Value, error) {
 			TypeCode: unescape(parts[1]), Code: unescape(parts[2])}, nil
 	}
 	return parseToken(name, item)
+}
+
+// valueSetRef parses the value of a token :in / :not-in: the ValueSet's
+// canonical URL (with an optional |version) or a local ValueSet/id.
+func valueSetRef(name, item string) (Value, error) {
+	s := unescape(item)
+	switch {
+	case isAbsoluteRef(s):
+	case strings.HasPrefix(s, "ValueSet/") && validID(strings.TrimPrefix(s, "ValueSet/")):
+	default:
+		return nil, invalidValue(name, item, "expected a ValueSet URL or ValueSet/id")
+	}
+	return URIValue{raw: item, URI: s}, nil
 }
 
 // parseToken parses code, system|code, |code or system|.
@@ -100,9 +115,13 @@ func (p *parser) reference(c *Clause, def *searchparam.Param, name, item string)
 		return nil, invalidValue(name, item, "too many | separators")
 	}
 	s := unescape(parts[0])
+	hier := c.Modifier == ModAbove || c.Modifier == ModBelow
 	if isAbsoluteRef(s) {
 		base := p.o.BaseURL
 		if base == "" || !strings.HasPrefix(s, base+"/") || len(parts) == 2 {
+			if hier {
+				return nil, invalidValue(name, item, "a hierarchy search (:above/:below) takes a local reference (id or Type/id)")
+			}
 			rv := ReferenceValue{raw: item, URL: s}
 			if len(parts) == 2 {
 				rv.CanonicalVersion = unescape(parts[1])
@@ -136,6 +155,9 @@ func (p *parser) reference(c *Clause, def *searchparam.Param, name, item string)
 	}
 	if !validID(rv.ID) {
 		return nil, invalidValue(name, item, "not a valid resource id")
+	}
+	if hier && rv.Version != "" {
+		return nil, invalidValue(name, item, "a hierarchy search (:above/:below) takes a reference without a version")
 	}
 	if len(segs) > 1 {
 		if !fhir.IsResourceType(rv.Type) {

@@ -10,7 +10,8 @@ import (
 // list). Its concrete type follows the clause's parameter type:
 //
 //	string     → StringValue
-//	token      → TokenValue (also reference :identifier)
+//	token      → TokenValue (also reference :identifier); URIValue with
+//	             :in / :not-in (the ValueSet's URL[|version] or ValueSet/id)
 //	reference  → ReferenceValue
 //	date       → DateValue
 //	number     → NumberValue

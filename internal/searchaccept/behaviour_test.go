@@ -92,6 +92,10 @@ func TestPagingIncludesAndResultShape(t *testing.T) {
 		{"/Organization?_id=org1&_revinclude=Organization:partof", ids("Organization", "org1"), ids("Organization", "org2")},
 		{"/Observation?code=2345-7&_include=Observation:patient&_count=2", obs("o1", "o3"), pats("p1", "p2")}, // creation order
 		{"/QuestionnaireResponse?_id=qr1&_include=QuestionnaireResponse:questionnaire", ids("QuestionnaireResponse", "qr1"), ids("Questionnaire", "q1")},
+		// canonical _revinclude: qr1 names q1's url|1.0, qr2 its url, qr3 a version q1 is not
+		{"/Questionnaire?_id=q1&_revinclude=QuestionnaireResponse:questionnaire", ids("Questionnaire", "q1"), ids("QuestionnaireResponse", "qr1", "qr2")},
+		{"/Patient?_id=p1&_revinclude=QuestionnaireResponse:subject&_include:iterate=QuestionnaireResponse:questionnaire&_revinclude:iterate=QuestionnaireResponse:questionnaire",
+			pats("p1"), []string{"Questionnaire/q1", "QuestionnaireResponse/qr1", "QuestionnaireResponse/qr2"}},
 	} {
 		p := decodePage(t, get(t, ts.Client, ts.FHIRBase, c.q))
 		inc := slices.Clone(p.includes)

@@ -160,6 +160,16 @@ var queries = []query{
 	{"Observation?value-quantity=84&patient=p6", po(25, 25)},
 	// uri and canonical
 	{"ValueSet?url=http://example.org/fhir/ValueSet/colors", ids("ValueSet", "vs1")},
+	// token :in / :not-in against stored ValueSets (vs-vitals enumerates
+	// 8867-4 and 8310-5 in its compose, vs-labs has an expansion)
+	{"Observation?code:in=http://example.org/fhir/vs/vitals", cat(obs("o2", "o4"), po(1, 25))},
+	{"Observation?code:in=ValueSet/vs-vitals&patient=p1,p3", obs("o2", "o4")},
+	{"Observation?code:in=http://example.org/fhir/vs/labs", obs("o1", "o10", "o3", "o5", "o8")},
+	{"Observation?code:in=http://example.org/fhir/vs/labs,http://example.org/fhir/vs/vitals&patient=p1", obs("o1", "o10", "o2", "o8")},
+	{"Observation?code:not-in=http://example.org/fhir/vs/labs&patient=p1", obs("o2")},
+	{"Observation?code:not-in=http://example.org/fhir/vs/labs&code:not-in=http://example.org/fhir/vs/vitals", obs("o6", "o7", "o9")},
+	{"Patient?_has:Observation:patient:code:in=http://example.org/fhir/vs/vitals", pats("p1", "p3", "p6")},
+	{"DiagnosticReport?result.code:in=http://example.org/fhir/vs/labs", ids("DiagnosticReport", "rep1")},
 	{"ValueSet?url:below=http://example.org/fhir/ValueSet", ids("ValueSet", "vs1", "vs2")},
 	{"ValueSet?url:above=http://example.org/fhir/ValueSet/colors/extended/v2", ids("ValueSet", "vs1", "vs2")},
 	{"Patient?_profile=http://hl7.org/fhir/us/core/StructureDefinition/us-core-patient", pats("p1")},
@@ -167,6 +177,8 @@ var queries = []query{
 	{"Questionnaire?url=http://example.org/q/intake", ids("Questionnaire", "q1")},
 	{"QuestionnaireResponse?questionnaire=http://example.org/q/intake|1.0", ids("QuestionnaireResponse", "qr1")},
 	{"QuestionnaireResponse?questionnaire=http://example.org/q/intake|2.0", nil},
+	{"QuestionnaireResponse?questionnaire=http://example.org/q/intake", ids("QuestionnaireResponse", "qr1", "qr2", "qr3")},
+	{"Questionnaire?_revinclude=QuestionnaireResponse:questionnaire", ids("Questionnaire", "q1")},
 	// composite
 	{"Observation?code-value-quantity=http://loinc.org|2345-7$gt100", obs("o3", "o5")},
 	{"Observation?code-value-quantity=8867-4$72", cat(obs("o2"), po(13, 13))},
@@ -250,6 +262,14 @@ var queries = []query{
 	{"?_type=Organization,Location&address-city=boston", []string{"Location/loc1", "Organization/org1"}},
 	{"?_tag=vip", pats("p1")},
 	{"Location?address-city=BOSTON", ids("Location", "loc1")},
+	// hierarchies (:below/:above on partof): loc1 <- loc4 <- loc5, org1 <- org2
+	{"Location?partof:below=loc1", ids("Location", "loc4", "loc5")},
+	{"Location?partof:below=Location/loc4", ids("Location", "loc5")},
+	{"Location?partof:above=loc5", ids("Location", "loc4", "loc5")},
+	{"Location?partof:above=loc4&name=annex", ids("Location", "loc5")},
+	{"Organization?partof:below=org1", ids("Organization", "org2")},
+	{"Organization?partof:above=org2", ids("Organization", "org2")},
+	{"Location?partof:below=loc3", nil},
 	// near (Boston–Cambridge 4.44 km, Boston–New York 306.11 km)
 	{"Location?near=42.3601|-71.0589|10|km", ids("Location", "loc1", "loc2")},
 	{"Location?near=42.3601|-71.0589", ids("Location", "loc1", "loc2")}, // default 5 km

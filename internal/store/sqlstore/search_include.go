@@ -181,6 +181,7 @@ func (c *Core) revInclude(ctx context.Context, r DynRunner, narrow *search.Narro
 	}
 	byType := map[string][]string{}
 	var order []string
+	var kept []hit
 	for _, h := range to {
 		if h.in != nil || inc.TargetType != "" && h.typ != inc.TargetType {
 			continue
@@ -192,6 +193,7 @@ func (c *Core) revInclude(ctx context.Context, r DynRunner, narrow *search.Narro
 			order = append(order, h.typ)
 		}
 		byType[h.typ] = append(byType[h.typ], h.id)
+		kept = append(kept, h)
 	}
 	var out []hit
 	for _, typ := range order {
@@ -210,7 +212,8 @@ func (c *Core) revInclude(ctx context.Context, r DynRunner, narrow *search.Narro
 		}
 		out = append(out, found...)
 	}
-	return out, nil
+	canon, err := c.canonicalRevInclude(ctx, r, narrow, inc, pids, kept)
+	return append(out, canon...), err
 }
 
 func (c *Core) hits(ctx context.Context, r DynRunner, b *builder, query string) ([]hit, error) {

@@ -57,6 +57,10 @@ func (c *Core) Search(ctx context.Context, r DynRunner, q *search.Query, at *sea
 	if c.params == nil {
 		return nil, errNoParams
 	}
+	q, err := c.withValueSets(ctx, r, q)
+	if err != nil {
+		return nil, err
+	}
 	cs := c.containedSearchOf(q)
 	for _, t := range q.Types {
 		if !fhir.IsResourceType(t) {

@@ -189,6 +189,9 @@ func (b *builder) valueCond(x string, t searchparam.Type, c *search.Clause, v se
 		}
 		return b.tokenCond(x+".system", x+".code", v), nil
 	case search.ReferenceValue:
+		if c.Modifier == search.ModAbove || c.Modifier == search.ModBelow {
+			return b.hierarchyCond(x, c, v)
+		}
 		var s string
 		if v.URL != "" {
 			s = x + ".url = " + b.arg(v.URL)

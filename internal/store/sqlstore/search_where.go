@@ -289,6 +289,9 @@ func (b *builder) clause(a string, types []string, c *search.Clause, driver bool
 	if c.Type == searchparam.TypeComposite {
 		return b.composite(a, types, c, driver)
 	}
+	if c.Modifier == search.ModIn || c.Modifier == search.ModNotIn { // Core.withValueSets replaces them
+		return "", "", errNotSupported("search parameter %q: value set modifiers are not supported here", c.Name)
+	}
 	tab, ok := tableFor(c.Type)
 	if !ok {
 		return "", "", errNotSupported("search parameter %q of type %s is not supported", c.Name, c.Type)

@@ -38,6 +38,7 @@ func RunSearch(t *testing.T, open func(t *testing.T) store.Store) {
 		{"write", searchWriteCases},
 		{"near", geoCases},
 		{"contained", containedCases},
+		{"canonical", canonCases},
 	}
 	for _, g := range groups {
 		t.Run(g.name, func(t *testing.T) {
