@@ -221,3 +221,49 @@ func TestStoreRejectionKeepsOrder(t *testing.T) {
 		t.Errorf("p3: err = %v, want not found", err)
 	}
 }
+
+// bulkStore is a store.BulkLoader that counts its bulk loads.
+type bulkStore struct {
+	store.Store
+	size         int64
+	begun, ended int
+}
+
+func (s *bulkStore) BeginBulk(_ context.Context, size int64) (func(context.Context) error, bool, error) {
+	s.size, s.begun = size, s.begun+1
+	return func(context.Context) error {
+		s.ended++
+		return nil
+	}, true, nil
+}
+
+// TestBulkLoadBeginsAndEnds: with Bulk set, a BulkLoader store is asked
+// with the input's size, and the load is ended also when the import
+// stops early; without it, nothing is asked.
+func TestBulkLoadBeginsAndEnds(t *testing.T) {
+	content := `{"resourceType":"Patient","id":"b1"}` + "\n" + `{"resourceType":"Patient","id":"b2"}` + "\n"
+	file := write(t, "bulk.ndjson", content)
+	st := &bulkStore{Store: openStore(t)}
+	var errs bytes.Buffer
+	opts := newOpts(t, st, &errs)
+	opts.Bulk = true
+	stats, err := importer.Run(context.Background(), opts, []string{file})
+	if err != nil || stats.Imported != 2 || !stats.Bulk {
+		t.Fatalf("Run = %+v, %v", stats, err)
+	}
+	if st.begun != 1 || st.ended != 1 || st.size != int64(len(content)) {
+		t.Fatalf("bulk begun %d, ended %d, size %d; want 1, 1, %d", st.begun, st.ended, st.size, len(content))
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := importer.Run(ctx, opts, []string{file}); err == nil {
+		t.Fatal("a cancelled import succeeded")
+	}
+	if st.begun != 2 || st.ended != 2 {
+		t.Fatalf("after a cancelled import: begun %d, ended %d", st.begun, st.ended)
+	}
+	opts.Bulk = false
+	if _, err := importer.Run(context.Background(), opts, []string{file}); err != nil || st.begun != 2 {
+		t.Fatalf("without Bulk: %v, begun %d", err, st.begun)
+	}
+}
